@@ -1,0 +1,1 @@
+"""value-inertia: value stability of language models across role-played personas."""

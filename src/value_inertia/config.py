@@ -1,0 +1,280 @@
+"""Validated pipeline configuration: the pydantic models behind ``params.yaml``.
+
+Every stage loads its configuration through :func:`load_params`. A bad file
+stops with :class:`ConfigError`, whose message names the file, the key path and
+what is allowed; the CLI turns it into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from value_inertia.paths import project_root, questionnaire_dir
+
+
+class ConfigError(Exception):
+    """A configuration or input file is invalid. The message names file and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class PersonasParams(_Strict):
+    n: Annotated[StrictInt, Field(ge=1, description="personas per seed")] = 10
+    seeds: Annotated[list[StrictInt], Field(min_length=1)] = [111]
+    schema_path: str = Field(
+        default="data/schemas/persona_attributes.yaml",
+        alias="schema",
+        description="persona attribute schema (YAML)",
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must be distinct")
+        return seeds
+
+
+DEFAULT_PREAMBLE = (
+    "Let's role-play. You are the person described below. "
+    "Answer the question as this person would, based on who you are."
+)
+
+
+class PromptsParams(_Strict):
+    questionnaires: Annotated[list[str], Field(min_length=1)] = ["mfq30", "pvqrr"]
+    repeats: Annotated[StrictInt, Field(ge=1)] = 1
+    baseline_repeats: Annotated[StrictInt, Field(ge=1)] = 1
+    forced_choice: bool = True
+    preamble: bool = True
+    preamble_text: str = DEFAULT_PREAMBLE
+    shuffle_options: bool = False
+    shuffle_seed: StrictInt = 0
+
+    @field_validator("questionnaires")
+    @classmethod
+    def _known_questionnaires(cls, ids: list[str], info: ValidationInfo) -> list[str]:
+        root = (info.context or {}).get("root")
+        qdir = questionnaire_dir(root)
+        known = sorted(p.stem for p in qdir.glob("*.yaml"))
+        for qid in ids:
+            if qid not in known:
+                raise ValueError(
+                    f"unknown questionnaire id {qid!r}; allowed: {', '.join(known)} "
+                    f"(the files in {qdir})"
+                )
+        if len(set(ids)) != len(ids):
+            raise ValueError("questionnaire ids must be distinct")
+        return ids
+
+
+class ModelParams(_Strict):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    backend: Literal["embedded", "openai"] = "embedded"
+    model: str = "gemma3-270m-q4-k-m"
+    base_url: str | None = None
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    mode: Literal["logprobs", "sample"] = "logprobs"
+    api: Literal["chat", "completions"] = "completions"
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.0
+    max_tokens: Annotated[StrictInt, Field(ge=1)] = 32
+    samples: Annotated[StrictInt, Field(ge=1)] = 1
+    concurrency: Annotated[StrictInt, Field(ge=1)] = 8
+    requests_per_minute: Annotated[float, Field(gt=0)] | None = None
+    timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    max_retries: Annotated[StrictInt, Field(ge=0)] = 6
+    top_logprobs: Annotated[StrictInt, Field(ge=1, le=20)] = 20
+
+    @model_validator(mode="after")
+    def _backend_requirements(self) -> ModelParams:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError(
+                "base_url is required for backend 'openai' "
+                "(e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1)"
+            )
+        return self
+
+    def api_key(self) -> str | None:
+        """The key from the environment variable named by ``api_key_env`` (never logged)."""
+        if self.api_key_env is None:
+            return None
+        value = os.environ.get(self.api_key_env)
+        if not value:
+            raise ConfigError(
+                f"models[{self.name}].api_key_env: environment variable "
+                f"{self.api_key_env} is not set (it must hold the API key)"
+            )
+        return value
+
+    def identity(self) -> dict[str, object]:
+        """What decides the answers a request gets: part of every store key.
+
+        Concurrency, rate limits, timeouts and retries are deliberately not here,
+        so changing them never invalidates paid-for answers.
+        """
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "base_url": self.base_url if self.backend == "openai" else None,
+            "mode": self.mode,
+            "api": self.api,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens if self.mode == "sample" else 1,
+            "top_logprobs": self.top_logprobs if self.mode == "logprobs" else None,
+        }
+
+
+class EvaluateParams(_Strict):
+    max_failure_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    n_ctx: Annotated[StrictInt, Field(ge=256)] = 2048
+    n_threads: Annotated[StrictInt, Field(ge=1)] | None = None
+
+
+class ParseParams(_Strict):
+    judge: str | None = None
+    judge_scope: Literal["unparsed", "all"] = "unparsed"
+
+
+class AnalyzeParams(_Strict):
+    bootstrap: Annotated[StrictInt, Field(ge=10)] = 1000
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    seed: StrictInt = 0
+    convergence_draws: Annotated[StrictInt, Field(ge=2)] = 50
+
+
+class ClusterParams(_Strict):
+    method: Literal["kmeans", "agglomerative"] = "kmeans"
+    k_min: Annotated[StrictInt, Field(ge=2)] = 2
+    k_max: Annotated[StrictInt, Field(ge=2)] = 6
+    seed: StrictInt = 0
+    color_attribute: str = "religion"
+
+    @model_validator(mode="after")
+    def _k_range(self) -> ClusterParams:
+        if self.k_max < self.k_min:
+            raise ValueError(f"k_max ({self.k_max}) must be >= k_min ({self.k_min})")
+        return self
+
+
+class LeaderboardParams(_Strict):
+    rank_by: Literal["inertia", "steerability", "top2"] = "inertia"
+
+
+class HubParams(_Strict):
+    dataset_repo: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")] | None = None
+    space_repo: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")] | None = None
+    private: bool = False
+
+
+class Params(_Strict):
+    personas: PersonasParams = PersonasParams()
+    prompts: PromptsParams = PromptsParams()
+    models: Annotated[list[ModelParams], Field(min_length=1)] = [ModelParams(name="gemma3-270m")]
+    evaluate: EvaluateParams = EvaluateParams()
+    parse: ParseParams = ParseParams()
+    analyze: AnalyzeParams = AnalyzeParams()
+    cluster: ClusterParams = ClusterParams()
+    leaderboard: LeaderboardParams = LeaderboardParams()
+    hub: HubParams = HubParams()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Params:
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"models: duplicate name(s) {', '.join(dupes)}")
+        if self.parse.judge is not None and self.parse.judge not in names:
+            raise ValueError(
+                f"parse.judge: {self.parse.judge!r} is not a model name; "
+                f"allowed: {', '.join(names)}"
+            )
+        return self
+
+    def model(self, name: str) -> ModelParams:
+        for m in self.models:
+            if m.name == name:
+                return m
+        known = ", ".join(m.name for m in self.models)
+        raise ConfigError(f"models: no model named {name!r}; known: {known}")
+
+
+def _key_path(loc: tuple[int | str, ...], data: object) -> str:
+    """Render a pydantic error location as ``models[gemma].temperature``."""
+    parts: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            label = str(part)
+            if isinstance(node, list) and part < len(node):
+                item = node[part]
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    label = item["name"]
+                elif isinstance(item, dict) and "number" in item:
+                    label = f"item {item['number']}"
+                node = item
+            else:
+                node = None
+            parts.append(f"[{label}]")
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+            parts.append(("." if parts else "") + part)
+    return "".join(parts)
+
+
+def format_validation_error(err: ValidationError, source: str, data: object) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        path = _key_path(loc, data) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        msg = re.sub(r"^Value error, ", "", msg)
+        lines.append(f"{source}: {path}: {msg}")
+    return "\n".join(lines)
+
+
+def load_yaml(path: Path) -> object:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def load_params(path: Path | str | None = None) -> Params:
+    """Load and validate ``params.yaml`` (default: the repository's)."""
+    path = Path(path) if path is not None else project_root() / "params.yaml"
+    data = load_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return Params.model_validate(data, context={"root": path.resolve().parent})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path), data)) from None

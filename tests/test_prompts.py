@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+from value_inertia.config import PromptsParams
+from value_inertia.personas import build_personas, load_schema
+from value_inertia.prompts import FORCED_CHOICE, build_prompts
+from value_inertia.questionnaires import load_questionnaires
+
+
+@pytest.fixture(scope="module")
+def personas() -> pd.DataFrame:
+    schema = load_schema(REPO / "data/schemas/persona_attributes.yaml")
+    return build_personas(schema, 3, [111, 333]).to_pandas()
+
+
+@pytest.fixture(scope="module")
+def qs():
+    return load_questionnaires(["mfq30", "pvqrr"], REPO)
+
+
+def prompts(personas, qs, **kw) -> pd.DataFrame:
+    params = PromptsParams(**kw)
+    return build_prompts(params, qs, personas).to_pandas()
+
+
+def test_one_row_per_condition_persona_item_repeat(personas, qs) -> None:
+    df = prompts(personas, qs, repeats=2, baseline_repeats=3)
+    n_items = 32 + 57
+    assert (df.condition == "persona").sum() == 6 * n_items * 2
+    assert (df.condition == "baseline").sum() == n_items * 3
+    assert df.prompt_id.is_unique
+    keys = df[["condition", "persona_id", "questionnaire", "item", "repeat"]].astype(str)
+    assert not keys.duplicated().any()
+    assert df[df.condition == "baseline"].persona_id.isna().all()
+    assert set(df[df.condition == "persona"].seed) == {111, 333}
+
+
+def test_text_layout_and_switches(personas, qs) -> None:
+    df = prompts(personas, qs)
+    row = df[(df.condition == "persona") & (df.questionnaire == "mfq30") & (df.item == 17)].iloc[0]
+    desc = personas.set_index("persona_id").loc[row.persona_id, "description"]
+    text = row.completion_text
+    assert text.startswith("Let's role-play.")
+    assert desc in text
+    assert '"Compassion for those who are suffering is the most crucial virtue."' in text
+    assert "\nA. Strongly disagree\n" in text and "\nF. Strongly agree\n" in text
+    assert text.endswith(FORCED_CHOICE + "\nAnswer:")
+    assert row.messages[0]["role"] == "system" and desc in row.messages[0]["content"]
+    assert row.messages[-1]["content"].endswith(FORCED_CHOICE)
+    assert row.dimension == "Harm" and not row.catch
+    assert list(row.letter_ratings) == [1, 2, 3, 4, 5, 6]
+    # the shared prefix ends after the question stem line and is the same for the block
+    prefix = text[: row.prefix_chars]
+    assert prefix.endswith("disagreement:\n")
+    same_block = df[(df.persona_id == row.persona_id) & (df.block == "agreement")]
+    assert {t[: row.prefix_chars] for t in same_block.completion_text} == {prefix}
+
+    base = df[(df.condition == "baseline") & (df.item == 17)].iloc[0]
+    assert base.completion_text.startswith("Question: ")
+    assert [m["role"] for m in base.messages] == ["user"]
+
+    plain = prompts(personas, qs, forced_choice=False, preamble=False)
+    ptext = plain[plain.prompt_id.notna() & (plain.condition == "persona")].iloc[0].completion_text
+    assert FORCED_CHOICE not in ptext and not ptext.startswith("Let's role-play.")
+    assert ptext.endswith("\nAnswer:")
+    assert set(plain.prompt_id).isdisjoint(df.prompt_id)  # the text is part of the id
+
+
+def test_shuffled_options_record_the_permutation(personas, qs) -> None:
+    df = prompts(personas, qs, shuffle_options=True, repeats=2)
+    perms = {tuple(p) for p in df.letter_ratings}
+    assert len(perms) > 50
+    for row in df.sample(50, random_state=0).itertuples():
+        assert sorted(row.letter_ratings) == [1, 2, 3, 4, 5, 6]
+        q = qs[row.questionnaire]
+        item = next(it for it in q.items if it.number == row.item)
+        labels = q.options_for(item)
+        assert list(row.option_labels) == [labels[r - 1] for r in row.letter_ratings]
+        for letter, label in zip("ABCDEF", row.option_labels, strict=True):
+            assert f"\n{letter}. {label}\n" in row.completion_text
+    again = prompts(personas, qs, shuffle_options=True, repeats=2)
+    pd.testing.assert_series_equal(df.prompt_id, again.prompt_id)
