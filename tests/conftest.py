@@ -131,3 +131,38 @@ def llama_server(
     server = LlamaServer(gguf_path, tmp_path_factory.mktemp("llama") / "server.log")
     yield server
     server.stop()
+
+
+def write_mini_questionnaire(project: Path, items: tuple[int, ...] = (1, 2, 17, 18)) -> None:
+    """``mini``: a few MFQ-30 items (Harm 1, 17; Fairness 2, 18), for fast real-model tests."""
+    data = yaml.safe_load((REPO / "data/questionnaires/mfq30.yaml").read_text())
+    data["id"] = "mini"
+    data["items"] = [it for it in data["items"] if it["number"] in items]
+    data["dimensions"] = {
+        dim: [n for n in nums if n in items] for dim, nums in data["dimensions"].items()
+    }
+    data["dimensions"] = {k: v for k, v in data["dimensions"].items() if v}
+    (project / "data/questionnaires/mini.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture
+def mini_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """2 personas x 4 MFQ items + 4 baseline prompts = 12 prompts, as the working directory."""
+    proj = make_project(
+        tmp_path / "mini",
+        personas={"n": 2, "seeds": [111]},
+    )
+    write_mini_questionnaire(proj)
+    params = yaml.safe_load((proj / "params.yaml").read_text())
+    params["prompts"]["questionnaires"] = ["mini"]
+    (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    monkeypatch.chdir(proj)
+    monkeypatch.setenv("VALUE_INERTIA_ROOT", str(proj))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{proj / 'mlflow.db'}")
+    return proj
+
+
+def set_models(project: Path, *models: dict) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["models"] = list(models)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -1,0 +1,296 @@
+"""Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp's server, Ollama, TGI).
+
+Async ``openai`` client with bounded concurrency, a client-side rate limit
+(``aiolimiter``), and retries with exponential backoff and jitter
+(``tenacity``) on 429, 5xx, timeouts, dropped connections and malformed
+replies, honouring ``Retry-After``. A request that still fails is reported as
+failed with its error; it is never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from value_inertia.backends.base import Request, Result, ResultCallback, distribution_from_logprobs
+from value_inertia.config import ModelParams
+from value_inertia.redaction import redact
+
+RETRY_AFTER_CAP_S = 120.0
+
+
+class MalformedReply(Exception):
+    """A 200 reply that cannot be used: empty, not JSON, or missing its choices."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 425, 429) or exc.status_code >= 500
+    return isinstance(
+        exc,
+        openai.APITimeoutError
+        | openai.APIConnectionError
+        | MalformedReply
+        | openai.APIResponseValidationError
+        | json.JSONDecodeError
+        | httpx.TransportError,
+    )
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.0), RETRY_AFTER_CAP_S)
+    except ValueError:
+        return None
+
+
+class _Wait:
+    """Retry-After when the server sends it, else exponential backoff with full jitter."""
+
+    def __init__(self) -> None:
+        self._backoff = wait_random_exponential(multiplier=0.5, max=30)
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        after = _retry_after(exc)
+        return after if after is not None else self._backoff(state)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        return redact(f"HTTP {exc.status_code}: {exc.message}")[:500]
+    return redact(f"{type(exc).__name__}: {exc}")[:500]
+
+
+@dataclass
+class OpenAIStats:
+    retries: int = 0
+    requests_sent: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class OpenAIBackend:
+    def __init__(self, model: ModelParams) -> None:
+        self.model = model
+        self.stats = OpenAIStats()
+        self._api_key = model.api_key() or "no-key"
+        self._n_supported: bool | None = None
+
+    def close(self) -> None:
+        pass
+
+    def run(self, requests: Sequence[Request], on_result: ResultCallback) -> None:
+        asyncio.run(self._run_all(requests, on_result))
+
+    # -- scheduling ------------------------------------------------------
+    async def _run_all(self, requests: Sequence[Request], on_result: ResultCallback) -> None:
+        m = self.model
+        limits = httpx.Limits(
+            max_connections=m.concurrency, max_keepalive_connections=m.concurrency
+        )
+        async with httpx.AsyncClient(limits=limits, timeout=m.timeout_s) as http:
+            client = openai.AsyncOpenAI(
+                base_url=m.base_url,
+                api_key=self._api_key,
+                max_retries=0,
+                timeout=m.timeout_s,
+                http_client=http,
+            )
+            limiter = (
+                AsyncLimiter(1, 60.0 / m.requests_per_minute) if m.requests_per_minute else None
+            )
+            queue: asyncio.Queue[list[Request]] = asyncio.Queue()
+            for unit in self._units(requests):
+                queue.put_nowait(unit)
+
+            async def worker() -> None:
+                while True:
+                    try:
+                        unit = queue.get_nowait()
+                    except asyncio.QueueEmpty:
+                        return
+                    for result in await self._send_unit(client, limiter, unit):
+                        on_result(result)
+
+            await asyncio.gather(*(worker() for _ in range(m.concurrency)))
+
+    def _units(self, requests: Sequence[Request]) -> list[list[Request]]:
+        """Sample mode groups the samples of one payload into one request (``n``)."""
+        if self.model.mode != "sample":
+            return [[r] for r in requests]
+        groups: dict[str, list[Request]] = {}
+        for r in requests:
+            groups.setdefault(json.dumps(r.payload, sort_keys=True), []).append(r)
+        return list(groups.values())
+
+    async def _send_unit(
+        self, client: openai.AsyncOpenAI, limiter: AsyncLimiter | None, unit: list[Request]
+    ) -> list[Result]:
+        if self.model.mode == "logprobs":
+            return [await self._with_retries(client, limiter, unit[0], self._logprobs_call)]
+        results: list[Result] = []
+        pending = list(unit)
+        while pending:
+            batch = pending if self._n_supported is not False else pending[:1]
+            got = await self._with_retries(
+                client, limiter, batch[0], self._sample_call, n=len(batch)
+            )
+            texts = got.extra.pop("texts", None)
+            if got.status != "ok" or texts is None:
+                for r in batch:
+                    results.append(Result(**{**got.__dict__, "key": r.key}))
+                pending = pending[len(batch) :]
+                continue
+            if len(batch) > 1:
+                self._n_supported = len(texts) >= len(batch)
+            for i, (r, text) in enumerate(zip(batch, texts, strict=False)):
+                res = Result(**{**got.__dict__, "key": r.key, "text": text})
+                if i > 0:  # usage belongs to the one request that carried all samples
+                    res.tokens_in, res.extra = 0, {"shared_request": True}
+                results.append(res)
+            pending = pending[min(len(texts), len(batch)) :]
+        return results
+
+    async def _with_retries(
+        self,
+        client: openai.AsyncOpenAI,
+        limiter: AsyncLimiter | None,
+        request: Request,
+        call: Any,
+        **kw: Any,
+    ) -> Result:
+        attempts = 0
+        start = time.perf_counter()
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.model.max_retries + 1),
+                wait=_Wait(),
+                retry=retry_if_exception(_retryable),
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    if attempts > 1:
+                        self.stats.retries += 1
+                    if limiter is not None:
+                        await limiter.acquire()
+                    self.stats.requests_sent += 1
+                    try:
+                        result = await call(client, request, **kw)
+                    except BaseException as exc:
+                        name = type(exc).__name__
+                        self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
+                        raise
+        except Exception as exc:  # out of retries, or not retryable
+            return Result(
+                key=request.key,
+                status="failed",
+                attempts=attempts,
+                latency_s=time.perf_counter() - start,
+                error=_describe(exc),
+            )
+        result.attempts = attempts
+        result.latency_s = time.perf_counter() - start
+        return result
+
+    # -- the calls ---------------------------------------------------------
+    def _common(self) -> dict[str, Any]:
+        return {"model": self.model.model, "temperature": self.model.temperature}
+
+    async def _logprobs_call(self, client: openai.AsyncOpenAI, request: Request) -> Result:
+        m = self.model
+        if m.api == "chat":
+            resp = await client.chat.completions.create(
+                messages=request.payload["messages"],
+                max_tokens=1,
+                logprobs=True,
+                top_logprobs=m.top_logprobs,
+                **self._common(),
+            )
+            choice = _first_choice(resp)
+            content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
+            if not content:
+                raise MalformedReply("reply has no logprobs (does the server support them?)")
+            top = {t.token: t.logprob for t in (content[0].top_logprobs or [])}
+            if not top:
+                top = {content[0].token: content[0].logprob}
+            text = choice.message.content if choice.message else None
+        else:
+            resp = await client.completions.create(
+                prompt=request.payload["prompt"],
+                max_tokens=1,
+                logprobs=m.top_logprobs,
+                **self._common(),
+            )
+            choice = _first_choice(resp)
+            lp = choice.logprobs
+            if lp is None or not lp.top_logprobs:
+                raise MalformedReply("reply has no logprobs (does the server support them?)")
+            top = dict(lp.top_logprobs[0] or {})
+            text = choice.text
+        probs, mass = distribution_from_logprobs(top)
+        usage = resp.usage
+        return Result(
+            key=request.key,
+            status="ok",
+            text=text,
+            probs=probs,
+            letter_mass=mass,
+            finish_reason=choice.finish_reason,
+            tokens_in=usage.prompt_tokens if usage else None,
+            tokens_out=usage.completion_tokens if usage else None,
+        )
+
+    async def _sample_call(
+        self, client: openai.AsyncOpenAI, request: Request, n: int = 1
+    ) -> Result:
+        m = self.model
+        extra = {"n": n} if n > 1 else {}
+        if m.api == "chat":
+            resp = await client.chat.completions.create(
+                messages=request.payload["messages"],
+                max_tokens=m.max_tokens,
+                **extra,
+                **self._common(),
+            )
+            _first_choice(resp)
+            texts = [c.message.content or "" for c in resp.choices]
+        else:
+            resp = await client.completions.create(
+                prompt=request.payload["prompt"], max_tokens=m.max_tokens, **extra, **self._common()
+            )
+            _first_choice(resp)
+            texts = [c.text or "" for c in resp.choices]
+        usage = resp.usage
+        return Result(
+            key=request.key,
+            status="ok",
+            text=texts[0],
+            finish_reason=resp.choices[0].finish_reason,
+            tokens_in=usage.prompt_tokens if usage else None,
+            tokens_out=usage.completion_tokens if usage else None,
+            extra={"texts": texts},
+        )
+
+
+def _first_choice(resp: Any) -> Any:
+    choices = getattr(resp, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise MalformedReply("reply has no choices")
+    return choices[0]

@@ -1,0 +1,127 @@
+"""``value-inertia``: run any pipeline stage without DVC.
+
+Every command reads ``params.yaml`` from the project root (or ``--params``).
+Configuration and input errors print one line per problem, naming the file and
+key, and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from value_inertia.config import ConfigError, Params, load_params
+from value_inertia.pipeline import EvaluationFailed
+from value_inertia.redaction import redact
+from value_inertia.store import StoreError
+
+app = typer.Typer(
+    help="value-inertia: how stable a language model's values stay across role-played personas.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+ParamsOption = Annotated[
+    Path | None,
+    typer.Option("--params", help="params file (default: params.yaml in the project root)"),
+]
+
+
+def _load(params_file: Path | None) -> Params:
+    return load_params(params_file)
+
+
+def _echo_errors(message: str) -> None:
+    for line in redact(message).splitlines():
+        typer.echo(f"error: {line}", err=True)
+
+
+@app.command()
+def personas(params: ParamsOption = None) -> None:
+    """Draw random personas (params `personas`) -> data/personas/personas.parquet."""
+    from value_inertia.pipeline import run_personas
+
+    out = run_personas(_load(params))
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def prompts(params: ParamsOption = None) -> None:
+    """Render every (condition, persona, item, repeat) prompt -> data/prompts/prompts.parquet."""
+    from value_inertia.pipeline import run_prompts
+
+    out = run_prompts(_load(params))
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def models(params: ParamsOption = None) -> None:
+    """Write one spec per entry of params `models` -> data/models/<name>.json."""
+    from value_inertia.pipeline import run_models
+
+    out = run_models(_load(params))
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="name of an entry in params `models`")
+    ],
+    params: ParamsOption = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Ask one model every prompt (resumable) -> data/responses/<model>.parquet."""
+    from value_inertia.pipeline import run_evaluate
+
+    out = run_evaluate(_load(params), model, progress=progress)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("recover-store")
+def recover_store_cmd(
+    store: Annotated[Path, typer.Argument(help="the damaged data/store/<model>.sqlite")],
+) -> None:
+    """Salvage a damaged response store: keep every readable answer, set the rest aside."""
+    from value_inertia.store import recover_store
+
+    aside, kept, lost = recover_store(store)
+    typer.echo(f"kept {kept} answers in {store}; {lost} unreadable; damaged file moved to {aside}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point with the house error handling (used by the script and stages/).
+
+    Bad configuration or input: exit 2. Too many failed requests: exit 1.
+    Interrupt: exit 130; everything finished so far is kept.
+    """
+    import click
+
+    try:
+        # typer turns KeyboardInterrupt into exit code 130 and, in this mode, returns codes
+        code = app(args=argv, standalone_mode=False)
+    except (ConfigError, StoreError) as exc:
+        _echo_errors(str(exc))
+        sys.exit(2)
+    except EvaluationFailed as exc:
+        _echo_errors(str(exc))
+        sys.exit(1)
+    except (KeyboardInterrupt, click.Abort):
+        typer.echo("interrupted: finished work is kept; run the stage again to resume", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    if code == 130:
+        typer.echo("interrupted: finished work is kept; run the stage again to resume", err=True)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def run_stage(*argv: str) -> None:
+    main(list(argv) + sys.argv[1:])
