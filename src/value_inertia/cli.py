@@ -57,6 +57,14 @@ def prompts(params: ParamsOption = None) -> None:
     typer.echo(f"wrote {out}")
 
 
+QuestionnaireOption = Annotated[
+    str, typer.Option("--questionnaire", "-q", help="a questionnaire id from params `prompts`")
+]
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="name of an entry in params `models`")
+]
+
+
 @app.command()
 def models(params: ParamsOption = None) -> None:
     """Write one spec per entry of params `models` -> data/models/<name>.json."""
@@ -79,6 +87,34 @@ def evaluate(
 
     out = run_evaluate(_load(params), model, progress=progress)
     typer.echo(f"wrote {out}")
+
+
+@app.command()
+def parse(model: ModelOption, params: ParamsOption = None) -> None:
+    """Map one model's answers to ratings 1-6 (rules, optional judge) -> data/parsed/."""
+    from value_inertia.pipeline import run_parse
+
+    typer.echo(f"wrote {run_parse(_load(params), model)}")
+
+
+@app.command()
+def analyze(
+    model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
+) -> None:
+    """Inertia, steerability, MRAT, CIs and figures -> data/metrics/, data/plots/."""
+    from value_inertia.pipeline import run_analyze
+
+    typer.echo(f"wrote {run_analyze(_load(params), model, questionnaire)}")
+
+
+@app.command()
+def cluster(
+    model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
+) -> None:
+    """Cluster personas by response pattern (k by silhouette, AMI) -> data/clusters/."""
+    from value_inertia.pipeline import run_cluster
+
+    typer.echo(f"wrote {run_cluster(_load(params), model, questionnaire)}")
 
 
 @app.command("recover-store")

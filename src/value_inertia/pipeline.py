@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from value_inertia import paths
-from value_inertia.config import ModelParams, Params
+from value_inertia.config import ConfigError, ModelParams, Params
 from value_inertia.personas import build_personas, load_schema
 from value_inertia.prompts import build_prompts
 from value_inertia.questionnaires import load_questionnaires
@@ -128,4 +128,172 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
                 f"{params.evaluate.max_failure_fraction:.1%}); answers so far are kept in "
                 f"{paths.store_path(model.name, root)}; run the stage again to retry the failures"
             )
+    return out
+
+
+def run_parse(params: Params, model_name: str) -> Path:
+    from value_inertia.answer_table import apply_judge, parse_responses, to_table
+    from value_inertia.store import ResponseStore
+
+    root = _root()
+    model = params.model(model_name)
+    responses = read_frame(paths.responses_path(model.name, root), f"evaluate (model {model.name})")
+    prompts = read_frame(paths.prompts_path(root), "prompts")
+    parsed = parse_responses(responses, prompts)
+    judged = 0
+    if params.parse.judge is not None and model.mode == "sample":
+        judge = params.model(params.parse.judge)
+        judge.api_key()
+        with ResponseStore(paths.store_path(judge.name, root)) as store:
+            parsed, judged = apply_judge(
+                parsed,
+                prompts,
+                judge,
+                store,
+                lambda: make_backend(judge, params),
+                params.parse.judge_scope,
+            )
+    out = paths.parsed_path(model.name, root)
+    logged = {"parse": params.parse.model_dump(), "model": model.model_dump()}
+    with stage_run("parse", logged, model=model.name) as ml:
+        write_table(to_table(parsed), out)
+        ok = parsed["rating"].notna()
+        by_parser = parsed["parser"].value_counts().to_dict()
+        ml.log_metrics(
+            {
+                "rows": len(parsed),
+                "parse_rate": float(ok.mean()) if len(parsed) else 0.0,
+                "judge_requests_sent": judged,
+                **{f"decided_by_{k}": v for k, v in by_parser.items()},
+            }
+        )
+        reasons = parsed.loc[~ok, "reason"].value_counts().to_dict()
+        if reasons:
+            ml.log_dict(reasons, "unparsed_reasons.json")
+    print(f"{model.name}: parse rate {ok.mean():.1%} of {len(parsed)} answers", file=sys.stderr)
+    return out
+
+
+def _stem(model: str, questionnaire: str) -> str:
+    return f"{model}__{questionnaire}"
+
+
+def run_analyze(params: Params, model_name: str, questionnaire_id: str) -> Path:
+    import json
+
+    import pandas as pd
+
+    from value_inertia import plots
+    from value_inertia.analysis import analyze, cohens_d_table, convergence, persona_scores
+    from value_inertia.personas import load_schema
+    from value_inertia.tables import write_text_atomic
+
+    root = _root()
+    model = params.model(model_name)
+    q = load_questionnaires([questionnaire_id], root)[questionnaire_id]
+    parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
+    personas = read_frame(paths.personas_path(root), "personas")
+    schema = load_schema(root / params.personas.schema_path)
+    a = params.analyze
+    metrics = analyze(parsed, personas, q, n_boot=a.bootstrap, confidence=a.confidence, seed=a.seed)
+    stem = _stem(model.name, q.id)
+    mdir, pdir = paths.metrics_dir(root), paths.plots_dir(root)
+    out = mdir / f"{stem}.json"
+
+    scores = persona_scores(parsed, q)
+    dims = list(q.dimensions)
+    conv = convergence(scores, dims, draws=a.convergence_draws, seed=a.seed)
+    d_table = cohens_d_table(scores, personas, schema.names, dims)
+    bars = pd.DataFrame(
+        [
+            {
+                "dimension": d,
+                "inertia": m["inertia"],
+                "steerability": m["steerability"],
+                "top2": m["top2"],
+                "mean_rating": m["mean_rating"],
+            }
+            for d, m in metrics["dimensions"].items()
+        ]
+    )
+    grid = d_table.pivot(index="attribute", columns="dimension", values="d")
+    grid = grid.reindex(index=[n for n in schema.names if n in grid.index], columns=dims)
+
+    figures = {
+        "micro": lambda p: plots.plot_micro_heatmap(parsed, q, p),
+        "macro": lambda p: plots.plot_macro_distribution(metrics, p),
+        "convergence": lambda p: plots.plot_convergence(conv, p),
+        "cohens_d": lambda p: plots.plot_cohens_d(grid, p),
+    }
+    logged = {"analyze": a.model_dump(), "questionnaire": q.id}
+    with stage_run("analyze", logged, model=model.name) as ml:
+        ml.set_tag("questionnaire", q.id)
+        write_text_atomic(json.dumps(metrics, indent=2) + "\n", out)
+        pdir.mkdir(parents=True, exist_ok=True)
+        bars.to_csv(pdir / f"{stem}__inertia.csv", index=False)
+        conv.to_csv(pdir / f"{stem}__convergence.csv", index=False)
+        d_table.to_csv(pdir / f"{stem}__cohens_d.csv", index=False)
+        for name, draw in figures.items():
+            ml.log_artifact(str(draw(pdir / f"{stem}__{name}.png")), artifact_path="figures")
+        ml.log_artifact(str(out), artifact_path="metrics")
+        flat = {"parse_rate": metrics["parse_rate"]}
+        flat |= {f"overall.{k}": v for k, v in metrics["overall"].items()}
+        for d, m in metrics["dimensions"].items():
+            for key in ("inertia", "steerability", "top2", "top1", "mrat"):
+                flat[f"{key}.{d}"] = m[key]
+        ml.log_metrics({k.replace(" ", "_"): v for k, v in flat.items() if v is not None})
+    return out
+
+
+def run_cluster(params: Params, model_name: str, questionnaire_id: str) -> Path:
+    import json
+
+    import pyarrow as pa
+
+    from value_inertia import plots
+    from value_inertia.analysis import persona_item_matrix
+    from value_inertia.clustering import cluster_personas
+    from value_inertia.personas import load_schema
+    from value_inertia.tables import write_text_atomic
+
+    root = _root()
+    model = params.model(model_name)
+    c = params.cluster
+    q = load_questionnaires([questionnaire_id], root)[questionnaire_id]
+    schema = load_schema(root / params.personas.schema_path)
+    if c.color_attribute not in schema.names:
+        raise ConfigError(
+            f"params.yaml: cluster.color_attribute: {c.color_attribute!r} is not a persona "
+            f"attribute; allowed: {', '.join(schema.names)}"
+        )
+    parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
+    personas = read_frame(paths.personas_path(root), "personas")
+    matrix = persona_item_matrix(parsed, q)
+    result = cluster_personas(
+        matrix,
+        personas,
+        schema.names,
+        method=c.method,
+        k_min=c.k_min,
+        k_max=c.k_max,
+        seed=c.seed,
+    )
+    stem = _stem(model.name, q.id)
+    cdir = paths.clusters_dir(root)
+    summary = {"model": model.name, "questionnaire": q.id, **result.summary}
+    out = cdir / f"{stem}.json"
+    assignments = result.assignments.astype({"persona_id": str})
+    figure_path = paths.plots_dir(root) / f"{stem}__clusters.png"
+    with stage_run("cluster", {"cluster": c.model_dump(), "questionnaire": q.id}, model.name) as ml:
+        ml.set_tag("questionnaire", q.id)
+        write_table(
+            pa.Table.from_pandas(assignments, preserve_index=False), cdir / f"{stem}.parquet"
+        )
+        write_text_atomic(json.dumps(summary, indent=2, default=str) + "\n", out)
+        figure = plots.plot_clusters(assignments, personas, c.color_attribute, figure_path)
+        ml.log_artifact(str(figure), artifact_path="figures")
+        ml.log_artifact(str(out), artifact_path="clusters")
+        numbers = {"k": summary["k"], "silhouette": summary.get("silhouette")}
+        numbers |= {f"ami.{k}": v for k, v in (summary.get("ami") or {}).items()}
+        ml.log_metrics({k: v for k, v in numbers.items() if v is not None})
     return out

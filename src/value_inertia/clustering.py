@@ -1,0 +1,206 @@
+"""Cluster personas by their response pattern and ask how much persona attributes explain it.
+
+Input is the persona x item matrix of mean expected ratings (one model, one
+questionnaire; :func:`value_inertia.analysis.persona_item_matrix`). Items are
+put on a common footing, the number of clusters is chosen by silhouette, PCA
+gives 2-D coordinates for plotting, and the adjusted mutual information (AMI)
+between the clusters and each persona attribute says how much that attribute
+explains the clustering (0: no more than chance, 1: identical partitions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import AgglomerativeClustering, KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
+
+Method = Literal["kmeans", "agglomerative"]
+METHODS: tuple[str, ...] = ("kmeans", "agglomerative")
+INTEGER_BINS = 4
+VARIANCE_EPS = 1e-12
+
+
+@dataclass
+class ClusterResult:
+    """Cluster assignments with PCA coordinates and a JSON-ready summary.
+
+    ``assignments``: persona_id, cluster, pc1, pc2 (one row per persona).
+    ``summary``: method, k, silhouette, silhouette_by_k, sizes, ami,
+    explained_variance, n_personas, n_items, n_items_used (items left after
+    dropping constant ones) and ``note`` when clustering was not possible.
+    Floats are rounded to 6 places.
+    """
+
+    assignments: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Centre the items of a persona x item matrix.
+
+    Missing cells get the item's mean over personas; items without any value
+    or with zero variance (``Var < 1e-12``) are dropped; each remaining item is
+    centred, ``x[i, j] - mean_i x[i, j]``. Items are deliberately not scaled to
+    unit variance: all items share the same 1-6 scale, and scaling would blow
+    up items that barely vary (sampling noise) to the weight of items that
+    really separate personas.
+    """
+    values = matrix.astype(float)
+    values = values.loc[:, values.notna().any(axis=0)]
+    values = values.fillna(values.mean(axis=0))
+    keep = values.var(axis=0, ddof=0) > VARIANCE_EPS
+    values = values.loc[:, keep]
+    return values - values.mean(axis=0)
+
+
+def attribute_labels(values: pd.Series, bins: int = INTEGER_BINS) -> np.ndarray:
+    """Category labels of one persona attribute for AMI.
+
+    Numeric attributes (age, income_level) are cut into up to ``bins`` quantile
+    bins (fewer when there are few distinct values; each value its own label
+    when there are at most ``bins`` distinct ones). Nulls (e.g. occupation of
+    the not employed) become the category ``"none"``.
+    """
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        numeric = pd.to_numeric(values, errors="coerce").astype(float)
+        if numeric.dropna().nunique() > bins:
+            binned = pd.qcut(numeric, q=bins, duplicates="drop")
+            labels = binned.astype(object).where(binned.notna(), "none").astype(str)
+        else:
+            labels = numeric.map(lambda v: "none" if pd.isna(v) else f"{v:g}")
+        return labels.to_numpy(dtype=object)
+    return values.astype(object).where(values.notna(), "none").astype(str).to_numpy()
+
+
+def _fit(method: str, k: int, x: np.ndarray, seed: int) -> np.ndarray:
+    if method == "kmeans":
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+    return AgglomerativeClustering(n_clusters=k).fit_predict(x)
+
+
+def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0..k-1 by decreasing size (ties: first appearance)."""
+    uniq, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    order = sorted(range(len(uniq)), key=lambda i: (-counts[i], first[i]))
+    mapping = {int(uniq[i]): new for new, i in enumerate(order)}
+    return np.array([mapping[int(v)] for v in labels], dtype=int)
+
+
+def _pca(x: np.ndarray, seed: int) -> tuple[np.ndarray, list[float]]:
+    """First two principal components (zeros where there are fewer) and their variance ratios."""
+    n, m = x.shape
+    coords = np.zeros((n, 2))
+    ratios = [0.0, 0.0]
+    n_comp = min(2, n, m)
+    if n < 2 or n_comp < 1 or float(np.var(x)) <= VARIANCE_EPS:
+        return coords, ratios
+    pca = PCA(n_components=n_comp, random_state=seed)
+    coords[:, :n_comp] = pca.fit_transform(x)
+    for i, r in enumerate(pca.explained_variance_ratio_):
+        ratios[i] = float(r)
+    return coords, ratios
+
+
+def cluster_personas(
+    matrix: pd.DataFrame,
+    personas: pd.DataFrame,
+    attributes: list[str],
+    *,
+    method: Method = "kmeans",
+    k_min: int = 2,
+    k_max: int = 8,
+    seed: int = 0,
+) -> ClusterResult:
+    """Cluster the personas of a persona x item matrix; choose k by silhouette.
+
+    ``matrix``: index persona_id, columns item numbers, values mean expected
+    rating. The matrix is prepared with :func:`prepare_matrix`; for every k in
+    ``[max(k_min, 2), min(k_max, n_personas - 1)]`` the personas are clustered
+    (KMeans with ``n_init=10, random_state=seed``, or Ward agglomerative) and
+    the silhouette ``s = mean_i (b_i - a_i) / max(a_i, b_i)`` computed; the k with
+    the highest s wins (the smallest k on ties). With fewer than 3 personas, no
+    item variance, or no k that gives a valid partition, everyone is cluster 0,
+    k = 1, silhouette None and ``summary["note"]`` says why. AMI per attribute is
+    ``adjusted_mutual_info_score(attribute labels, clusters)`` (None when k = 1).
+    """
+    if method not in METHODS:
+        raise ValueError(f"clustering method: {method!r}; allowed: {', '.join(METHODS)}")
+    ids = [str(i) for i in matrix.index]
+    table = personas.copy()
+    table["persona_id"] = table["persona_id"].astype(str)
+    table = table.drop_duplicates("persona_id").set_index("persona_id")
+    unknown = [i for i in ids if i not in table.index]
+    if unknown:
+        raise ValueError(
+            f"personas table: {len(unknown)} persona_id(s) of the matrix are missing, "
+            f"e.g. {', '.join(unknown[:3])}"
+        )
+    missing_attrs = [a for a in attributes if a not in table.columns]
+    if missing_attrs:
+        raise ValueError(f"personas table: no attribute column(s) {', '.join(missing_attrs)}")
+    table = table.reindex(ids)
+
+    prepared = prepare_matrix(matrix)
+    x = prepared.to_numpy(dtype=float)
+    n = len(ids)
+    coords, ratios = _pca(x, seed) if x.shape[1] else (np.zeros((n, 2)), [0.0, 0.0])
+
+    note: str | None = None
+    silhouette_by_k: dict[int, float] = {}
+    best_labels: np.ndarray | None = None
+    best_k, best_s = 1, None
+    if n < 3:
+        note = f"only {n} persona(s): at least 3 are needed to cluster"
+    elif x.shape[1] == 0 or float(np.var(x)) <= VARIANCE_EPS:
+        note = "the persona x item matrix has no variance: every persona answers alike"
+    else:
+        for k in range(max(k_min, 2), min(k_max, n - 1) + 1):
+            labels = _fit(method, k, x, seed)
+            n_labels = len(np.unique(labels))
+            if n_labels < 2 or n_labels > n - 1:
+                continue
+            s = round(float(silhouette_score(x, labels)), 6)
+            silhouette_by_k[k] = s
+            if best_s is None or s > best_s:
+                best_k, best_s, best_labels = k, s, labels
+        if best_labels is None:
+            note = f"no k in [{k_min}, {min(k_max, n - 1)}] gives a valid partition of {n} personas"
+
+    if best_labels is None:
+        labels = np.zeros(n, dtype=int)
+        best_k, best_s = 1, None
+    else:
+        labels = _relabel_by_size(best_labels)
+
+    ami: dict[str, float | None] = {}
+    for attr in attributes:
+        if best_labels is None:
+            ami[attr] = None
+        else:
+            score = adjusted_mutual_info_score(attribute_labels(table[attr]), labels)
+            ami[attr] = round(float(score), 6)
+
+    assignments = pd.DataFrame(
+        {"persona_id": ids, "cluster": labels, "pc1": coords[:, 0], "pc2": coords[:, 1]}
+    )
+    sizes = {int(c): int(v) for c, v in zip(*np.unique(labels, return_counts=True), strict=True)}
+    summary: dict[str, Any] = {
+        "method": method,
+        "k": int(best_k),
+        "silhouette": best_s,
+        "silhouette_by_k": silhouette_by_k,
+        "sizes": sizes,
+        "ami": ami,
+        "explained_variance": [round(r, 6) for r in ratios],
+        "n_personas": n,
+        "n_items": int(matrix.shape[1]),
+        "n_items_used": int(x.shape[1]),
+    }
+    if note is not None:
+        summary["note"] = note
+    return ClusterResult(assignments=assignments, summary=summary)

@@ -1,0 +1,257 @@
+"""Metrics of value inertia: pure functions, numpy arrays in, floats/arrays out.
+
+Notation: p is a distribution over the K = 6 answer options (ratings 1..6),
+p_k its k-th entry; H(p) = -sum_k p_k log2 p_k is the Shannon entropy in bits
+with 0 log 0 = 0. Formulas follow Lee, Cho & Lee (arXiv 2408.09049); MRAT
+centring follows Schwartz (PVQ scoring instructions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy import stats
+
+from value_inertia.questionnaires import N_OPTIONS
+
+_LOG2_K = float(np.log2(N_OPTIONS))
+
+
+# --------------------------------------------------------------------------- #
+# Answer distributions
+# --------------------------------------------------------------------------- #
+
+
+def normalise(p: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Counts or probabilities over the 6 options -> probabilities.
+
+    p_k = c_k / sum_j c_j. Raises ValueError unless ``p`` has length 6 and is
+    finite, non-negative and not all zero.
+    """
+    arr = np.asarray(p, dtype=float)
+    if arr.ndim != 1 or arr.size != N_OPTIONS:
+        raise ValueError(f"expected {N_OPTIONS} option counts, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"option counts must be finite, got {arr.tolist()}")
+    if np.any(arr < 0):
+        raise ValueError(f"option counts must be non-negative, got {arr.tolist()}")
+    total = arr.sum()
+    if total <= 0:
+        raise ValueError("option counts are all zero: no answers to build a distribution from")
+    return arr / total
+
+
+def rating_counts(ratings: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Counts of the ratings 1..6 (NaN = unparsed answer, dropped): c_k = #{r = k}.
+
+    Raises ValueError on a rating outside 1..6 or not a whole number.
+    """
+    arr = np.asarray(ratings, dtype=float).ravel()
+    arr = arr[~np.isnan(arr)]
+    if np.any((arr < 1) | (arr > N_OPTIONS) | (arr != np.round(arr))):
+        raise ValueError(f"ratings must be whole numbers in 1..{N_OPTIONS}")
+    return np.bincount(arr.astype(int) - 1, minlength=N_OPTIONS).astype(float)
+
+
+def entropy_bits(p: np.ndarray | Sequence[float]) -> float:
+    """Shannon entropy in bits: H(p) = -sum_k p_k log2 p_k, with 0 log 0 = 0."""
+    q = normalise(p)
+    nz = q[q > 0]
+    return float(-(nz * np.log2(nz)).sum())
+
+
+def inertia_index(p: np.ndarray | Sequence[float]) -> float:
+    """Inertia Index I = 1 - H(p) / log2(6), H in bits.
+
+    1 when every answer is the same option (one-hot), 0 for the uniform
+    distribution. ``p`` may be counts; it is normalised first.
+    """
+    return float(1.0 - entropy_bits(p) / _LOG2_K)
+
+
+def steerability(
+    p_baseline: np.ndarray | Sequence[float], p_persona: np.ndarray | Sequence[float]
+) -> float:
+    """Steerability S = JSD(p_baseline, p_persona), log base 2, in [0, 1].
+
+    JSD(p, q) = 1/2 KL(p || m) + 1/2 KL(q || m), m = (p + q) / 2,
+    KL(p || m) = sum_k p_k log2(p_k / m_k) (terms with p_k = 0 are 0).
+    0 for identical distributions, 1 for distributions with disjoint support.
+    """
+    p = normalise(p_baseline)
+    q = normalise(p_persona)
+    m = (p + q) / 2
+
+    def kl(a: np.ndarray) -> float:
+        nz = a > 0
+        return float((a[nz] * np.log2(a[nz] / m[nz])).sum())
+
+    return float(np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, 1.0))
+
+
+def top2_concentration(p: np.ndarray | Sequence[float]) -> float:
+    """Top-2 concentration: p_(1) + p_(2), the two largest entries of the normalised p."""
+    q = np.sort(normalise(p))
+    return float(q[-1] + q[-2])
+
+
+def top1_share(p: np.ndarray | Sequence[float]) -> float:
+    """Top-1 share: max_k p_k of the normalised p."""
+    return float(normalise(p).max())
+
+
+def expected_rating(p: np.ndarray | Sequence[float]) -> float:
+    """Expected rating E[r] = sum_k k p_k, k = 1..6 (normalised p)."""
+    return float(np.dot(np.arange(1, N_OPTIONS + 1), normalise(p)))
+
+
+# --------------------------------------------------------------------------- #
+# Persona-level scores
+# --------------------------------------------------------------------------- #
+
+
+def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over ``axis`` ignoring NaN; NaN (no warning) where nothing is left."""
+    count = (~np.isnan(a)).sum(axis=axis)
+    total = np.nansum(a, axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def mrat_scores(
+    ratings: np.ndarray, dimension_of_item: Sequence[str | None]
+) -> tuple[list[str], np.ndarray]:
+    """MRAT-centred dimension scores per persona (Schwartz).
+
+    For persona i and dimension d:
+        score[i, d] = mean_{j in d} r[i, j] - mean_{j scored} r[i, j]
+    where "scored" means every item whose dimension is not None (catch items
+    are None and are ignored). Means skip NaN (missing answers); a score is NaN
+    when the persona has no answer in d.
+
+    ``ratings`` is persona x item; ``dimension_of_item`` labels its columns.
+    Returns (dimension names in order of first appearance, persona x dimension
+    array).
+    """
+    arr = np.asarray(ratings, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError(f"ratings must be persona x item (2-D), got shape {arr.shape}")
+    if arr.shape[1] != len(dimension_of_item):
+        raise ValueError(
+            f"ratings has {arr.shape[1]} item columns but dimension_of_item has "
+            f"{len(dimension_of_item)} entries"
+        )
+    names = list(dict.fromkeys(d for d in dimension_of_item if d is not None))
+    if not names:
+        raise ValueError("no scored items: every entry of dimension_of_item is None")
+    labels = np.array([d if d is not None else "" for d in dimension_of_item], dtype=object)
+    scored = np.array([d is not None for d in dimension_of_item])
+    grand = _nanmean(arr[:, scored], axis=1)
+    scores = np.column_stack([_nanmean(arr[:, labels == d], axis=1) for d in names])
+    return names, scores - grand[:, None]
+
+
+def pearson_r(x: np.ndarray | Sequence[float], y: np.ndarray | Sequence[float]) -> float:
+    """Seed stability: Pearson r between per-item mean ratings of two persona sets.
+
+    r = sum (x_i - x̄)(y_i - ȳ) / sqrt(sum (x_i - x̄)^2 sum (y_i - ȳ)^2).
+    Pairs with NaN on either side are dropped. NaN when fewer than 3 pairs are
+    left or either side is constant (r is undefined there).
+    """
+    a = np.asarray(x, dtype=float).ravel()
+    b = np.asarray(y, dtype=float).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"x and y must have the same length, got {a.size} and {b.size}")
+    keep = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[keep], b[keep]
+    if a.size < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(stats.pearsonr(a, b).statistic)
+
+
+def cohens_d(a: np.ndarray | Sequence[float], b: np.ndarray | Sequence[float]) -> float:
+    """Cohen's d with pooled SD: d = (mean_a - mean_b) / s_pooled.
+
+    s_pooled = sqrt(((n_a - 1) s_a^2 + (n_b - 1) s_b^2) / (n_a + n_b - 2)),
+    s^2 the sample variance (ddof = 1). NaN values are dropped. Returns NaN
+    when a group has fewer than 2 values or s_pooled is 0.
+    """
+    xa = np.asarray(a, dtype=float).ravel()
+    xb = np.asarray(b, dtype=float).ravel()
+    xa, xb = xa[~np.isnan(xa)], xb[~np.isnan(xb)]
+    na, nb = xa.size, xb.size
+    if na < 2 or nb < 2:
+        return float("nan")
+    pooled = np.sqrt(((na - 1) * xa.var(ddof=1) + (nb - 1) * xb.var(ddof=1)) / (na + nb - 2))
+    if pooled == 0:
+        return float("nan")
+    return float((xa.mean() - xb.mean()) / pooled)
+
+
+# --------------------------------------------------------------------------- #
+# Convergence and uncertainty
+# --------------------------------------------------------------------------- #
+
+
+def convergence_curve(
+    values: np.ndarray | Sequence[float],
+    sizes: Sequence[int],
+    draws: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Variance of the mean of k personas, for each k in ``sizes``.
+
+    For each k: draw ``draws`` subsets S_1..S_D of k distinct personas (without
+    replacement), m_t = mean_{i in S_t} values_i, and report
+    Var_k = (1/D) sum_t (m_t - m̄)^2 (ddof = 0). Var_n = 0 for k = n.
+    ``values`` holds one finite number per persona (e.g. its dimension mean).
+    Raises ValueError for k < 1 or k > len(values), draws < 1, or NaN values.
+    """
+    vals = np.asarray(values, dtype=float).ravel()
+    n = vals.size
+    if not np.all(np.isfinite(vals)):
+        raise ValueError("values must be finite (drop personas without a score first)")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    out = np.empty(len(sizes))
+    for i, k in enumerate(sizes):
+        if not 1 <= k <= n:
+            raise ValueError(f"subset size {k} is outside 1..{n} (number of personas)")
+        # Random permutation per draw; sorting the first k indices keeps the
+        # summation order fixed, so k = n gives exactly identical means.
+        idx = np.sort(np.argsort(rng.random((draws, n)), axis=1)[:, :k], axis=1)
+        out[i] = vals[idx].mean(axis=1).var(ddof=0)
+    return out
+
+
+def bootstrap_ci(
+    data: np.ndarray,
+    statistic: Callable[[np.ndarray], float],
+    n_boot: int,
+    confidence: float,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI over personas (rows of ``data``).
+
+    Resample B = ``n_boot`` times n rows with replacement, compute
+    theta*_b = statistic(data[rows_b]), and return the (1 - c)/2 and
+    (1 + c)/2 quantiles of theta*_1..theta*_B, c = ``confidence``.
+    Resamples where the statistic is NaN are ignored; (NaN, NaN) if all are.
+    """
+    arr = np.asarray(data)
+    n = arr.shape[0] if arr.ndim else 0
+    if n < 1:
+        raise ValueError("bootstrap_ci needs at least one row of data")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rows = rng.integers(0, n, size=(n_boot, n))
+    boot = np.array([statistic(arr[r]) for r in rows], dtype=float)
+    boot = boot[~np.isnan(boot)]
+    if boot.size == 0:
+        return float("nan"), float("nan")
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+    return float(lo), float(hi)
