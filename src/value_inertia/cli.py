@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from value_inertia.config import ConfigError, Params, load_params
+from value_inertia.hub import PublishError
 from value_inertia.pipeline import EvaluationFailed
 from value_inertia.redaction import redact
 from value_inertia.store import StoreError
@@ -117,6 +118,22 @@ def cluster(
     typer.echo(f"wrote {run_cluster(_load(params), model, questionnaire)}")
 
 
+@app.command()
+def leaderboard(params: ParamsOption = None) -> None:
+    """One row per (model, questionnaire), ranked -> data/leaderboard/leaderboard.*."""
+    from value_inertia.pipeline import run_leaderboard
+
+    typer.echo(f"wrote {run_leaderboard(_load(params))}")
+
+
+@app.command()
+def publish(params: ParamsOption = None) -> None:
+    """Build the Hub dataset and Space folders (data/hub/) and push them when HF_TOKEN is set."""
+    from value_inertia.pipeline import run_publish
+
+    typer.echo(f"wrote {run_publish(_load(params))}")
+
+
 @app.command("recover-store")
 def recover_store_cmd(
     store: Annotated[Path, typer.Argument(help="the damaged data/store/<model>.sqlite")],
@@ -131,7 +148,7 @@ def recover_store_cmd(
 def main(argv: list[str] | None = None) -> None:
     """Entry point with the house error handling (used by the script and stages/).
 
-    Bad configuration or input: exit 2. Too many failed requests: exit 1.
+    Bad configuration or input: exit 2. Too many failed requests or a failed push: exit 1.
     Interrupt: exit 130; everything finished so far is kept.
     """
     import click
@@ -142,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, StoreError) as exc:
         _echo_errors(str(exc))
         sys.exit(2)
-    except EvaluationFailed as exc:
+    except (EvaluationFailed, PublishError) as exc:
         _echo_errors(str(exc))
         sys.exit(1)
     except (KeyboardInterrupt, click.Abort):

@@ -297,3 +297,50 @@ def run_cluster(params: Params, model_name: str, questionnaire_id: str) -> Path:
         numbers |= {f"ami.{k}": v for k, v in (summary.get("ami") or {}).items()}
         ml.log_metrics({k: v for k, v in numbers.items() if v is not None})
     return out
+
+
+def run_leaderboard(params: Params) -> Path:
+    from datetime import UTC, datetime
+
+    from value_inertia.leaderboard import build_leaderboard, load_inputs, write_leaderboard
+    from value_inertia.tracking import params_hash
+
+    root = _root()
+    metrics, clusters, models = load_inputs(root)
+    wanted = {(m.name, q) for m in params.models for q in params.prompts.questionnaires}
+    metrics = [m for m in metrics if (m["model"], m["questionnaire"]) in wanted]
+    clusters = [c for c in clusters if (c["model"], c["questionnaire"]) in wanted]
+    models = {name: spec for name, spec in models.items() if name in {n for n, _ in wanted}}
+    frame = build_leaderboard(
+        metrics,
+        clusters,
+        models,
+        params_hash(params.model_dump(mode="json", by_alias=True)),
+        params.leaderboard.rank_by,
+        datetime.now(UTC).date().isoformat(),
+    )
+    out = paths.leaderboard_dir(root)
+    with stage_run("leaderboard", {"leaderboard": params.leaderboard.model_dump()}) as ml:
+        written = write_leaderboard(frame, out, params.leaderboard.rank_by)
+        for path in written.values():
+            ml.log_artifact(str(path), artifact_path="leaderboard")
+        ml.log_metrics({"rows": len(frame)})
+    return out
+
+
+def run_publish(params: Params) -> Path:
+    from value_inertia.hub import build_dataset_folder, build_space_folder, publish
+
+    root = _root()
+    hub = paths.hub_dir(root)
+    with stage_run("publish", {"hub": params.hub.model_dump()}) as ml:
+        dataset = build_dataset_folder(root, hub / "dataset", params)
+        build_space_folder(root, hub / "space", params.hub.dataset_repo)
+        report = publish(root, params)
+        ml.log_dict(report, "publish_report.json")
+        ml.log_metrics({"dataset_configs": len(dataset["configs"])})
+    for repo in report["repos"]:
+        print(
+            f"{repo['repo_type']} {repo.get('repo_id') or '-'}: {repo['status']}", file=sys.stderr
+        )
+    return hub / "publish_report.json"

@@ -1,0 +1,275 @@
+"""The leaderboard table: rows, ranking and every output file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from tests.leaderboard_data import DATE, MODELS, PARAMS_HASH, QUESTIONNAIRES, cached_project
+from value_inertia import paths
+from value_inertia.leaderboard import (
+    FIXED_COLUMNS,
+    arrow_schema,
+    build_leaderboard,
+    load_inputs,
+    write_leaderboard,
+)
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cached_project(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def inputs(project: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:
+    return load_inputs(project)
+
+
+@pytest.fixture(scope="session")
+def board(inputs: tuple[list[dict], list[dict], dict[str, dict]]) -> pd.DataFrame:
+    metrics, clusters, models = inputs
+    return build_leaderboard(metrics, clusters, models, PARAMS_HASH, "inertia", DATE)
+
+
+def dims(metric: dict, key: str) -> list[float]:
+    return [d[key] for d in metric["dimensions"].values()]
+
+
+def small_metrics(
+    model: str, q: str, inertia: list[float | None], steer: list[float | None], top2: float = 0.5
+) -> dict:
+    dimensions = {
+        f"D{i}": {"inertia": a, "steerability": b, "top2": top2, "top1": top2 / 2}
+        for i, (a, b) in enumerate(zip(inertia, steer, strict=True))
+    }
+    finite = [v for v in inertia if v is not None]
+    return {
+        "model": model,
+        "questionnaire": q,
+        "mode": "logprobs",
+        "n_personas": 6,
+        "seeds": [111, 333, 555],
+        "repeats": 2,
+        "samples": 1,
+        "parse_rate": 0.9,
+        "letter_mass": 0.7,
+        "overall": {
+            "inertia": float(np.mean(finite)) if finite else None,
+            "steerability": float(np.mean([s for s in steer if s is not None]))
+            if any(s is not None for s in steer)
+            else None,
+            "top2": top2,
+            "top1": top2 / 2,
+        },
+        "dimensions": dimensions,
+        "levels": {},
+        "seed_stability": {"111-333": 0.9, "111-555": 0.7, "333-555": None},
+        "catch_items": {},
+    }
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def test_one_row_per_model_and_questionnaire(board: pd.DataFrame, inputs) -> None:
+    metrics, clusters, models = inputs
+    assert len(board) == len(MODELS) * len(QUESTIONNAIRES) == len(metrics)
+    assert set(zip(board["model"], board["questionnaire"], strict=True)) == {
+        (m, q) for m in MODELS for q in QUESTIONNAIRES
+    }
+    assert list(board.columns[: len(FIXED_COLUMNS)]) == FIXED_COLUMNS
+    by_key = {(m["model"], m["questionnaire"]): m for m in metrics}
+    cl = {(c["model"], c["questionnaire"]): c for c in clusters}
+    for row in board.to_dict(orient="records"):
+        m = by_key[(row["model"], row["questionnaire"])]
+        # Overall inertia is the mean over the questionnaire's dimensions.
+        assert row["inertia"] == pytest.approx(np.mean(dims(m, "inertia")), abs=1e-6)
+        assert row["steerability"] == pytest.approx(np.mean(dims(m, "steerability")), abs=1e-6)
+        assert row["top2"] == pytest.approx(np.mean(dims(m, "top2")), abs=1e-6)
+        for dim, values in m["dimensions"].items():
+            assert row[f"inertia:{dim}"] == pytest.approx(values["inertia"])
+            assert row[f"steerability:{dim}"] == pytest.approx(values["steerability"])
+        assert row["parse_rate"] == pytest.approx(m["parse_rate"])
+        assert (row["n_personas"], row["n_seeds"], row["personas_per_seed"]) == (8, 2, 4)
+        assert row["repeats"] == 1 and row["samples"] == 1
+        assert row["design"] == "4 personas x 2 seeds x 1 repeats"
+        c = cl[(row["model"], row["questionnaire"])]
+        assert row["clusters"] == c["k"]
+        if c["silhouette"] is None:
+            assert pd.isna(row["silhouette"])
+        else:
+            assert row["silhouette"] == pytest.approx(c["silhouette"])
+        spec = models[row["model"]]
+        assert (row["model_id"], row["backend"], row["mode"], row["api"]) == (
+            spec["model"],
+            spec["backend"],
+            spec["mode"],
+            spec["api"],
+        )
+        assert row["date"] == DATE and row["params_hash"] == PARAMS_HASH
+
+
+def test_letter_mass_only_in_logprobs_mode(board: pd.DataFrame) -> None:
+    wobbly = board[board["model"] == "wobbly-model"]
+    assert wobbly["mode"].eq("sample").all() and wobbly["letter_mass"].isna().all()
+    steady = board[board["model"] == "steady-model"]
+    assert steady["letter_mass"].to_numpy() == pytest.approx([0.8, 0.8])
+
+
+def test_dimension_columns_belong_to_their_questionnaire(board: pd.DataFrame) -> None:
+    mfq = board[board["questionnaire"] == "mfq30"]
+    pvq = board[board["questionnaire"] == "pvqrr"]
+    assert mfq["inertia:Harm"].notna().all() and pvq["inertia:Harm"].isna().all()
+    assert pvq["steerability:Hedonism"].notna().all() and mfq["steerability:Hedonism"].isna().all()
+    dim_cols = [c for c in board.columns if ":" in c]
+    assert len(dim_cols) == 2 * (5 + 19)
+    # scoring-key order: questionnaires sorted, dimensions as in the key, inertia then steerability
+    assert dim_cols[:4] == [
+        "inertia:Harm",
+        "steerability:Harm",
+        "inertia:Fairness",
+        "steerability:Fairness",
+    ]
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+def test_default_ranking_puts_the_most_inert_model_first(board: pd.DataFrame) -> None:
+    for q in QUESTIONNAIRES:
+        rows = board[board["questionnaire"] == q]
+        assert list(rows["rank"]) == [1, 2, 3]
+        assert list(rows["model"]) == ["steady-model", "drift.model", "wobbly-model"]
+        assert rows["inertia"].is_monotonic_decreasing
+    assert list(board["questionnaire"]) == ["mfq30"] * 3 + ["pvqrr"] * 3
+
+
+def test_ties_missing_values_and_other_indicators() -> None:
+    metrics = [
+        small_metrics("a", "q", [0.5, 0.5], [0.2, 0.2], top2=0.6),
+        small_metrics("b", "q", [0.5, 0.5], [0.1, 0.1], top2=0.5),  # same inertia, less steerable
+        small_metrics("c", "q", [None, None], [None, None], top2=0.9),  # no inertia: last
+        small_metrics("d", "q", [0.7, 0.7], [0.3, 0.3], top2=0.4),
+        small_metrics("e", "other", [0.1, 0.1], [0.0, 0.0]),  # ranked on its own
+    ]
+    ranked = build_leaderboard(metrics, [], {}, "h", "inertia", "d")
+    q = ranked[ranked["questionnaire"] == "q"]
+    assert list(q["model"]) == ["d", "b", "a", "c"] and list(q["rank"]) == [1, 2, 3, 4]
+    assert ranked.loc[ranked["questionnaire"] == "other", "rank"].tolist() == [1]
+
+    by_steer = build_leaderboard(metrics, [], {}, "h", "steerability", "d")
+    assert list(by_steer[by_steer["questionnaire"] == "q"]["model"]) == ["b", "a", "d", "c"]
+    by_top2 = build_leaderboard(metrics, [], {}, "h", "top2", "d")
+    assert list(by_top2[by_top2["questionnaire"] == "q"]["model"]) == ["c", "a", "b", "d"]
+
+    # identical numbers: the model name decides, so the order is reproducible
+    twins = [small_metrics(n, "q", [0.4], [0.1]) for n in ("zeta", "alpha")]
+    assert list(build_leaderboard(twins, [], {}, "h", "inertia", "d")["model"]) == ["alpha", "zeta"]
+
+
+def test_bad_input_is_named() -> None:
+    m = small_metrics("a", "q", [0.5], [0.1])
+    with pytest.raises(ValueError, match="rank_by.*allowed: inertia, steerability, top2"):
+        build_leaderboard([m], [], {}, "h", "entropy", "d")
+    with pytest.raises(ValueError, match="two entries for model 'a', questionnaire 'q'"):
+        build_leaderboard([m, m], [], {}, "h", "inertia", "d")
+    with pytest.raises(ValueError, match=r"metrics\[0\]: needs string keys"):
+        build_leaderboard([{"overall": {}}], [], {}, "h", "inertia", "d")
+
+
+def test_seed_stability_and_missing_specs() -> None:
+    row = build_leaderboard([small_metrics("a", "q", [0.5], [0.1])], [], {}, "h", "inertia", "d")
+    r = row.iloc[0]
+    assert r["seed_stability"] == pytest.approx(0.8)  # mean of the finite pairs
+    assert r["design"] == "2 personas x 3 seeds x 2 repeats"
+    assert pd.isna(r["clusters"]) and pd.isna(r["silhouette"]) and r["backend"] is None
+    assert r["mode"] == "logprobs"  # falls back to the metrics' mode
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def test_load_inputs_reads_only_result_files(tmp_path: Path) -> None:
+    mdir, cdir, sdir = (
+        paths.metrics_dir(tmp_path),
+        paths.clusters_dir(tmp_path),
+        paths.model_specs_dir(tmp_path),
+    )
+    for d in (mdir, cdir, sdir):
+        d.mkdir(parents=True)
+    (mdir / "a__q.json").write_text(json.dumps(small_metrics("a", "q", [0.5], [0.1])))
+    (mdir / "summary.json").write_text(json.dumps({"model": "x", "questionnaire": "y"}))
+    (mdir / "b__q.json").write_text(json.dumps({"something": "else"}))
+    (cdir / "a__q.json").write_text(json.dumps({"k": 2, "silhouette": 0.4}))
+    (sdir / "a.json").write_text(json.dumps({"name": "a", "backend": "embedded"}))
+    metrics, clusters, models = load_inputs(tmp_path)
+    assert [m["model"] for m in metrics] == ["a"]
+    assert clusters == [{"k": 2, "silhouette": 0.4, "model": "a", "questionnaire": "q"}]
+    assert models == {"a": {"name": "a", "backend": "embedded"}}
+    (mdir / "c__q.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"c__q\.json: not valid JSON"):
+        load_inputs(tmp_path)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
+    out = write_leaderboard(board, tmp_path / "lb")
+    assert {p.name for p in (tmp_path / "lb").iterdir()} == {
+        "leaderboard.parquet",
+        "leaderboard.csv",
+        "leaderboard.json",
+        "leaderboard.md",
+    }
+    # Parquet: the explicit schema, and the same content back
+    table = pq.read_table(out["parquet"])
+    assert table.schema.equals(arrow_schema(list(board.columns)), check_metadata=False)
+    assert str(table.schema.field("rank").type) == "int64"
+    assert str(table.schema.field("clusters").type) == "int64"
+    assert str(table.schema.field("inertia:Harm").type) == "double"
+    back = pd.read_parquet(out["parquet"])
+    assert list(back.columns) == list(board.columns)
+    assert list(back["model"]) == list(board["model"])
+    np.testing.assert_allclose(back["inertia"], board["inertia"])
+    assert back["silhouette"].isna().tolist() == board["silhouette"].isna().tolist()
+
+    csv = pd.read_csv(out["csv"])
+    assert list(csv.columns) == list(board.columns) and len(csv) == len(board)
+    np.testing.assert_allclose(csv["steerability"], board["steerability"])
+
+    records = json.loads(out["json"].read_text())
+    assert [r["model"] for r in records] == list(board["model"])
+    wobbly = next(r for r in records if r["model"] == "wobbly-model")
+    assert wobbly["letter_mass"] is None and wobbly["inertia:Self-Direction-Thought"] is None
+    assert isinstance(records[0]["rank"], int) and isinstance(records[0]["clusters"], int)
+
+    md = out["md"].read_text()
+    assert md.startswith("# value-inertia leaderboard")
+    assert md.index("## mfq30") < md.index("## pvqrr")
+    section = md[md.index("## mfq30") : md.index("## pvqrr")]
+    assert "| rank | model | inertia | steerability | top-2 |" in section
+    assert (
+        section.index("| 1 | steady-model |")
+        < section.index("| 2 | drift.model |")
+        < section.index("| 3 | wobbly-model |")
+    )
+    assert "| Harm | 0.713 / 0.000 |" in section
+    assert "| Hedonism |" not in section  # PVQ dimensions stay in their own section
+    assert "What the numbers mean" in md and "highest first" in md
+    assert f"parameters hash `{PARAMS_HASH}`" in md
+
+
+def test_empty_leaderboard_still_writes_every_file(tmp_path: Path) -> None:
+    frame = build_leaderboard([], [], {}, "h", "inertia", "d")
+    assert frame.empty and list(frame.columns) == FIXED_COLUMNS
+    out = write_leaderboard(frame, tmp_path)
+    assert pq.read_table(out["parquet"]).num_rows == 0
+    assert json.loads(out["json"].read_text()) == []
+    assert "No results yet" in out["md"].read_text()
