@@ -141,6 +141,7 @@ def run_evaluation(
             unit="req",
             disable=not progress,
             dynamic_ncols=True,
+            mininterval=1.0,
         )
 
         def on_result(result: Result) -> None:

@@ -41,7 +41,7 @@ import yaml
 
 from value_inertia import paths
 from value_inertia.config import ConfigError, Params
-from value_inertia.leaderboard import legend, load_inputs, to_markdown
+from value_inertia.leaderboard import legend, load_current_inputs, to_markdown
 from value_inertia.questionnaires import load_questionnaires
 from value_inertia.redaction import redact
 from value_inertia.tables import write_table, write_text_atomic
@@ -480,11 +480,7 @@ def _fill_dataset_folder(root: Path, folder: Path, params: Params) -> dict[str, 
             f"parsed answers of {model}: the answer distribution p_1..p_6 per prompt",
         )
 
-    metrics, clusters, specs = load_inputs(root)
-    wanted = {(m, q) for m in model_names for q in questionnaire_ids}
-    metrics = [m for m in metrics if (m["model"], m["questionnaire"]) in wanted]
-    clusters = [c for c in clusters if (c["model"], c["questionnaire"]) in wanted]
-    specs = {name: spec for name, spec in specs.items() if name in model_names}
+    metrics, clusters, specs = load_current_inputs(root, model_names, questionnaire_ids)
     if not metrics:
         raise ConfigError(f"{paths.metrics_dir(root)}: no metrics; run the analyze stage first")
 

@@ -366,6 +366,23 @@ def load_inputs(root: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:
     return metrics, clusters, models
 
 
+def load_current_inputs(
+    root: Path, model_names: Sequence[str], questionnaire_ids: Sequence[str]
+) -> tuple[list[dict], list[dict], dict[str, dict]]:
+    """:func:`load_inputs`, keeping only the given models and questionnaires.
+
+    Files of models or questionnaires no longer in params (DVC leaves them in the
+    workspace) do not reach the leaderboard or the published dataset.
+    """
+    metrics, clusters, models = load_inputs(root)
+    wanted = {(m, q) for m in model_names for q in questionnaire_ids}
+    return (
+        [m for m in metrics if (m["model"], m["questionnaire"]) in wanted],
+        [c for c in clusters if (c["model"], c["questionnaire"]) in wanted],
+        {name: spec for name, spec in models.items() if name in model_names},
+    )
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "–"

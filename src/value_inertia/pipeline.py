@@ -302,15 +302,13 @@ def run_cluster(params: Params, model_name: str, questionnaire_id: str) -> Path:
 def run_leaderboard(params: Params) -> Path:
     from datetime import UTC, datetime
 
-    from value_inertia.leaderboard import build_leaderboard, load_inputs, write_leaderboard
+    from value_inertia.leaderboard import build_leaderboard, load_current_inputs, write_leaderboard
     from value_inertia.tracking import params_hash
 
     root = _root()
-    metrics, clusters, models = load_inputs(root)
-    wanted = {(m.name, q) for m in params.models for q in params.prompts.questionnaires}
-    metrics = [m for m in metrics if (m["model"], m["questionnaire"]) in wanted]
-    clusters = [c for c in clusters if (c["model"], c["questionnaire"]) in wanted]
-    models = {name: spec for name, spec in models.items() if name in {n for n, _ in wanted}}
+    metrics, clusters, models = load_current_inputs(
+        root, [m.name for m in params.models], params.prompts.questionnaires
+    )
     frame = build_leaderboard(
         metrics,
         clusters,
