@@ -221,3 +221,16 @@ def test_bootstrap_ci_rejects_bad_arguments():
         m.bootstrap_ci(np.ones(5), np.mean, 100, 1.5, np.random.default_rng(0))
     with pytest.raises(ValueError):
         m.bootstrap_ci(np.ones(0), np.mean, 100, 0.9, np.random.default_rng(0))
+
+
+def test_bootstrap_ci_of_sums_matches_the_plain_bootstrap() -> None:
+    from value_inertia.metrics import bootstrap_ci, bootstrap_ci_of_sums, inertia_index
+
+    data = np.random.default_rng(3).integers(0, 5, size=(40, 6)).astype(float)
+    data[:, 0] += 1  # no all-zero sum
+    plain = bootstrap_ci(
+        data, lambda rows: inertia_index(rows.sum(axis=0)), 300, 0.9, np.random.default_rng(11)
+    )
+    fast = bootstrap_ci_of_sums(data, inertia_index, 300, 0.9, np.random.default_rng(11))
+    assert fast == pytest.approx(plain, abs=1e-12)
+    assert plain[0] < inertia_index(data.sum(axis=0)) < plain[1]

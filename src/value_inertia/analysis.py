@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from value_inertia.metrics import (
-    bootstrap_ci,
+    bootstrap_ci_of_sums,
     cohens_d,
     convergence_curve,
     expected_rating,
@@ -88,6 +88,21 @@ def _scored_items(questionnaire: Questionnaire) -> list[int]:
     return [n for nums in questionnaire.dimensions.values() for n in sorted(nums)]
 
 
+_SELECT_COLUMNS = [
+    "model",
+    "mode",
+    "condition",
+    "persona_id",
+    "seed",
+    "questionnaire",
+    "item",
+    "repeat",
+    "sample_index",
+    "letter_mass",
+    *P_COLUMNS,
+]
+
+
 def _select(parsed: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
     """Rows of ``questionnaire`` with two derived columns.
 
@@ -99,7 +114,8 @@ def _select(parsed: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
     missing = [c for c in ["questionnaire", "condition", "item", *P_COLUMNS] if c not in parsed]
     if missing:
         raise ValueError(f"parsed table: missing column(s) {', '.join(missing)}")
-    rows = parsed.loc[parsed["questionnaire"] == questionnaire.id].copy()
+    keep = [c for c in _SELECT_COLUMNS if c in parsed.columns]
+    rows = parsed.loc[parsed["questionnaire"] == questionnaire.id, keep].copy()
     probs = rows[P_COLUMNS].to_numpy(dtype=float, na_value=np.nan)
     sums = probs.sum(axis=1)
     ok = np.isfinite(probs).all(axis=1) & (sums > 0)
@@ -109,9 +125,8 @@ def _select(parsed: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
     rows["ok"] = ok
     rows["expected"] = np.where(ok, np.nan_to_num(normed) @ RATINGS, np.nan)
     rows["item"] = rows["item"].astype(int)
-    rows["is_catch"] = (
-        rows["item"].map(lambda n: questionnaire.item_dimension.get(int(n)) is None).astype(bool)
-    )
+    scored = [n for n, d in questionnaire.item_dimension.items() if d is not None]
+    rows["is_catch"] = ~rows["item"].isin(scored).to_numpy()
     return rows
 
 
@@ -229,7 +244,7 @@ def _ci(
     """Bootstrap CI (rows of ``data`` = personas); ``[None, None]`` with < 2 rows."""
     if data.shape[0] < 2 or n_boot < 1:
         return [None, None]
-    lo, hi = bootstrap_ci(data, statistic, n_boot, confidence, rng)
+    lo, hi = bootstrap_ci_of_sums(data, statistic, n_boot, confidence, rng)
     return [float(lo), float(hi)]
 
 
@@ -282,7 +297,7 @@ def _group_metrics(
         )
         out["inertia_ci"] = _ci(
             sums,
-            lambda s: float(inertia_index(normalise(s.sum(axis=0)))),
+            lambda s: float(inertia_index(normalise(s))),
             n_boot=n_boot,
             confidence=confidence,
             rng=_rng(seed, name, "inertia"),
@@ -291,7 +306,7 @@ def _group_metrics(
             out["steerability"] = float(steerability(p_base, p))
             out["steerability_ci"] = _ci(
                 sums,
-                lambda s: float(steerability(p_base, normalise(s.sum(axis=0)))),
+                lambda s: float(steerability(p_base, normalise(s))),
                 n_boot=n_boot,
                 confidence=confidence,
                 rng=_rng(seed, name, "steerability"),
@@ -301,7 +316,7 @@ def _group_metrics(
         out["mrat"] = float(finite.mean())
         out["mrat_ci"] = _ci(
             finite.reshape(-1, 1),
-            lambda s: float(s.mean()),
+            lambda s, n=finite.size: float(s[0] / n),
             n_boot=n_boot,
             confidence=confidence,
             rng=_rng(seed, name, "mrat"),

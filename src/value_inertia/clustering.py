@@ -164,7 +164,8 @@ def cluster_personas(
             n_labels = len(np.unique(labels))
             if n_labels < 2 or n_labels > n - 1:
                 continue
-            s = round(float(silhouette_score(x, labels)), 6)
+            sample = {"sample_size": 5000, "random_state": seed} if n > 5000 else {}
+            s = round(float(silhouette_score(x, labels, **sample)), 6)
             silhouette_by_k[k] = s
             if best_s is None or s > best_s:
                 best_k, best_s, best_labels = k, s, labels
