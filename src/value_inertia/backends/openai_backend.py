@@ -3,14 +3,18 @@
 Async ``openai`` client with bounded concurrency, a client-side rate limit
 (``aiolimiter``), and retries with exponential backoff and jitter
 (``tenacity``) on 429, 5xx, timeouts, dropped connections and malformed
-replies, honouring ``Retry-After``. A request that still fails is reported as
-failed with its error; it is never dropped.
+replies, honouring ``Retry-After``. ``timeout_s`` bounds each attempt as a
+whole, so a reply that trickles in byte by byte is given up like a silent one.
+A request that still fails is reported as failed with its error; it is never
+dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,10 +31,15 @@ from value_inertia.config import ModelParams
 from value_inertia.redaction import redact
 
 RETRY_AFTER_CAP_S = 120.0
+CONNECTIONS_PER_POOL = 8
 
 
 class MalformedReply(Exception):
     """A 200 reply that cannot be used: empty, not JSON, or missing its choices."""
+
+
+class ReplyTimeout(Exception):
+    """No complete reply within ``timeout_s`` (httpx's timeouts bound each read, not the whole)."""
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -41,6 +50,7 @@ def _retryable(exc: BaseException) -> bool:
         openai.APITimeoutError
         | openai.APIConnectionError
         | MalformedReply
+        | ReplyTimeout
         | openai.APIResponseValidationError
         | json.JSONDecodeError
         | httpx.TransportError,
@@ -72,10 +82,11 @@ class _Wait:
         return after if after is not None else self._backoff(state)
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, secret_vars: tuple[str, ...] = ()) -> str:
+    """The error as recorded: redacted (a server may echo the key back), then shortened."""
     if isinstance(exc, openai.APIStatusError):
-        return redact(f"HTTP {exc.status_code}: {exc.message}")[:500]
-    return redact(f"{type(exc).__name__}: {exc}")[:500]
+        return redact(f"HTTP {exc.status_code}: {exc.message}", secret_vars)[:500]
+    return redact(f"{type(exc).__name__}: {exc}", secret_vars)[:500]
 
 
 @dataclass
@@ -90,6 +101,7 @@ class OpenAIBackend:
         self.model = model
         self.stats = OpenAIStats()
         self._api_key = model.api_key() or "no-key"
+        self._secret_vars = (model.api_key_env,) if model.api_key_env else ()
         self._n_supported: bool | None = None
 
     def close(self) -> None:
@@ -101,17 +113,27 @@ class OpenAIBackend:
     # -- scheduling ------------------------------------------------------
     async def _run_all(self, requests: Sequence[Request], on_result: ResultCallback) -> None:
         m = self.model
-        limits = httpx.Limits(
-            max_connections=m.concurrency, max_keepalive_connections=m.concurrency
-        )
-        async with httpx.AsyncClient(limits=limits, timeout=m.timeout_s) as http:
-            client = openai.AsyncOpenAI(
-                base_url=m.base_url,
-                api_key=self._api_key,
-                max_retries=0,
-                timeout=m.timeout_s,
-                http_client=http,
-            )
+        # Several small connection pools instead of one large one: httpx checks every
+        # connection of a pool on each request, which costs ~10 ms of CPU per request
+        # at 64 connections and ~2 ms at 8 (benchmarks/bench_client_throughput.py).
+        n_pools = math.ceil(m.concurrency / CONNECTIONS_PER_POOL)
+        per_pool = math.ceil(m.concurrency / n_pools)
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        async with contextlib.AsyncExitStack() as stack:
+            clients = []
+            for _ in range(n_pools):
+                http = await stack.enter_async_context(
+                    httpx.AsyncClient(limits=limits, timeout=m.timeout_s)
+                )
+                clients.append(
+                    openai.AsyncOpenAI(
+                        base_url=m.base_url,
+                        api_key=self._api_key,
+                        max_retries=0,
+                        timeout=m.timeout_s,
+                        http_client=http,
+                    )
+                )
             limiter = (
                 AsyncLimiter(1, 60.0 / m.requests_per_minute) if m.requests_per_minute else None
             )
@@ -119,7 +141,7 @@ class OpenAIBackend:
             for unit in self._units(requests):
                 queue.put_nowait(unit)
 
-            async def worker() -> None:
+            async def worker(client: openai.AsyncOpenAI) -> None:
                 while True:
                     try:
                         unit = queue.get_nowait()
@@ -128,7 +150,7 @@ class OpenAIBackend:
                     for result in await self._send_unit(client, limiter, unit):
                         on_result(result)
 
-            await asyncio.gather(*(worker() for _ in range(m.concurrency)))
+            await asyncio.gather(*(worker(clients[i % n_pools]) for i in range(m.concurrency)))
 
     def _units(self, requests: Sequence[Request]) -> list[list[Request]]:
         """Sample mode groups the samples of one payload into one request (``n``)."""
@@ -192,7 +214,13 @@ class OpenAIBackend:
                         await limiter.acquire()
                     self.stats.requests_sent += 1
                     try:
-                        result = await call(client, request, **kw)
+                        try:
+                            async with asyncio.timeout(self.model.timeout_s):
+                                result = await call(client, request, **kw)
+                        except TimeoutError:
+                            raise ReplyTimeout(
+                                f"no complete reply within {self.model.timeout_s:g} s"
+                            ) from None
                     except BaseException as exc:
                         name = type(exc).__name__
                         self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
@@ -203,7 +231,7 @@ class OpenAIBackend:
                 status="failed",
                 attempts=attempts,
                 latency_s=time.perf_counter() - start,
-                error=_describe(exc),
+                error=_describe(exc, self._secret_vars),
             )
         result.attempts = attempts
         result.latency_s = time.perf_counter() - start
