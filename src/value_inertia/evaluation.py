@@ -99,9 +99,10 @@ def payload_for(model: ModelParams, row: Any) -> dict[str, Any]:
     return {"prompt": row.completion_text}
 
 
-def plan_requests(
-    model: ModelParams, prompts: pd.DataFrame
-) -> tuple[list[Request], list[tuple[str, int, str]]]:
+Plan = tuple[list[Request], list[tuple[str, int, str]]]
+
+
+def plan_requests(model: ModelParams, prompts: pd.DataFrame) -> Plan:
     """Unique requests, and (prompt_id, sample_index, key) for every prompt row."""
     identity = model.identity()
     samples = model.samples if model.mode == "sample" else 1
@@ -125,10 +126,11 @@ def run_evaluation(
     backend_factory: Callable[[], Backend],
     *,
     progress: bool = True,
+    plan: Plan | None = None,
 ) -> EvaluationSummary:
     """Send every request not yet answered in ``store``; commit each result as it arrives."""
     start = time.perf_counter()
-    requests, rows = plan_requests(model, prompts)
+    requests, rows = plan or plan_requests(model, prompts)
     summary = EvaluationSummary(prompts=len(prompts), requests=len(requests))
     done = store.done_keys(r.key for r in requests)
     pending = [r for r in requests if r.key not in done]
@@ -170,14 +172,14 @@ def run_evaluation(
 
 
 def materialise_responses(
-    model: ModelParams, prompts: pd.DataFrame, store: ResponseStore
+    model: ModelParams, prompts: pd.DataFrame, store: ResponseStore, plan: Plan | None = None
 ) -> tuple[pa.Table, dict[str, int]]:
     """The responses table for the current prompts, from the store.
 
     Rows whose request has no record (the run was stopped early) get status
     ``missing``. Returns the table and the count per status.
     """
-    _, rows = plan_requests(model, prompts)
+    _, rows = plan or plan_requests(model, prompts)
     records = store.get_many({key for _, _, key in rows})
     out: dict[str, list[Any]] = {f.name: [] for f in RESPONSE_SCHEMA}
     counts: dict[str, int] = {}

@@ -93,12 +93,12 @@ def make_backend(model: ModelParams, params: Params):  # noqa: ANN201 - Backend 
 
 
 def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> Path:
-    from value_inertia.evaluation import materialise_responses, run_evaluation
+    from value_inertia.evaluation import materialise_responses, plan_requests, run_evaluation
     from value_inertia.store import ResponseStore
 
     root = _root()
     model = params.model(model_name)
-    model.api_key()  # a missing key stops here, before anything is sent
+    params.api_key(model)  # a missing key stops here, before anything is sent
     prompts = read_frame(paths.prompts_path(root), "prompts")
     out = paths.responses_path(model.name, root)
     logged = {"model": model.model_dump(), "evaluate": params.evaluate.model_dump()}
@@ -106,19 +106,22 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
         ResponseStore(paths.store_path(model.name, root)) as store,
         stage_run("evaluate", logged, model=model.name) as ml,
     ):
+        plan = plan_requests(model, prompts)
         summary = run_evaluation(
-            model, prompts, store, lambda: make_backend(model, params), progress=progress
+            model,
+            prompts,
+            store,
+            lambda: make_backend(model, params),
+            progress=progress,
+            plan=plan,
         )
-        table, counts = materialise_responses(model, prompts, store)
+        table, counts = materialise_responses(model, prompts, store, plan)
         write_table(table, out)
         failed = counts.get("failed", 0) + counts.get("missing", 0)
         ml.log_metrics({**summary.metrics(), "responses_failed": failed})
+        # the table itself, as an artifact (MLflow's dataset inputs infer a schema by
+        # reading every row: seconds for large runs, see benchmarks/bench_resume.py)
         ml.log_artifact(str(out), artifact_path="responses")
-        frame = table.to_pandas()
-        ml.log_input(
-            ml.data.from_pandas(frame, source=str(out), name=f"responses-{model.name}"),
-            context="responses",
-        )
         print(summary.line(), file=sys.stderr)
         fraction = failed / max(table.num_rows, 1)
         if fraction > params.evaluate.max_failure_fraction:
@@ -143,7 +146,7 @@ def run_parse(params: Params, model_name: str) -> Path:
     judged = 0
     if params.parse.judge is not None and model.mode == "sample":
         judge = params.model(params.parse.judge)
-        judge.api_key()
+        params.api_key(judge)
         with ResponseStore(paths.store_path(judge.name, root)) as store:
             parsed, judged = apply_judge(
                 parsed,
