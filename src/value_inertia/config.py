@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictInt,
     ValidationError,
     ValidationInfo,
@@ -198,6 +199,7 @@ class Params(_Strict):
     cluster: ClusterParams = ClusterParams()
     leaderboard: LeaderboardParams = LeaderboardParams()
     hub: HubParams = HubParams()
+    _source: str = PrivateAttr(default="params.yaml")  # the file it was loaded from
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:
@@ -217,7 +219,14 @@ class Params(_Strict):
             if m.name == name:
                 return m
         known = ", ".join(m.name for m in self.models)
-        raise ConfigError(f"models: no model named {name!r}; known: {known}")
+        raise ConfigError(f"{self._source}: models: no model named {name!r}; known: {known}")
+
+    def api_key(self, model: ModelParams) -> str | None:
+        """``model``'s key (see :meth:`ModelParams.api_key`); an error names the params file."""
+        try:
+            return model.api_key()
+        except ConfigError as exc:
+            raise ConfigError(f"{self._source}: {exc}") from None
 
 
 def _key_path(loc: tuple[int | str, ...], data: object) -> str:
@@ -263,7 +272,10 @@ def load_yaml(path: Path) -> object:
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
 
 
 def load_params(path: Path | str | None = None) -> Params:
@@ -275,6 +287,8 @@ def load_params(path: Path | str | None = None) -> Params:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:
-        return Params.model_validate(data, context={"root": path.resolve().parent})
+        params = Params.model_validate(data, context={"root": path.resolve().parent})
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, str(path), data)) from None
+    params._source = str(path)
+    return params
