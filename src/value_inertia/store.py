@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sqlite3
+import struct
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -76,8 +77,15 @@ class ResponseStore:
             self._lock.release()
 
     def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30)
         try:
-            conn = sqlite3.connect(self.path, timeout=30)
+            # check before writing anything: never write into a damaged file
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                problems = [line for line in check.splitlines() if not line.startswith("***")]
+                raise sqlite3.DatabaseError(
+                    problems[0] + (f" and {len(problems) - 1} more" if len(problems) > 1 else "")
+                )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(
@@ -92,16 +100,17 @@ class ResponseStore:
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
             conn.commit()
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise sqlite3.DatabaseError(check)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.path}: the response store is damaged ({exc}). Run "
-                f"`value-inertia recover-store {self.path}` to keep every readable "
-                "answer (the damaged file is set aside), then run the stage again"
-            ) from None
+            conn.close()
+            raise self._damaged(str(exc)) from None
         return conn
+
+    def _damaged(self, why: str) -> StoreError:
+        return StoreError(
+            f"{self.path}: the response store is damaged ({why}). Run "
+            f"`value-inertia recover-store {self.path}` to keep every readable "
+            "answer (the damaged file is set aside), then run the stage again"
+        )
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -149,7 +158,13 @@ class ResponseStore:
             for key, status, blob in self.conn.execute(
                 f"SELECT key, status, record FROM responses WHERE key IN ({marks})", chunk
             ):
-                out[key] = (status, json.loads(blob))
+                try:
+                    record = json.loads(blob)
+                except (TypeError, ValueError):
+                    record = None
+                if not isinstance(record, dict):
+                    raise self._damaged(f"the record of {key} is not readable")
+                out[key] = (status, record)
         return out
 
     def count(self) -> dict[str, int]:
@@ -160,7 +175,12 @@ class ResponseStore:
 def recover_store(path: Path) -> tuple[Path, int, int]:
     """Salvage a damaged store: move it aside, copy every readable row into a new one.
 
-    Returns (where the damaged file went, rows kept, rows lost or unreadable).
+    Rows are read twice: through SQLite, row by row (whatever its b-trees still
+    reach, the WAL included), and straight from the bytes of every table page of
+    the file and its WAL, so rows on intact pages survive a damaged root or
+    interior page and a truncated file. Of several versions of a key the answer
+    (status ok) wins, then the newest. Returns (where the damaged file went,
+    rows kept, damaged records that could not be read).
     """
     if not path.exists():
         raise StoreError(f"{path}: no such store")
@@ -176,41 +196,184 @@ def recover_store(path: Path) -> tuple[Path, int, int]:
             side = Path(str(path) + suffix)
             if side.exists():
                 shutil.move(side, Path(str(aside) + suffix))
-        kept, lost = 0, 0
-        rows: list[tuple[str, str, str, float]] = []
-        try:
-            src = sqlite3.connect(f"file:{aside}?mode=ro", uri=True)
-            try:
-                max_rowid = src.execute("SELECT MAX(rowid) FROM responses").fetchone()[0] or 0
-            except sqlite3.DatabaseError:
-                max_rowid = 0
-            for rowid in range(1, max_rowid + 1):
-                try:
-                    row = src.execute(
-                        "SELECT key, status, record, updated_at FROM responses WHERE rowid=?",
-                        (rowid,),
-                    ).fetchone()
-                except sqlite3.DatabaseError:
-                    lost += 1
-                    continue
-                if row is None:
-                    continue
-                try:
-                    json.loads(row[2])
-                except (TypeError, ValueError):
-                    lost += 1
-                    continue
-                rows.append(row)
-            src.close()
-        except sqlite3.DatabaseError:
-            pass
+        by_sql, lost_sql = _rows_by_sql(aside)
+        by_pages, lost_pages = _rows_by_pages(aside)
+        best: dict[str, tuple[str, str, str, float]] = {}
+        for row in [*by_sql, *by_pages]:
+            old = best.get(row[0])
+            if old is None or (row[1] == "ok", row[3]) > (old[1] == "ok", old[3]):
+                best[row[0]] = row
         lock.release()
         with ResponseStore(path) as fresh:
-            fresh.conn.executemany("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", rows)
+            fresh.conn.executemany(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", list(best.values())
+            )
             fresh.conn.commit()
-            kept = len(rows)
-        return aside, kept, lost
+        return aside, len(best), max(lost_sql, lost_pages)
     finally:
         if lock.is_locked:
             lock.release()
         os.sync()
+
+
+_Row = tuple[str, str, str, float]
+
+
+def _valid_row(values: object) -> _Row | None:
+    """A row of ``responses`` that is whole: hex key, known status, JSON object, time."""
+    if not isinstance(values, list | tuple) or len(values) != 4:
+        return None
+    key, status, blob, updated = values
+    if not (isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
+        return None
+    if status not in ("ok", "failed") or not isinstance(updated, int | float):
+        return None
+    try:
+        if not isinstance(blob, str) or not isinstance(json.loads(blob), dict):
+            return None
+    except ValueError:
+        return None
+    return key, status, blob, float(updated)
+
+
+def _rows_by_sql(db: Path) -> tuple[list[_Row], int]:
+    rows: list[_Row] = []
+    lost = 0
+    try:
+        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.DatabaseError:
+        return rows, 0
+    try:
+        try:
+            max_rowid = src.execute("SELECT MAX(rowid) FROM responses").fetchone()[0] or 0
+        except sqlite3.DatabaseError:
+            max_rowid = 0
+        for rowid in range(1, max_rowid + 1):
+            try:
+                row = src.execute(
+                    "SELECT key, status, record, updated_at FROM responses WHERE rowid=?", (rowid,)
+                ).fetchone()
+            except sqlite3.DatabaseError:
+                lost += 1
+                continue
+            if row is not None:
+                valid = _valid_row(row)
+                lost += valid is None
+                if valid is not None:
+                    rows.append(valid)
+    finally:
+        src.close()
+    return rows, lost
+
+
+def _varint(buf: bytes, i: int) -> tuple[int, int]:
+    value = 0
+    for j in range(8):
+        byte = buf[i + j]
+        value = (value << 7) | (byte & 0x7F)
+        if byte < 0x80:
+            return value, i + j + 1
+    return (value << 8) | buf[i + 8], i + 9
+
+
+def _record(payload: bytes) -> list[object]:
+    """Decode an SQLite record (https://sqlite.org/fileformat.html#record_format)."""
+    header_len, i = _varint(payload, 0)
+    types = []
+    while i < header_len:
+        t, i = _varint(payload, i)
+        types.append(t)
+    pos, values = header_len, []
+    for t in types:
+        if t in (0, 8, 9):
+            values.append(None if t == 0 else t - 8)
+            continue
+        if 1 <= t <= 6:
+            n = (1, 2, 3, 4, 6, 8)[t - 1]
+            values.append(int.from_bytes(payload[pos : pos + n], "big", signed=True))
+        elif t == 7:
+            n = 8
+            values.append(struct.unpack(">d", payload[pos : pos + 8])[0])
+        elif t >= 12:
+            n = (t - 12) // 2
+            raw = payload[pos : pos + n]
+            values.append(raw.decode("utf-8") if t % 2 else raw)
+        else:
+            raise ValueError(f"serial type {t}")
+        pos += n
+    if pos > len(payload):
+        raise ValueError("record runs past its payload")
+    return values
+
+
+def _rows_by_pages(db: Path) -> tuple[list[_Row], int]:
+    """Rows of every table leaf page in the file and its WAL, read without SQLite."""
+    data = db.read_bytes()
+    size = int.from_bytes(data[16:18], "big") if len(data) >= 100 else 0
+    size = 65536 if size == 1 else size
+    page_size = size if 512 <= size <= 65536 and size & (size - 1) == 0 else 4096
+    reserved = data[20] if len(data) >= 100 and data[20] < 64 else 0
+    usable = page_size - reserved
+    # a cut-off last page is read too, zero-filled: its cells near the start may be whole
+    pages: list[tuple[int, bytes]] = [
+        (n + 1, data[n * page_size : (n + 1) * page_size].ljust(page_size, b"\0"))
+        for n in range(-(-len(data) // page_size))
+    ]
+    latest = dict(pages)
+    wal = Path(str(db) + "-wal")
+    if wal.exists():
+        wdata = wal.read_bytes()
+        wsize = int.from_bytes(wdata[8:12], "big") if len(wdata) >= 32 else 0
+        if wsize == page_size:
+            for at in range(32, len(wdata) - 24 - page_size + 1, 24 + page_size):
+                number = int.from_bytes(wdata[at : at + 4], "big")
+                page = wdata[at + 24 : at + 24 + page_size]
+                pages.append((number, page))
+                latest[number] = page
+    rows: list[_Row] = []
+    lost = 0
+    for number, page in pages:
+        head = 100 if number == 1 else 0
+        if page[head] != 0x0D:  # not a table leaf page
+            continue
+        for payload in _leaf_payloads(page, head, usable, latest):
+            try:
+                values = _record(payload) if payload is not None else None
+            except (IndexError, ValueError, struct.error):
+                values = None
+            row = _valid_row(values)
+            if row is not None:
+                rows.append(row)
+            elif values is None or (len(values) == 4 and isinstance(values[0], str)):
+                lost += 1  # a damaged cell, or a damaged row of ours
+    return rows, lost
+
+
+def _leaf_payloads(
+    page: bytes, head: int, usable: int, pages: dict[int, bytes]
+) -> Iterator[bytes | None]:
+    """The payload of each cell of a table leaf page (None where it cannot be read)."""
+    cells = int.from_bytes(page[head + 3 : head + 5], "big")
+    max_local = usable - 35
+    for c in range(min(cells, len(page) // 4)):
+        try:
+            pointer = int.from_bytes(page[head + 8 + 2 * c : head + 10 + 2 * c], "big")
+            length, i = _varint(page, pointer)
+            _, i = _varint(page, i)  # rowid
+            if length <= max_local:
+                payload = page[i : i + length]
+            else:  # the rest of the payload is on a chain of overflow pages
+                m = (usable - 12) * 32 // 255 - 23
+                k = m + (length - m) % (usable - 4)
+                local = k if k <= max_local else m
+                chunks = [page[i : i + local]]
+                have, nxt = local, int.from_bytes(page[i + local : i + local + 4], "big")
+                while have < length and nxt in pages and len(chunks) <= length // 256 + 1:
+                    overflow = pages[nxt]
+                    chunks.append(overflow[4:usable])
+                    have += usable - 4
+                    nxt = int.from_bytes(overflow[:4], "big")
+                payload = b"".join(chunks)[:length]
+            yield payload if len(payload) == length else None
+        except IndexError:
+            yield None
