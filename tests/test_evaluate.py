@@ -237,6 +237,7 @@ def test_interrupted_run_resumes_without_resending(mini_project: Path, llama_ser
         with sqlite3.connect(store) as conn:
             done_first = {k for (k,) in conn.execute("SELECT key FROM responses WHERE status='ok'")}
         assert 4 <= len(done_first) < len(prompts)
+        _wait_for(lambda: proxy.in_flight == 0, 60)  # a killed run's last request may land late
         sent_first = proxy.forwarded
         second = subprocess.run(cmd, cwd=mini_project, env=env, capture_output=True, text=True)
         assert second.returncode == 0, second.stderr

@@ -74,6 +74,12 @@ def stage_run(stage: str, params: Mapping[str, Any], model: str | None = None) -
 
     root = project_root()
     mlflow.set_tracking_uri(tracking_uri(root))
+    if (
+        mlflow.get_experiment_by_name(EXPERIMENT) is None
+        and "MLFLOW_TRACKING_URI" not in os.environ
+    ):
+        # artifacts beside mlflow.db in the project root, wherever the stage was started
+        mlflow.create_experiment(EXPERIMENT, artifact_location=(root / "mlruns").as_uri())
     mlflow.set_experiment(EXPERIMENT)
     dvc_stage = f"{stage}@{model}" if model else stage
     tags = {
