@@ -166,3 +166,20 @@ def set_models(project: Path, *models: dict) -> None:
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["models"] = list(models)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def remote(base_url: str, **kw: object) -> dict:
+    """An openai-backend model spec (logprobs, temperature 0) for ``base_url``."""
+    spec = {
+        "name": "remote",
+        "backend": "openai",
+        "model": "gemma",
+        "base_url": base_url,
+        "mode": "logprobs",
+        "api": "completions",
+        "concurrency": 1,
+        "timeout_s": 60,
+        "max_retries": 4,
+    }
+    spec.update(kw)
+    return spec

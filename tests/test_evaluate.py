@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import run_cli, set_models
+from tests.conftest import remote, run_cli, set_models
 from tests.fault_proxy import FaultProxy
 from value_inertia.backends.base import Request, distribution_from_logprobs, letter_of
 from value_inertia.backends.embedded import EmbeddedBackend
@@ -32,22 +32,6 @@ def prompts_for(project: Path) -> pd.DataFrame:
     run_personas(params)
     run_prompts(params)
     return pd.read_parquet(project / "data/prompts/prompts.parquet")
-
-
-def remote(base_url: str, **kw) -> dict:
-    spec = {
-        "name": "remote",
-        "backend": "openai",
-        "model": "gemma",
-        "base_url": base_url,
-        "mode": "logprobs",
-        "api": "completions",
-        "concurrency": 2,
-        "timeout_s": 60,
-        "max_retries": 4,
-    }
-    spec.update(kw)
-    return spec
 
 
 def evaluate_in_process(project: Path, model: ModelParams, prompts: pd.DataFrame):

@@ -16,29 +16,13 @@ import pytest
 import yaml
 
 from tests.conftest import make_project, write_mini_questionnaire
+from tests.conftest import remote as remote  # re-exported for the suite
 from value_inertia.config import load_params
 from value_inertia.pipeline import run_personas, run_prompts
 from value_inertia.store import request_key
 
 LETTERS = "ABCDEF"
 P_COLUMNS = [f"p_{c}" for c in LETTERS]
-
-
-def remote(base_url: str, **kw: object) -> dict:
-    """An openai-backend model spec (logprobs, temperature 0) for ``base_url``."""
-    spec = {
-        "name": "remote",
-        "backend": "openai",
-        "model": "gemma",
-        "base_url": base_url,
-        "mode": "logprobs",
-        "api": "completions",
-        "concurrency": 1,
-        "timeout_s": 60,
-        "max_retries": 4,
-    }
-    spec.update(kw)
-    return spec
 
 
 def build_prompts(project: Path) -> pd.DataFrame:
