@@ -13,11 +13,11 @@ from typing import Annotated
 
 import typer
 
-from value_inertia.config import ConfigError, Params, load_params
+from value_inertia.config import Params, load_params
+from value_inertia.errors import UserError
 from value_inertia.hub import PublishError
 from value_inertia.pipeline import EvaluationFailed
 from value_inertia.redaction import redact
-from value_inertia.store import StoreError
 
 app = typer.Typer(
     help="value-inertia: how stable a language model's values stay across role-played personas.",
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         # typer turns KeyboardInterrupt into exit code 130 and, in this mode, returns codes
         code = app(args=argv, standalone_mode=False)
-    except (ConfigError, StoreError) as exc:
+    except UserError as exc:
         _echo_errors(str(exc))
         sys.exit(2)
     except (EvaluationFailed, PublishError) as exc:

@@ -25,11 +25,10 @@ from pydantic import (
     model_validator,
 )
 
+from value_inertia.errors import ConfigError
 from value_inertia.paths import project_root, questionnaire_dir
 
-
-class ConfigError(Exception):
-    """A configuration or input file is invalid. The message names file and key."""
+__all__ = ["ConfigError"]  # re-exported: callers import it from here too
 
 
 class _Strict(BaseModel):
@@ -107,6 +106,14 @@ class ModelParams(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 60.0
     max_retries: Annotated[StrictInt, Field(ge=0)] = 6
     top_logprobs: Annotated[StrictInt, Field(ge=1, le=20)] = 20
+
+    @field_validator("name")
+    @classmethod
+    def _artifact_safe_name(cls, name: str) -> str:
+        # model names become file names and artefact stems (value_inertia.artifacts)
+        from value_inertia.artifacts import check_part
+
+        return check_part(name, "model name")
 
     @model_validator(mode="after")
     def _backend_requirements(self) -> ModelParams:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats
 
+from value_inertia.metric_registry import register_metric
 from value_inertia.questionnaires import N_OPTIONS
 
 _LOG2_K = float(np.log2(N_OPTIONS))
@@ -61,6 +62,14 @@ def entropy_bits(p: np.ndarray | Sequence[float]) -> float:
     return float(-(nz * np.log2(nz)).sum())
 
 
+@register_metric(
+    "inertia",
+    "Inertia",
+    True,
+    "How concentrated the pooled answers are (1: every persona gives the same answer; "
+    "0: all six options equally likely). Higher = more value-inert.",
+    "I(d) = 1 - H(p_d) / log2 6",
+)
 def inertia_index(p: np.ndarray | Sequence[float]) -> float:
     """Inertia Index I = 1 - H(p) / log2(6), H in bits.
 
@@ -70,6 +79,14 @@ def inertia_index(p: np.ndarray | Sequence[float]) -> float:
     return float(1.0 - entropy_bits(p) / _LOG2_K)
 
 
+@register_metric(
+    "steerability",
+    "Steerability",
+    False,
+    "How far personas move the answers away from the no-persona baseline "
+    "(0: personas change nothing). Lower = more value-inert.",
+    "S(d) = JSD_2(p_d^baseline, p_d^persona)",
+)
 def steerability(
     p_baseline: np.ndarray | Sequence[float], p_persona: np.ndarray | Sequence[float]
 ) -> float:
@@ -90,17 +107,39 @@ def steerability(
     return float(np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, 1.0))
 
 
+@register_metric(
+    "top2",
+    "Top-2",
+    True,
+    "Share of the two most frequent options in the pooled answers.",
+    "p_(1) + p_(2)",
+)
 def top2_concentration(p: np.ndarray | Sequence[float]) -> float:
     """Top-2 concentration: p_(1) + p_(2), the two largest entries of the normalised p."""
     q = np.sort(normalise(p))
     return float(q[-1] + q[-2])
 
 
+@register_metric(
+    "top1",
+    "Top-1",
+    True,
+    "Share of the most frequent option in the pooled answers.",
+    "max_k p_k",
+)
 def top1_share(p: np.ndarray | Sequence[float]) -> float:
     """Top-1 share: max_k p_k of the normalised p."""
     return float(normalise(p).max())
 
 
+@register_metric(
+    "mean_rating",
+    "Mean rating",
+    None,
+    "Mean rating on the 1-6 scale (1 = first option, 6 = last).",
+    "E[r] = sum_k k p_k",
+    ("dimension",),
+)
 def expected_rating(p: np.ndarray | Sequence[float]) -> float:
     """Expected rating E[r] = sum_k k p_k, k = 1..6 (normalised p)."""
     return float(np.dot(np.arange(1, N_OPTIONS + 1), normalise(p)))
@@ -119,6 +158,15 @@ def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+@register_metric(
+    "mrat",
+    "MRAT-centred score",
+    None,
+    "Dimension mean minus the persona's mean over all scored items, averaged over personas "
+    "(removes each persona's overall scale use).",
+    "mean_d(persona) - MRAT(persona)",
+    ("dimension",),
+)
 def mrat_scores(
     ratings: np.ndarray, dimension_of_item: Sequence[str | None]
 ) -> tuple[list[str], np.ndarray]:

@@ -65,6 +65,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+# Bump whenever a change can turn the same text into a different rating: it is part of
+# the protocol hash (value_inertia.protocol), so results of two parsers never rank together.
+PARSER_VERSION = "1"
 LETTERS = "ABCDEF"
 REASONS = ("empty", "refusal", "ambiguous", "no_option_found")
 

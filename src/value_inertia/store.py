@@ -24,10 +24,12 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from value_inertia.errors import UserError
+
 SCHEMA_VERSION = 1
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """The store cannot be used as it is; the message says why and what to do."""
 
 
