@@ -208,6 +208,21 @@ class Params(_Strict):
     hub: HubParams = HubParams()
     _source: str = PrivateAttr(default="params.yaml")  # the file it was loaded from
 
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models_by_name(cls, value: object) -> object:
+        """``models`` may map each name to its spec (what dvc.yaml's ``foreach`` keys by)."""
+        if not isinstance(value, dict):
+            return value
+        out = []
+        for name, spec in value.items():
+            if isinstance(spec, dict):
+                if "name" in spec and spec["name"] != name:
+                    raise ValueError(f"{name}: name {spec['name']!r} differs from its key")
+                spec = {"name": name, **spec}
+            out.append(spec)
+        return out
+
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:
         names = [m.name for m in self.models]
@@ -243,7 +258,10 @@ def _key_path(loc: tuple[int | str, ...], data: object) -> str:
     for part in loc:
         if isinstance(part, int):
             label = str(part)
-            if isinstance(node, list) and part < len(node):
+            if isinstance(node, dict) and 0 <= part < len(node):  # models keyed by name
+                key = list(node)[part]
+                label, node = str(key), node[key]
+            elif isinstance(node, list) and part < len(node):
                 item = node[part]
                 if isinstance(item, dict) and isinstance(item.get("name"), str):
                     label = item["name"]
