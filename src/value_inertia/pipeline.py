@@ -104,7 +104,12 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
     logged = {"model": model.model_dump(), "evaluate": params.evaluate.model_dump()}
     with (
         ResponseStore(paths.store_path(model.name, root)) as store,
-        stage_run("evaluate", logged, model=model.name) as ml,
+        stage_run(
+            "evaluate",
+            logged,
+            model=model.name,
+            partial=lambda: {f"answers_{k}": v for k, v in store.count().items()},
+        ) as ml,
     ):
         plan = plan_requests(model, prompts)
         summary = run_evaluation(
@@ -229,7 +234,7 @@ def run_analyze(params: Params, model_name: str, questionnaire_id: str) -> Path:
         "cohens_d": lambda p: plots.plot_cohens_d(grid, p),
     }
     logged = {"analyze": a.model_dump(), "questionnaire": q.id}
-    with stage_run("analyze", logged, model=model.name) as ml:
+    with stage_run("analyze", logged, model=model.name, questionnaire=q.id) as ml:
         ml.set_tag("questionnaire", q.id)
         write_text_atomic(json.dumps(metrics, indent=2) + "\n", out)
         pdir.mkdir(parents=True, exist_ok=True)
@@ -287,7 +292,8 @@ def run_cluster(params: Params, model_name: str, questionnaire_id: str) -> Path:
     out = cdir / f"{stem}.json"
     assignments = result.assignments.astype({"persona_id": str})
     figure_path = paths.plots_dir(root) / f"{stem}__clusters.png"
-    with stage_run("cluster", {"cluster": c.model_dump(), "questionnaire": q.id}, model.name) as ml:
+    logged = {"cluster": c.model_dump(), "questionnaire": q.id}
+    with stage_run("cluster", logged, model.name, questionnaire=q.id) as ml:
         ml.set_tag("questionnaire", q.id)
         write_table(
             pa.Table.from_pandas(assignments, preserve_index=False), cdir / f"{stem}.parquet"
