@@ -82,9 +82,9 @@ def _model(**kw: object) -> Callable[[dict], None]:
     def change(data: dict) -> None:
         for key, value in kw.items():
             if value is None:
-                data["models"][0].pop(key)
+                next(iter(data["models"].values())).pop(key)
             else:
-                data["models"][0][key] = value
+                next(iter(data["models"].values()))[key] = value
 
     return change
 
