@@ -409,6 +409,10 @@ def stage_run(
         try:
             if model:
                 run.model_id = logged_model_id(mlflow, experiment_id, model, root)
+            if run.model_id:
+                from mlflow.entities import LoggedModelInput
+
+                mlflow.log_input(model=LoggedModelInput(run.model_id))  # the run used it
             mlflow.log_params(flatten(params))
             _log_datasets(mlflow, [e for e in entries if e[2] == "input"], root)
             yield run
