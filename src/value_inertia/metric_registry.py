@@ -117,7 +117,8 @@ register(
         "parse_rate",
         "Parse rate",
         True,
-        "Share of answers that gave a usable option (sample mode: parsed; logprobs: any letter mass).",
+        "Share of answers that gave a usable option "
+        "(sample mode: parsed; logprobs: any letter mass).",
         "usable answers / all answers",
         ("result", "quality"),
     )
