@@ -8,7 +8,8 @@ centring follows Schwartz (PVQ scoring instructions).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -238,6 +239,136 @@ def cohens_d(a: np.ndarray | Sequence[float], b: np.ndarray | Sequence[float]) -
 
 
 # --------------------------------------------------------------------------- #
+# Selective permeability
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class PermeabilityResult:
+    """Result of :func:`permeability` for one (attribute, dimension) cell.
+
+    ``effect``: omega-squared (chance-corrected, about 0 under no effect and
+    slightly negative by chance); ``p_value``: permutation p-value of F;
+    ``n``: personas used; ``n_groups``: categories with at least one persona;
+    ``f_statistic``: the one-way ANOVA F; ``method``: ``"omega_squared"``.
+    """
+
+    effect: float
+    p_value: float
+    n: int
+    n_groups: int
+    f_statistic: float
+    method: str = "omega_squared"
+
+
+def _group_codes(groups: Sequence[Hashable] | np.ndarray) -> np.ndarray:
+    """Integer codes 0..k-1 of the labels (compared as strings; None is a label too)."""
+    labels = np.asarray([str(g) for g in groups], dtype=object)
+    _, codes = np.unique(labels, return_inverse=True)
+    return codes.astype(np.int64)
+
+
+def _between_ss(codes: np.ndarray, x: np.ndarray, k: int, sizes: np.ndarray) -> np.ndarray:
+    """SS_between = sum_g n_g (mean_g - mean)^2 for each row of ``codes`` (B x n)."""
+    b = codes.shape[0]
+    offsets = (np.arange(b) * k)[:, None]
+    sums = np.bincount((codes + offsets).ravel(), weights=np.tile(x, b), minlength=b * k)
+    sums = sums.reshape(b, k)
+    return (sums**2 / sizes).sum(axis=1) - x.sum() ** 2 / x.size
+
+
+@register_metric(
+    "permeability",
+    "Permeability (omega-squared)",
+    None,
+    "How much one persona attribute explains the MRAT-centred persona scores of a dimension, "
+    "corrected for chance (0: no more than chance, for 2 or 65 categories alike); "
+    "permutation p-value, Benjamini-Hochberg q over the attribute x dimension grid.",
+    "omega^2 = (SS_b - (k-1) MS_w) / (SS_t + MS_w)",
+    ("permeability",),
+)
+def permeability(
+    scores: np.ndarray | Sequence[float],
+    groups: Sequence[Hashable] | np.ndarray,
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> PermeabilityResult:
+    """Selective permeability: omega-squared of a one-way ANOVA, permutation p-value.
+
+    ``scores``: one number per persona (e.g. its MRAT-centred dimension score);
+    ``groups``: one label per persona (the attribute's category). Personas
+    with a NaN score are dropped. With N personas in k groups of sizes n_g:
+
+        SS_t = sum_i (x_i - x̄)^2,   SS_b = sum_g n_g (x̄_g - x̄)^2,   SS_w = SS_t - SS_b
+        MS_w = SS_w / (N - k),      F = (SS_b / (k - 1)) / MS_w
+        omega^2 = (SS_b - (k - 1) MS_w) / (SS_t + MS_w)
+
+    omega^2 estimates the share of score variance explained by the attribute,
+    with the chance part ``(k - 1) MS_w`` removed: its expectation is about 0
+    when the attribute has no effect, however many categories it has (unlike
+    the largest one-vs-rest Cohen's d, which grows with k). It can be slightly
+    negative by chance.
+
+    p-value: the labels are permuted B = ``n_permutations`` times (group sizes
+    kept), p = (1 + #{F*_b >= F}) / (B + 1). With fixed group sizes F is
+    monotone in SS_b, so SS_b is compared. NaN effect and p-value when fewer
+    than 2 groups remain, N - k < 1, or the scores do not vary.
+    """
+    x = np.asarray(scores, dtype=float).ravel()
+    labels = list(groups)
+    if len(labels) != x.size:
+        raise ValueError(f"scores has {x.size} entries but groups has {len(labels)}")
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    keep = np.isfinite(x)
+    x = x[keep]
+    labels = [g for g, ok in zip(labels, keep, strict=True) if ok]
+    n = x.size
+    codes = _group_codes(labels) if n else np.zeros(0, dtype=np.int64)
+    k = int(codes.max()) + 1 if n else 0
+    nan = float("nan")
+    if k < 2 or n - k < 1:
+        return PermeabilityResult(nan, nan, n, k, nan)
+    x = x - x.mean()  # shift-invariant; better conditioned sums
+    ss_total = float((x**2).sum())
+    if ss_total <= 1e-24:
+        return PermeabilityResult(nan, nan, n, k, nan)
+    sizes = np.bincount(codes, minlength=k).astype(float)
+    ss_between = float(_between_ss(codes[None, :], x, k, sizes)[0])
+    ss_within = max(ss_total - ss_between, 0.0)
+    ms_within = ss_within / (n - k)
+    f = (ss_between / (k - 1)) / ms_within if ms_within > 0 else float("inf")
+    omega2 = (ss_between - (k - 1) * ms_within) / (ss_total + ms_within)
+    rng = np.random.default_rng(seed)
+    exceed = 0
+    chunk = max(1, min(n_permutations, 200_000 // max(n, 1)))
+    done = 0
+    tol = 1e-12 * max(ss_total, 1.0)
+    while done < n_permutations:
+        m = min(chunk, n_permutations - done)
+        perm = rng.permuted(np.tile(codes, (m, 1)), axis=1)
+        exceed += int((_between_ss(perm, x, k, sizes) >= ss_between - tol).sum())
+        done += m
+    p = (1 + exceed) / (n_permutations + 1)
+    return PermeabilityResult(float(omega2), float(p), n, k, float(f))
+
+
+def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values); NaN entries stay NaN.
+
+    With the m finite p-values sorted, p_(1) <= ... <= p_(m):
+    q_(i) = min_{j >= i} min(1, m p_(j) / j) (``scipy.stats.false_discovery_control``).
+    A cell is a discovery at FDR level alpha when q <= alpha.
+    """
+    p = np.asarray(p_values, dtype=float).ravel()
+    out = np.full(p.shape, np.nan)
+    finite = np.isfinite(p)
+    if finite.any():
+        out[finite] = stats.false_discovery_control(p[finite], method="bh")
+    return out
+
+
+# --------------------------------------------------------------------------- #
 # Convergence and uncertainty
 # --------------------------------------------------------------------------- #
 
@@ -273,6 +404,51 @@ def convergence_curve(
         idx = np.sort(part[:, :k], axis=1)
         out[i] = vals[idx].mean(axis=1).var(ddof=0)
     return out
+
+
+def seed_convergence(
+    scores_by_seed: Sequence[np.ndarray | Sequence[float]],
+    sizes: Sequence[int],
+    n_boot: int,
+    confidence: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Between-seed variance of the mean score of the first k personas (the paper's convergence).
+
+    ``scores_by_seed``: for each of the S >= 2 persona seeds, one score per
+    persona in the order the personas were drawn (e.g. MRAT-centred scores of
+    one dimension). For each k in ``sizes``:
+
+        m_s(k) = (1/k) sum_{i <= k} x_{s,i}          (mean of seed s's first k personas)
+        V(k)   = 1/(S-1) sum_s (m_s(k) - m̄(k))^2     (variance across seeds, ddof = 1)
+
+    V(k) shrinks as k grows when the seeds' persona populations agree; it does
+    not fall to 0 at k = n by construction (unlike subsets of one pooled set).
+    Band: percentile bootstrap of V(k), resampling each seed's first k personas
+    with replacement ``n_boot`` times. Returns (V, band_low, band_high), one
+    entry per k. Raises ValueError with fewer than 2 seeds, a k outside
+    1..min_s n_s, or NaN scores (drop them first).
+    """
+    seeds = [np.asarray(v, dtype=float).ravel() for v in scores_by_seed]
+    if len(seeds) < 2:
+        raise ValueError("convergence across seeds needs at least two persona seeds")
+    if any(not np.all(np.isfinite(v)) for v in seeds):
+        raise ValueError("scores must be finite (drop personas without a score first)")
+    n_min = min(v.size for v in seeds)
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    variance, low, high = (np.empty(len(sizes)) for _ in range(3))
+    alpha = (1 - confidence) / 2
+    for i, k in enumerate(sizes):
+        if not 1 <= k <= n_min:
+            raise ValueError(f"size {k} is outside 1..{n_min} (personas of the smallest seed)")
+        means = np.array([v[:k].mean() for v in seeds])
+        variance[i] = means.var(ddof=1)
+        boot = np.column_stack(
+            [v[:k][rng.integers(0, k, size=(n_boot, k))].mean(axis=1) for v in seeds]
+        )
+        low[i], high[i] = np.quantile(boot.var(axis=1, ddof=1), [alpha, 1 - alpha])
+    return variance, low, high
 
 
 def bootstrap_ci(
