@@ -373,39 +373,6 @@ def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 
 
-def convergence_curve(
-    values: np.ndarray | Sequence[float],
-    sizes: Sequence[int],
-    draws: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Variance of the mean of k personas, for each k in ``sizes``.
-
-    For each k: draw ``draws`` subsets S_1..S_D of k distinct personas (without
-    replacement), m_t = mean_{i in S_t} values_i, and report
-    Var_k = (1/D) sum_t (m_t - m̄)^2 (ddof = 0). Var_n = 0 for k = n.
-    ``values`` holds one finite number per persona (e.g. its dimension mean).
-    Raises ValueError for k < 1 or k > len(values), draws < 1, or NaN values.
-    """
-    vals = np.asarray(values, dtype=float).ravel()
-    n = vals.size
-    if not np.all(np.isfinite(vals)):
-        raise ValueError("values must be finite (drop personas without a score first)")
-    if draws < 1:
-        raise ValueError(f"draws must be >= 1, got {draws}")
-    out = np.empty(len(sizes))
-    for i, k in enumerate(sizes):
-        if not 1 <= k <= n:
-            raise ValueError(f"subset size {k} is outside 1..{n} (number of personas)")
-        # Random permutation per draw; sorting the first k indices keeps the
-        # summation order fixed, so k = n gives exactly identical means.
-        keys = rng.random((draws, n))
-        part = np.argsort(keys, axis=1) if k == n else np.argpartition(keys, k - 1, axis=1)
-        idx = np.sort(part[:, :k], axis=1)
-        out[i] = vals[idx].mean(axis=1).var(ddof=0)
-    return out
-
-
 def seed_convergence(
     scores_by_seed: Sequence[np.ndarray | Sequence[float]],
     sizes: Sequence[int],
