@@ -491,6 +491,8 @@ def test_convergence_sizes() -> None:
     assert convergence_sizes(10) == [2, 4, 6, 8, 10]
     assert convergence_sizes(25) == [5, 10, 15, 20, 25]
     assert convergence_sizes(35) == [10, 20, 30, 35]
+    big = convergence_sizes(1041)
+    assert len(big) <= 25 and big[0] == 50 and big[-1] == 1041
     assert convergence_sizes(3) == [1, 2, 3]
 
 

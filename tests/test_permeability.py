@@ -135,3 +135,23 @@ def test_seed_convergence_needs_two_seeds() -> None:
         m.seed_convergence([np.ones(10)], [5], 10, 0.9, np.random.default_rng(0))
     with pytest.raises(ValueError, match="outside"):
         m.seed_convergence([np.ones(10), np.ones(5)], [6], 10, 0.9, np.random.default_rng(0))
+
+
+def test_grid_shares_permutations_and_matches_single_cells() -> None:
+    rng = np.random.default_rng(6)
+    scores = rng.standard_normal((80, 3))
+    scores[:, 1] += np.arange(80) % 2  # planted on dimension 1 for the first grouping
+    codes = [np.arange(80) % 2, rng.integers(0, 5, 80)]
+    grid = m.permeability_many(scores, codes, n_permutations=199, seed=1)
+    assert len(grid) == 2 and all(len(row) == 3 for row in grid)
+    for a in range(2):
+        for d in range(3):
+            single = m.permeability(scores[:, d], codes[a], n_permutations=199, seed=1)
+            assert grid[a][d].effect == pytest.approx(single.effect)
+            assert grid[a][d].f_statistic == pytest.approx(single.f_statistic)
+            assert abs(grid[a][d].p_value - single.p_value) < 0.15
+    assert grid[0][1].p_value <= 0.01 and grid[0][1].effect > 0.1
+    one = m.permeability_many(scores[:, :1], codes[:1], n_permutations=199, seed=1)[0][0]
+    assert one == m.permeability(scores[:, 0], codes[0], n_permutations=199, seed=1)
+    with pytest.raises(ValueError, match="finite"):
+        m.permeability_many(np.array([[np.nan], [1.0]]), [np.array([0, 1])], 9, 0)

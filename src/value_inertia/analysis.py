@@ -39,6 +39,7 @@ import pandas as pd
 from value_inertia import metric_registry
 from value_inertia.artifacts import DEFAULT_VARIANT
 from value_inertia.metrics import (
+    _group_codes,
     benjamini_hochberg,
     bootstrap_ci_of_sums,
     cohens_d,
@@ -47,7 +48,7 @@ from value_inertia.metrics import (
     mrat_scores,
     normalise,
     pearson_r,
-    permeability,
+    permeability_many,
     seed_convergence,
     steerability,
     top1_share,
@@ -59,6 +60,7 @@ from value_inertia.results import MetricsResult, validate
 P_COLUMNS: list[str] = [f"p_{k}" for k in range(1, N_OPTIONS + 1)]
 RATINGS: np.ndarray = np.arange(1, N_OPTIONS + 1, dtype=float)
 CONVERGENCE_STEP = 10  # k = 10, 20, ... personas per seed
+MAX_CONVERGENCE_POINTS = 25  # at most this many sizes k (coarser steps for large n)
 MIN_GROUP_SIZE = 5  # smallest group of a two-group Cohen's d contrast
 FDR_ALPHA = 0.05  # Benjamini-Hochberg level at which a permeability cell is marked
 INTEGER_BINS = 4  # quantile bins of an integer attribute (age, income) for permeability
@@ -592,7 +594,9 @@ def permeability_table(
     :func:`metrics.permeability` of the scores grouped by the attribute's
     categories (:func:`attribute_labels`: integer attributes in quantile bins,
     nulls as "none"): ``effect`` = omega-squared, ``p_value`` = permutation p
-    (seeded by ``seed``, attribute and dimension). ``q_value``: Benjamini-Hochberg
+    (one set of ``n_permutations`` permutations seeded by ``seed`` serves the
+    whole grid, :func:`metrics.permeability_many`). Personas without a score in
+    every dimension are left out of the omega-squared. ``q_value``: Benjamini-Hochberg
     over the whole grid; ``significant`` = q <= ``alpha``. ``cohens_d`` only for
     two-group contrasts (binary attributes, median split of integer ones;
     :func:`_two_group_contrast`) when both groups have >= ``min_group_size``
@@ -604,25 +608,37 @@ def permeability_table(
         "n", "n_groups", "method", "cohens_d", "contrast", "n_a", "n_b",
     ]  # fmt: skip
     table = _aligned_personas(personas, scores.index)
+    missing = [a for a in attributes if a not in table.columns]
+    if missing:
+        raise ValueError(f"personas table: no attribute column {missing[0]!r}")
+    columns_used = [f"mrat:{d}" if f"mrat:{d}" in scores.columns else d for d in dimensions]
+    values = scores[columns_used].to_numpy(dtype=float, na_value=np.nan)
+    complete = np.isfinite(values).all(axis=1) if values.size else np.zeros(0, dtype=bool)
+    codes = [
+        _group_codes(attribute_labels(table[attr])[complete]) for attr in attributes
+    ]  # fmt: skip
+    grid = (
+        permeability_many(
+            values[complete], codes, n_permutations,
+            int(_rng(seed, "permeability").integers(0, 2**31)),
+        )
+        if len(dimensions)
+        else []
+    )  # fmt: skip
     records: list[dict[str, Any]] = []
-    for attr in attributes:
-        if attr not in table.columns:
-            raise ValueError(f"personas table: no attribute column {attr!r}")
-        labels = attribute_labels(table[attr])
+    for a, attr in enumerate(attributes):
         contrast = _two_group_contrast(table[attr])
-        for dim in dimensions:
-            column = f"mrat:{dim}" if f"mrat:{dim}" in scores.columns else dim
-            values = scores[column].to_numpy(dtype=float, na_value=np.nan)
-            rng_seed = int(_rng(seed, attr, dim, "permeability").integers(0, 2**31))
-            result = permeability(values, labels, n_permutations, rng_seed)
+        for j, dim in enumerate(dimensions):
+            result = grid[a][j]
+            column = values[:, j]
             d, label, n_a, n_b = math.nan, None, 0, 0
             if contrast is not None:
                 label, mask_a, mask_b = contrast
-                a = values[mask_a & np.isfinite(values)]
-                b = values[mask_b & np.isfinite(values)]
-                n_a, n_b = int(a.size), int(b.size)
+                xa = column[mask_a & np.isfinite(column)]
+                xb = column[mask_b & np.isfinite(column)]
+                n_a, n_b = int(xa.size), int(xb.size)
                 if n_a >= min_group_size and n_b >= min_group_size:
-                    d = cohens_d(a, b)
+                    d = cohens_d(xa, xb)
             records.append(
                 {
                     "attribute": attr,
@@ -732,12 +748,20 @@ def cohens_d_grid(
 # --------------------------------------------------------------------------- convergence
 
 
-def convergence_sizes(n_per_seed: int, step: int = CONVERGENCE_STEP) -> list[int]:
-    """k = step, 2 step, ... up to n (n included); a finer step (n // 5) when n < 3 step."""
+def convergence_sizes(
+    n_per_seed: int, step: int = CONVERGENCE_STEP, max_points: int = MAX_CONVERGENCE_POINTS
+) -> list[int]:
+    """k = step, 2 step, ... up to n (n included).
+
+    A finer step (n // 5) when n < 3 step; a coarser one (a multiple of ``step``)
+    when more than ``max_points`` sizes would be needed.
+    """
     if n_per_seed < 1:
         return []
     if n_per_seed < 3 * step:
         step = max(1, n_per_seed // 5)
+    elif n_per_seed / step > max_points:
+        step = step * math.ceil(n_per_seed / (step * max_points))
     sizes = list(range(step, n_per_seed + 1, step))
     if not sizes or sizes[-1] != n_per_seed:
         sizes.append(n_per_seed)
@@ -880,6 +904,7 @@ def run_analysis(
     min_group_size: int = MIN_GROUP_SIZE,
     alpha: float = FDR_ALPHA,
     convergence_step: int = CONVERGENCE_STEP,
+    convergence_boot: int = 200,
 ) -> AnalysisOutput:
     """Metrics of one (model, questionnaire, variant) and the tables behind its figures.
 
@@ -888,7 +913,8 @@ def run_analysis(
     draw order). ``attributes``: persona attributes for selective permeability
     (none: no permeability grid). ``protocol``: a
     :class:`value_inertia.protocol.Protocol` whose hash and fields go into the
-    file. Bootstrap and permutation draws are seeded from ``seed`` and the
+    file. ``convergence_boot``: bootstrap resamples of the convergence bands.
+    Bootstrap and permutation draws are seeded from ``seed`` and the
     group name, so results do not depend on evaluation order. The persona x item
     matrix is built once. ``overall`` is the unweighted mean over dimensions of
     inertia, steerability, top2 and top1, with a joint bootstrap CI over
@@ -962,7 +988,13 @@ def run_analysis(
             seed=seed, min_group_size=min_group_size, alpha=alpha,
         )  # fmt: skip
     conv, conv_info = convergence_across_seeds(
-        mrat, _persona_seeds(persona_all, personas), dims, step=convergence_step, **common
+        mrat,
+        _persona_seeds(persona_all, personas),
+        dims,
+        step=convergence_step,
+        n_boot=convergence_boot,
+        confidence=confidence,
+        seed=seed,
     )
 
     result: Json = {

@@ -169,7 +169,8 @@ class AnalyzeParams(_Strict):
     bootstrap: Annotated[StrictInt, Field(ge=10)] = 1000
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     seed: StrictInt = 0
-    convergence_draws: Annotated[StrictInt, Field(ge=2)] = 50
+    # bootstrap resamples of the convergence bands (variance across seeds vs personas)
+    convergence_draws: Annotated[StrictInt, Field(ge=2)] = 200
     # selective permeability: permutations per (attribute, dimension) cell, the
     # Benjamini-Hochberg level that marks a cell, the smallest group of a Cohen's d
     permutations: Annotated[StrictInt, Field(ge=19)] = 1000

@@ -323,34 +323,90 @@ def permeability(
     keep = np.isfinite(x)
     x = x[keep]
     labels = [g for g, ok in zip(labels, keep, strict=True) if ok]
-    n = x.size
-    codes = _group_codes(labels) if n else np.zeros(0, dtype=np.int64)
-    k = int(codes.max()) + 1 if n else 0
+    codes = _group_codes(labels) if x.size else np.zeros(0, dtype=np.int64)
+    return permeability_many(x[:, None], [codes], n_permutations, seed)[0][0]
+
+
+def permeability_many(
+    scores: np.ndarray,
+    group_codes: Sequence[np.ndarray],
+    n_permutations: int = 1000,
+    seed: int = 0,
+) -> list[list[PermeabilityResult]]:
+    """:func:`permeability` for every (grouping, column) pair, sharing the permutations.
+
+    ``scores``: persona x dimension array with no NaN; ``group_codes``: one
+    integer code array (0..k-1, one per persona) per attribute. The same
+    B random permutations of the personas serve every cell (each cell's
+    p-value is still an exact permutation p-value): permuting the scores
+    against fixed labels is the same test as permuting the labels. Returns
+    results[attribute][dimension].
+    """
+    x_all = np.asarray(scores, dtype=float)
+    if x_all.ndim != 2:
+        raise ValueError(f"scores must be persona x dimension (2-D), got shape {x_all.shape}")
+    if not np.all(np.isfinite(x_all)):
+        raise ValueError("scores must be finite (drop personas without a score first)")
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    n, n_dims = x_all.shape
     nan = float("nan")
-    if k < 2 or n - k < 1:
-        return PermeabilityResult(nan, nan, n, k, nan)
-    x = x - x.mean()  # shift-invariant; better conditioned sums
-    ss_total = float((x**2).sum())
-    if ss_total <= 1e-24:
-        return PermeabilityResult(nan, nan, n, k, nan)
-    sizes = np.bincount(codes, minlength=k).astype(float)
-    ss_between = float(_between_ss(codes[None, :], x, k, sizes)[0])
-    ss_within = max(ss_total - ss_between, 0.0)
-    ms_within = ss_within / (n - k)
-    f = (ss_between / (k - 1)) / ms_within if ms_within > 0 else float("inf")
-    omega2 = (ss_between - (k - 1) * ms_within) / (ss_total + ms_within)
-    rng = np.random.default_rng(seed)
-    exceed = 0
-    chunk = max(1, min(n_permutations, 200_000 // max(n, 1)))
-    done = 0
-    tol = 1e-12 * max(ss_total, 1.0)
-    while done < n_permutations:
-        m = min(chunk, n_permutations - done)
-        perm = rng.permuted(np.tile(codes, (m, 1)), axis=1)
-        exceed += int((_between_ss(perm, x, k, sizes) >= ss_between - tol).sum())
-        done += m
-    p = (1 + exceed) / (n_permutations + 1)
-    return PermeabilityResult(float(omega2), float(p), n, k, float(f))
+    x_all = x_all - x_all.mean(axis=0) if n else x_all  # shift-invariant; better conditioned
+    ss_total = (x_all**2).sum(axis=0)
+    groups = []
+    for codes in group_codes:
+        codes = np.asarray(codes, dtype=np.int64)
+        if codes.size != n:
+            raise ValueError(f"group codes have {codes.size} entries, scores {n} rows")
+        k = int(codes.max()) + 1 if n else 0
+        sizes = np.bincount(codes, minlength=k).astype(float) if n else np.zeros(0)
+        groups.append((codes, k, sizes))
+    results: list[list[PermeabilityResult]] = []
+    observed = np.full((len(groups), n_dims), np.nan)
+    testable = np.zeros((len(groups), n_dims), dtype=bool)
+    for a, (codes, k, sizes) in enumerate(groups):
+        row = []
+        for d in range(n_dims):
+            if k < 2 or n - k < 1 or ss_total[d] <= 1e-24 or np.any(sizes == 0):
+                row.append(PermeabilityResult(nan, nan, n, int((sizes > 0).sum()), nan))
+                continue
+            ss_b = float(_between_ss(codes[None, :], x_all[:, d], k, sizes)[0])
+            ms_w = max(float(ss_total[d]) - ss_b, 0.0) / (n - k)
+            f = (ss_b / (k - 1)) / ms_w if ms_w > 0 else float("inf")
+            omega2 = (ss_b - (k - 1) * ms_w) / (float(ss_total[d]) + ms_w)
+            observed[a, d], testable[a, d] = ss_b, True
+            row.append(PermeabilityResult(float(omega2), nan, n, k, float(f)))
+        results.append(row)
+    if testable.any():
+        rng = np.random.default_rng(seed)
+        exceed = np.zeros(observed.shape)
+        tol = 1e-12 * np.maximum(ss_total, 1.0)
+        chunk = max(1, min(n_permutations, 2_000_000 // max(n, 1)))
+        done = 0
+        index_cache: dict[tuple[int, int], np.ndarray] = {}
+        while done < n_permutations:
+            m = min(chunk, n_permutations - done)
+            perm = rng.permuted(np.tile(np.arange(n), (m, 1)), axis=1)
+            for d in range(n_dims):
+                if not testable[:, d].any():
+                    continue
+                shuffled = x_all[perm, d].ravel()
+                for a, (codes, k, sizes) in enumerate(groups):
+                    if not testable[a, d]:
+                        continue
+                    idx = index_cache.get((a, m))
+                    if idx is None:
+                        idx = (codes[None, :] + (np.arange(m) * k)[:, None]).ravel()
+                        index_cache[(a, m)] = idx
+                    sums = np.bincount(idx, weights=shuffled, minlength=m * k).reshape(m, k)
+                    ss_b = (sums**2 / sizes).sum(axis=1)  # the mean term is 0 (centred)
+                    exceed[a, d] += int((ss_b >= observed[a, d] - tol[d]).sum())
+            done += m
+        for a, d in zip(*np.nonzero(testable), strict=True):
+            r = results[a][d]
+            p = (1 + exceed[a, d]) / (n_permutations + 1)
+            results[a][d] = PermeabilityResult(r.effect, float(p), r.n, r.n_groups, r.f_statistic)
+    return results
 
 
 def benjamini_hochberg(p_values: Sequence[float] | np.ndarray) -> np.ndarray:

@@ -214,6 +214,7 @@ def run_analyze(
         n_permutations=a.permutations,
         min_group_size=a.min_group_size,
         alpha=a.fdr_alpha,
+        convergence_boot=a.convergence_draws,
     )
     metrics = result.metrics
     name = ResultName(model.name, q.id, variant)
