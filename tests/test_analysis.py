@@ -485,6 +485,14 @@ def test_convergence_across_seeds(q: Questionnaire) -> None:
     assert "two seeds" in one.metrics.convergence.note
 
 
+def test_tables_without_a_seed_column_take_seeds_from_the_personas(q: Questionnaire) -> None:
+    personas = make_personas(10)
+    parsed = make_parsed(q, personas, varied).drop(columns=["seed"])
+    out = run_analysis(parsed, personas, q, **KW)
+    assert out.metrics.seeds == list(SEEDS)
+    assert out.metrics.convergence.enough_seeds and not out.convergence.empty
+
+
 def test_convergence_sizes() -> None:
     assert convergence_sizes(0) == []
     assert convergence_sizes(200) == list(range(10, 201, 10))

@@ -770,7 +770,14 @@ def convergence_sizes(
 
 def _persona_seeds(persona_rows: pd.DataFrame, personas: pd.DataFrame) -> pd.DataFrame:
     """persona_id -> seed and draw order (the personas table's ``index``, else the id)."""
-    pairs = persona_rows[["persona_id", "seed"]].dropna().drop_duplicates("persona_id")
+    if "seed" in persona_rows.columns:
+        pairs = persona_rows[["persona_id", "seed"]]
+    elif "seed" in personas.columns:
+        ids = set(persona_rows["persona_id"].dropna().astype(str))
+        pairs = personas.loc[personas["persona_id"].astype(str).isin(ids), ["persona_id", "seed"]]
+    else:
+        return pd.DataFrame(columns=["persona_id", "seed", "order"])
+    pairs = pairs.dropna().drop_duplicates("persona_id")
     frame = pairs.assign(persona_id=pairs["persona_id"].astype(str), seed=pairs["seed"].astype(int))
     if "index" in personas.columns:
         order = personas.assign(persona_id=personas["persona_id"].astype(str))
@@ -927,16 +934,17 @@ def run_analysis(
             f"parsed table: no rows for questionnaire {questionnaire.id!r}"
             + (f" and variant {variant!r}" if variant != DEFAULT_VARIANT else "")
         )
+    if "seed" not in rows and "seed" in personas:  # older parsed tables: seeds from personas
+        seed_of = personas.drop_duplicates("persona_id").set_index(
+            personas.drop_duplicates("persona_id")["persona_id"].astype(str)
+        )["seed"]
+        rows["seed"] = rows["persona_id"].astype(str).map(seed_of).astype("Int64")
     persona_all = rows.loc[rows["condition"] == "persona"]
     baseline_all = rows.loc[rows["condition"] == "baseline"]
     persona_scored = persona_all.loc[~persona_all["is_catch"]]
     baseline_scored = baseline_all.loc[~baseline_all["is_catch"]]
 
     seeds = sorted(int(s) for s in persona_all["seed"].dropna().unique()) if "seed" in rows else []
-    if not seeds and "seed" in personas:
-        ids = set(persona_all["persona_id"].dropna().astype(str))
-        known = personas.loc[personas["persona_id"].astype(str).isin(ids), "seed"]
-        seeds = sorted(int(s) for s in known.dropna().unique())
     mode = _single(rows, "mode")
     letter_mass = None
     if mode == "logprobs" and "letter_mass" in rows:
