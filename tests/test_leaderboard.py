@@ -181,8 +181,14 @@ def test_ranks_only_within_a_protocol_and_ties_by_ci() -> None:
         small_metrics("c", "q", [0.30], [0.1], ci=[0.25, 0.35]),
         small_metrics("d", "q", [0.90], [0.1], ci=[0.85, 0.95], protocol="p2"),
     ]
+    metrics[0]["permeability"] = [
+        {"attribute": "sex", "dimension": "D0", "effect": 0.2, "significant": True},
+        {"attribute": "age", "dimension": "D0", "effect": -0.01, "significant": False},
+    ]
     board = build_leaderboard(metrics, [], {}, "h", "inertia", "d")
     by_model = board.set_index("model")
+    assert by_model.loc["a", "permeability_max"] == pytest.approx(0.2)
+    assert by_model.loc["a", "permeable_cells"] == 1
     assert by_model.loc["d", "rank"] == 1 and by_model.loc["d", "rank_label"] == "1"
     assert list(board.loc[board["protocol_hash"] == "p1", "model"]) == ["a", "b", "c"]
     assert [by_model.loc[m, "rank_label"] for m in "abc"] == ["1-2", "1-2", "3"]
@@ -229,6 +235,7 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
         quality=quality, spend=spend,
     )  # fmt: skip
     row = board.iloc[0]
+    assert pd.isna(row["permeability_max"]) and pd.isna(row["permeable_cells"])
     assert row["verdict"] == "usable" and row["alpha"] == pytest.approx(0.7)
     assert row["position_bias"] == pytest.approx(0.1) and row["cost_usd"] == pytest.approx(1.25)
     assert load_extras(tmp_path / "nothing") == ({}, {})
@@ -378,3 +385,19 @@ def test_empty_leaderboard_still_writes_every_file(tmp_path: Path) -> None:
     assert pq.read_table(out["parquet"]).num_rows == 0
     assert json.loads(out["json"].read_text()) == []
     assert "No results yet" in out["md"].read_text()
+
+
+def test_current_inputs_keep_configured_variants(tmp_path: Path) -> None:
+    from value_inertia.leaderboard import load_current_inputs
+
+    mdir = paths.metrics_dir(tmp_path)
+    mdir.mkdir(parents=True)
+    (mdir / "a__q.json").write_text(json.dumps(small_metrics("a", "q", [0.5], [0.1])))
+    shuffled = {**small_metrics("a", "q", [0.4], [0.1]), "variant": "shuffled"}
+    (mdir / "a__q__shuffled.json").write_text(json.dumps(shuffled))
+    both, _, _ = load_current_inputs(tmp_path, ["a"], ["q"])
+    assert sorted(m["variant"] for m in both) == ["original", "shuffled"]
+    only, _, _ = load_current_inputs(tmp_path, ["a"], ["q"], ["original"])
+    assert [m["variant"] for m in only] == ["original"]
+    board = build_leaderboard(both, [], {}, "h", "inertia", "d")
+    assert len(board) == 2 and set(board["variant"]) == {"original", "shuffled"}

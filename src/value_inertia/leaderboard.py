@@ -27,6 +27,9 @@ Columns (in this order)
     the per-seed spread is in the metrics file's ``seed_spread``).
 ``inertia_seed_sd``
     SD over persona seeds of the overall inertia (null with one seed).
+``permeability_max``, ``permeable_cells``
+    The largest omega-squared of the selective-permeability grid and the number of
+    its cells significant after Benjamini-Hochberg (null without a grid).
 ``parse_rate``, ``letter_mass`` (the registry's result metrics)
 ``n_personas``, ``n_seeds``, ``personas_per_seed``, ``repeats``, ``samples``, ``design``
 ``clusters``, ``silhouette``
@@ -109,6 +112,8 @@ FIXED_FIELDS: list[pa.Field] = [
     pa.field("inertia_ci_high", pa.float64()),
     pa.field("seed_stability", pa.float64()),
     pa.field("inertia_seed_sd", pa.float64()),
+    pa.field("permeability_max", pa.float64()),
+    pa.field("permeable_cells", pa.int64()),
     *[pa.field(name, pa.float64()) for name in RESULT_METRICS],
     pa.field("n_personas", pa.int64()),
     pa.field("n_seeds", pa.int64()),
@@ -237,6 +242,7 @@ def _row(
         return value
 
     lo, hi = (list(overall.get("inertia_ci") or []) + [None, None])[:2]
+    effects = [c.effect for c in m.permeability if c.effect is not None]
     row: dict[str, Any] = {
         "rank": 0,
         "rank_label": None,
@@ -250,6 +256,8 @@ def _row(
         "inertia_ci_high": _number(hi),
         "seed_stability": _mean(m.seed_stability.values()),
         "inertia_seed_sd": m.seed_spread.overall.inertia_sd if m.seed_spread else None,
+        "permeability_max": max(effects) if effects else None,
+        "permeable_cells": sum(c.significant for c in m.permeability) if m.permeability else None,
         **{name: _number(m.model_dump().get(name)) for name in RESULT_METRICS},
         "n_personas": n_personas,
         "n_seeds": n_seeds,
@@ -540,18 +548,28 @@ def load_extras(
 
 
 def load_current_inputs(
-    root: Path, model_names: Sequence[str], questionnaire_ids: Sequence[str]
+    root: Path,
+    model_names: Sequence[str],
+    questionnaire_ids: Sequence[str],
+    variants: Sequence[str] | None = None,
 ) -> tuple[list[dict], list[dict], dict[str, dict]]:
-    """:func:`load_inputs`, keeping only the given models and questionnaires.
+    """:func:`load_inputs`, keeping only the given models, questionnaires (and variants).
 
-    Files of models or questionnaires no longer in params (DVC leaves them in the
-    workspace) do not reach the leaderboard or the published dataset.
+    Files of models, questionnaires or prompt variants no longer in params (DVC
+    leaves them in the workspace) do not reach the leaderboard or the published
+    dataset. ``variants=None`` keeps every variant.
     """
     metrics, clusters, models = load_inputs(root)
     wanted = {(m, q) for m in model_names for q in questionnaire_ids}
+
+    def keep(record: Mapping[str, Any]) -> bool:
+        if (record["model"], record["questionnaire"]) not in wanted:
+            return False
+        return variants is None or record.get("variant", DEFAULT_VARIANT) in variants
+
     return (
-        [m for m in metrics if (m["model"], m["questionnaire"]) in wanted],
-        [c for c in clusters if (c["model"], c["questionnaire"]) in wanted],
+        [m for m in metrics if keep(m)],
+        [c for c in clusters if keep(c)],
         {name: spec for name, spec in models.items() if name in model_names},
     )
 

@@ -339,7 +339,10 @@ def run_leaderboard(params: Params) -> Path:
 
     root = _root()
     metrics, clusters, models = load_current_inputs(
-        root, [m.name for m in params.models], params.prompts.questionnaires
+        root,
+        [m.name for m in params.models],
+        params.prompts.questionnaires,
+        getattr(params.prompts, "variants", None),
     )
     quality, spend = load_extras(root)
     frame = build_leaderboard(
