@@ -286,8 +286,9 @@ def _row(
 
 def ranking_group(frame: pd.DataFrame) -> pd.Series:
     """The group each row is ranked in: questionnaire | protocol hash (or mode without one)."""
-    protocol = frame["protocol_hash"].where(frame["protocol_hash"].notna(), None)
-    mode = frame["mode"].fillna("?").astype(str)
+    none = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    protocol = frame.get("protocol_hash", none)
+    mode = frame.get("mode", none).fillna("?").astype(str)
     ident = [
         p if isinstance(p, str) and p else f"mode={md}"
         for p, md in zip(protocol, mode, strict=True)
@@ -617,7 +618,8 @@ def to_markdown(frame: pd.DataFrame, heading_level: int = 2) -> str:
             group = group.sort_values("rank")
             first = group.iloc[0]
             protocol = first.get("protocol_hash")
-            variants = ", ".join(sorted({str(v) for v in group["variant"].dropna()}))
+            variant_values = group["variant"].dropna() if "variant" in group else []
+            variants = ", ".join(sorted({str(v) for v in variant_values}))
             parts.append(
                 f"Protocol `{protocol}`" if isinstance(protocol, str) and protocol
                 else f"Protocol unknown (answer mode {first.get('mode')})"
