@@ -1010,7 +1010,7 @@ def run_analysis(
         "questionnaire": questionnaire.id,
         "variant": variant,
         "protocol_hash": protocol.hash if protocol is not None else None,
-        "protocol": protocol.fields if protocol is not None else None,
+        "protocol": None,  # set below, unrounded
         "mode": mode,
         "n_personas": int(persona_all["persona_id"].dropna().nunique()),
         "seeds": seeds,
@@ -1029,7 +1029,9 @@ def run_analysis(
         "convergence": conv_info,
         "catch_items": catch_items,
     }
-    metrics = validate(MetricsResult, _clean(result), f"metrics of {questionnaire.id}")
+    cleaned = _clean(result)
+    cleaned["protocol"] = protocol.fields if protocol is not None else None
+    metrics = validate(MetricsResult, cleaned, f"metrics of {questionnaire.id}")
     bars = pd.DataFrame(
         [
             {
