@@ -141,22 +141,27 @@ STRING_COLUMNS = [f.name for f in FIXED_FIELDS if pa.types.is_string(f.type)]
 DIMENSION_METRICS: tuple[str, ...] = ("inertia", "steerability")
 
 # Columns of the Markdown summary table: (column, header). Metric headers are registry labels.
-MARKDOWN_COLUMNS: list[tuple[str, str]] = [
+_MARKDOWN: list[tuple[str, str | None]] = [
     ("rank_label", "rank"),
     ("model", "model"),
-    ("inertia", "inertia"),
+    ("inertia", None),
     ("inertia_ci", "inertia 95% CI"),
-    ("steerability", "steerability"),
-    ("top2", "top-2"),
-    ("parse_rate", "parse rate"),
-    ("letter_mass", "letter mass"),
+    ("steerability", None),
+    ("top2", None),
+    ("parse_rate", None),
+    ("letter_mass", None),
     ("design", "personas x seeds x repeats"),
     ("clusters", "clusters"),
     ("verdict", "quality"),
     ("model_id", "model id"),
     ("mode", "mode"),
 ]
-LEGEND_METRICS: tuple[str, ...] = ("inertia", "steerability", "top2", "parse_rate", "letter_mass")
+MARKDOWN_COLUMNS: list[tuple[str, str]] = [
+    (column, header or metric_registry.get(column).label.lower()) for column, header in _MARKDOWN
+]
+LEGEND_METRICS: tuple[str, ...] = (
+    "inertia", "steerability", "top2", "parse_rate", "letter_mass", "permeability",
+)  # fmt: skip
 
 RANKING_TEXT = """Results are ranked only within one questionnaire and one measurement protocol
 (`protocol_hash`: questionnaire, personas, prompt template and variant, answer
