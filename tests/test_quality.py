@@ -352,3 +352,83 @@ def test_quality_report_agreement_with_partner(mfq) -> None:
     report = Q.quality_report(parsed, mfq, partner=sampled, n_boot=100)
     assert report["agreement"] == 1.0
     assert report["mode_agreement"]["n_matched"] == len(sampled)
+
+
+# ----------------------------------------------------------------------------- stage
+
+
+def test_quality_stage_writes_report_figure_and_mlflow(project, mfq) -> None:
+    import json
+
+    import pyarrow as pa
+    import yaml
+
+    from value_inertia.cli import main
+    from value_inertia.config import load_params
+    from value_inertia.pipeline import run_quality
+    from value_inertia.tables import write_table
+
+    params_file = project / "params.yaml"
+    data = yaml.safe_load(params_file.read_text())
+    base = {"backend": "embedded", "model": "smollm2-135m", "api": "chat"}
+    data["models"] = [
+        {"name": "lp", **base, "mode": "logprobs"},
+        {"name": "sm", **base, "mode": "sample"},
+    ]
+    data["analyze"]["bootstrap"] = 50
+    params_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    parsed = parsed_table(mfq, n_personas=6)
+    original = parsed.loc[parsed["variant"] == "original"]
+    sampled = original.assign(mode="sample", model="sm")
+    probs = sampled[[f"p_{k}" for k in range(1, 7)]].to_numpy()
+    sampled[[f"p_{k}" for k in range(1, 7)]] = np.eye(6)[probs.argmax(axis=1)]
+    for name, frame in (("lp", parsed), ("sm", sampled)):
+        table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+        write_table(table, project / f"data/parsed/{name}.parquet")
+
+    out = run_quality(load_params(params_file), "lp", "mfq30")
+    assert out == project / "data/quality/lp__mfq30.json"
+    report = json.loads(out.read_text())
+    for key in (
+        "protocol_hash",
+        "verdict",
+        "alpha",
+        "omega",
+        "position_bias",
+        "agreement",
+        "letter_mass",
+        "parse_rate",
+        "mrat_mean",
+        "mrat_sd",
+    ):
+        assert key in report
+    assert report["partner"] == "sm"
+    assert report["agreement"] == 1.0
+    assert report["position"]["top_letter"] == "A"
+    assert "position-driven" in report["verdict"]
+    figure = project / "data/plots/lp__mfq30__position_bias.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the sample-mode twin has no shuffled variant: its figure says so, the CLI works
+    main(["quality", "--model", "sm", "--questionnaire", "mfq30"])
+    twin = json.loads((project / "data/quality/sm__mfq30.json").read_text())
+    assert twin["position"] is None and twin["position_bias"] is None
+    assert twin["agreement"] == 1.0 and twin["mode"] == "sample"
+    assert (project / "data/plots/sm__mfq30__position_bias.png").exists()
+
+    import mlflow
+
+    runs = mlflow.search_runs(experiment_names=["value-inertia"])
+    quality_runs = runs.loc[runs["tags.stage"] == "quality"]
+    assert len(quality_runs) == 2
+    lp_run = quality_runs.loc[quality_runs["tags.model"] == "lp"].iloc[0]
+    assert lp_run["metrics.quality.agreement"] == 1.0
+    assert lp_run["tags.verdict"] == report["verdict"]
+
+
+def test_quality_stage_missing_parsed_table_is_one_clear_error(project) -> None:
+    from value_inertia.config import ConfigError, load_params
+    from value_inertia.pipeline import run_quality
+
+    with pytest.raises(ConfigError, match="parsed/gemma3-270m.parquet: not found"):
+        run_quality(load_params(project / "params.yaml"), "gemma3-270m", "mfq30")
