@@ -746,8 +746,9 @@ def _agreement_section(
     confidence: float,
     rng: np.random.Generator,
 ) -> dict[str, Any] | None:
-    modes = {str(own["mode"].iloc[0]), str(partner["mode"].iloc[0])} if len(partner) else set()
-    if modes != {"logprobs", "sample"} or own.empty:
+    if own.empty or partner.empty:
+        return None
+    if {str(own["mode"].iloc[0]), str(partner["mode"].iloc[0])} != {"logprobs", "sample"}:
         return None
     lp, sm = (own, partner) if own["mode"].iloc[0] == "logprobs" else (partner, own)
     lp = lp.loc[_usable(lp)]
