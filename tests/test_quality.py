@@ -240,7 +240,7 @@ def test_parse_summary_counts_reasons() -> None:
         ({"parse_rate": 1.0, "alpha": 0.8, "top_letter_share": 0.6}, "position-driven"),
         ({"parse_rate": 1.0, "alpha": 0.8, "agreement": 0.3}, "mode-dependent"),
         ({"parse_rate": 1.0, "alpha": 0.3}, "unreliable"),
-        ({"parse_rate": 1.0, "alpha": None}, "unreliable"),
+        ({"parse_rate": 1.0, "alpha": None}, "no persona variance"),
         (
             {"parse_rate": 1.0, "letter_mass": 0.2, "position_bias": 0.9, "alpha": 0.2},
             "low letter mass; position-driven; unreliable",
@@ -432,3 +432,22 @@ def test_quality_stage_missing_parsed_table_is_one_clear_error(project) -> None:
 
     with pytest.raises(ConfigError, match="parsed/gemma3-270m.parquet: not found"):
         run_quality(load_params(project / "params.yaml"), "gemma3-270m", "mfq30")
+
+
+def test_quality_report_today_schema_and_inert_model(mfq) -> None:
+    """No variant / letter_ratings columns (today's parsed table); every persona alike."""
+    parsed = parsed_table(mfq, n_personas=5)
+    parsed = parsed.loc[parsed["variant"] == "original"].drop(columns=["variant", "letter_ratings"])
+    p = np.zeros(6)
+    p[4] = 1.0
+    parsed[[f"p_{k}" for k in range(1, 7)]] = p  # the same answer (5) from every persona
+    parsed["rating"] = 5
+    parsed.loc[parsed.index[:3], [f"p_{k}" for k in range(1, 7)]] = np.nan  # 3 unparsed
+    parsed.loc[parsed.index[:3], ["rating", "reason"]] = [np.nan, "ambiguous"]
+    report = Q.quality_report(parsed, mfq, n_boot=50)
+    assert report["position"] is None and report["position_bias"] is None
+    assert report["alpha"] is None and report["omega"] is None
+    assert report["verdict"] == "no persona variance"
+    assert report["mrat_mean"] == pytest.approx(5.0) and report["mrat_sd"] == pytest.approx(0.0)
+    assert report["parse_reasons"] == {"ambiguous": 3}
+    assert report["parse_rate"] == pytest.approx(1 - 3 / len(parsed))

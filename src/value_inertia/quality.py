@@ -53,8 +53,10 @@ _SMALL = 1e-12
 #:   half of all answers (1/6 is what answering by meaning gives there).
 #: - ``min_mode_agreement`` (0.5): below it, "mode-dependent": the sampled answer
 #:   matches the logprob argmax for fewer than half the answers.
-#: - ``min_alpha`` (0.6): a mean Cronbach's alpha over dimensions below it, or no
-#:   dimension with a defined alpha, gives "unreliable".
+#: - ``min_alpha`` (0.6): a mean Cronbach's alpha over dimensions below it gives
+#:   "unreliable". When no dimension has a defined alpha (the persona x item matrix
+#:   does not vary: every persona answers alike, perfect inertia), the verdict says
+#:   "no persona variance" instead: there are no persona differences to be reliable.
 #: No failed check: "reliable".
 THRESHOLDS: dict[str, float] = {
     "min_parse_rate": 0.8,
@@ -670,7 +672,8 @@ def verdict(summary: Mapping[str, Any], thresholds: Mapping[str, float] = THRESH
 
     Reads ``parse_rate``, ``letter_mass`` (None outside logprobs mode),
     ``position_bias`` and ``top_letter_share`` (None without a shuffled variant),
-    ``agreement`` (None without both modes) and ``alpha``. Failed checks are
+    ``agreement`` (None without both modes) and ``alpha`` (None: "no persona
+    variance"). Failed checks are
     joined with "; " in the order of :data:`THRESHOLDS`; none failed: "reliable".
     """
     t = {**THRESHOLDS, **thresholds}
@@ -688,7 +691,9 @@ def verdict(summary: Mapping[str, Any], thresholds: Mapping[str, float] = THRESH
     if _finite(agree) and agree < t["min_mode_agreement"]:
         flags.append("mode-dependent")
     alpha = summary.get("alpha")
-    if not _finite(alpha) or alpha < t["min_alpha"]:
+    if not _finite(alpha):
+        flags.append("no persona variance")
+    elif alpha < t["min_alpha"]:
         flags.append("unreliable")
     return "; ".join(flags) if flags else "reliable"
 
