@@ -451,3 +451,14 @@ def test_quality_report_today_schema_and_inert_model(mfq) -> None:
     assert report["mrat_mean"] == pytest.approx(5.0) and report["mrat_sd"] == pytest.approx(0.0)
     assert report["parse_reasons"] == {"ambiguous": 3}
     assert report["parse_rate"] == pytest.approx(1 - 3 / len(parsed))
+
+
+def test_leaderboard_columns() -> None:
+    report = {"alpha": 0.8, "position_bias": 0.1, "agreement": None, "verdict": "reliable", "x": 1}
+    assert Q.leaderboard_columns(report) == {
+        "alpha": 0.8,
+        "position_bias": 0.1,
+        "agreement": None,
+        "verdict": "reliable",
+    }
+    assert Q.leaderboard_columns(None)["verdict"] is None

@@ -858,6 +858,14 @@ def quality_report(
     }
 
 
+LEADERBOARD_COLUMNS = ("alpha", "position_bias", "agreement", "verdict")
+
+
+def leaderboard_columns(report: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The quality columns of a leaderboard row from a quality JSON (None: all missing)."""
+    return {k: (report or {}).get(k) for k in LEADERBOARD_COLUMNS}
+
+
 def plot_position_bias(position: Mapping[str, Any] | None, path: str | Path, title: str) -> Path:
     """Bar chart: pooled letter distribution of the shuffled variant vs 1/6.
 
