@@ -380,3 +380,86 @@ def run_publish(params: Params) -> Path:
             f"{repo['repo_type']} {repo.get('repo_id') or '-'}: {repo['status']}", file=sys.stderr
         )
     return hub / "publish_report.json"
+
+
+# --------------------------------------------------------------------------- quality (issue 11)
+
+
+def _quality_partner(params: Params, model: ModelParams) -> ModelParams | None:
+    """The same model file run in the other answer mode (for logprob-vs-sample agreement)."""
+    for other in params.models:
+        if (
+            other.name != model.name
+            and other.mode != model.mode
+            and (other.backend, other.model, other.base_url)
+            == (model.backend, model.model, model.base_url)
+        ):
+            return other
+    return None
+
+
+def _quality_protocol_hash(params: Params, model: ModelParams, questionnaire_id: str) -> str | None:
+    """INTEGRATION POINT: the result's protocol hash from helper A's ``value_inertia.protocol``.
+
+    The only call site of ``protocol_for`` in the quality stage. Until that module is
+    merged the quality report carries ``protocol_hash: null``.
+    """
+    try:
+        from value_inertia.protocol import protocol_for  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return protocol_for(params, model, questionnaire_id, "original", _root()).hash
+
+
+def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
+    """Quality report of one result -> data/quality/<stem>.json and a position-bias figure.
+
+    Reads the model's parsed table (and, when the same model file also runs in the
+    other answer mode, that model's parsed table for the agreement section); the
+    bootstrap settings are those of ``analyze``.
+    """
+    import json
+
+    from value_inertia.artifacts import artifact_stem
+    from value_inertia.metric_registry import names as metric_names
+    from value_inertia.quality import json_ready, plot_position_bias, quality_report
+    from value_inertia.tables import write_text_atomic
+
+    root = _root()
+    model = params.model(model_name)
+    q = load_questionnaires([questionnaire_id], root)[questionnaire_id]
+    parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
+    partner_spec = _quality_partner(params, model)
+    partner = None
+    if partner_spec is not None and paths.parsed_path(partner_spec.name, root).exists():
+        partner = read_frame(paths.parsed_path(partner_spec.name, root), "parse")
+    a = params.analyze
+    report = quality_report(
+        parsed, q, partner=partner, n_boot=a.bootstrap, confidence=a.confidence, seed=a.seed
+    )
+    body = json_ready(
+        {
+            "model": model.name,
+            "questionnaire": q.id,
+            "protocol_hash": _quality_protocol_hash(params, model, q.id),
+            "partner": partner_spec.name if partner is not None and partner_spec else None,
+            **report,
+        }
+    )
+    stem = artifact_stem(model.name, q.id)
+    out = root / "data" / "quality" / f"{stem}.json"
+    figure = paths.plots_dir(root) / f"{stem}__position_bias.png"
+    logged = {"analyze": a.model_dump(), "questionnaire": q.id}
+    with stage_run("quality", logged, model=model.name) as ml:
+        ml.set_tag("questionnaire", q.id)
+        ml.set_tag("verdict", body["verdict"])
+        if body["protocol_hash"]:
+            ml.set_tag("protocol_hash", body["protocol_hash"])
+        write_text_atomic(json.dumps(body, indent=2) + "\n", out)
+        plot_position_bias(body["position"], figure, f"Position bias ({model.name}, {q.id})")
+        ml.log_artifact(str(out), artifact_path="quality")
+        ml.log_artifact(str(figure), artifact_path="figures")
+        numbers = {k: body.get(k) for k in metric_names("quality")}
+        ml.log_metrics({f"quality.{k}": v for k, v in numbers.items() if v is not None})
+    print(f"{model.name} / {q.id}: {body['verdict']}", file=sys.stderr)
+    return out
