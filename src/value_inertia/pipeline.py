@@ -398,19 +398,6 @@ def _quality_partner(params: Params, model: ModelParams) -> ModelParams | None:
     return None
 
 
-def _quality_protocol_hash(params: Params, model: ModelParams, questionnaire_id: str) -> str | None:
-    """INTEGRATION POINT: the result's protocol hash from helper A's ``value_inertia.protocol``.
-
-    The only call site of ``protocol_for`` in the quality stage. Until that module is
-    merged the quality report carries ``protocol_hash: null``.
-    """
-    try:
-        from value_inertia.protocol import protocol_for  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return protocol_for(params, model, questionnaire_id, "original", _root()).hash
-
-
 def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
     """Quality report of one result -> data/quality/<stem>.json and a position-bias figure.
 
@@ -420,8 +407,9 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
     """
     import json
 
-    from value_inertia.artifacts import artifact_stem
+    from value_inertia.artifacts import DEFAULT_VARIANT, artifact_stem
     from value_inertia.metric_registry import names as metric_names
+    from value_inertia.protocol import protocol_for
     from value_inertia.quality import json_ready, plot_position_bias, quality_report
     from value_inertia.tables import write_text_atomic
 
@@ -441,7 +429,7 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
         {
             "model": model.name,
             "questionnaire": q.id,
-            "protocol_hash": _quality_protocol_hash(params, model, q.id),
+            "protocol_hash": protocol_for(params, model, q.id, DEFAULT_VARIANT, root).hash,
             "partner": partner_spec.name if partner is not None and partner_spec else None,
             **report,
         }
