@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 DVC = [sys.executable, "-m", "dvc"]
 MODEL = "gemma3-270m"
-PER_RESULT = {f"analyze@{MODEL}-mini", f"cluster@{MODEL}-mini"}
+PER_RESULT = {f"analyze@{MODEL}-mini", f"cluster@{MODEL}-mini", f"quality@{MODEL}-mini"}
 ALL_STAGES = {
     "validate",
     "personas",
@@ -217,8 +217,9 @@ def test_each_stage_run_logs_its_own_params_and_tags(dvc_project) -> None:
         "prompts": ("prompts.",),
         "evaluate": ("model.", "evaluate."),
         "parse": ("parse.", "model."),
-        "analyze": ("analyze.", "questionnaire"),
-        "cluster": ("cluster.", "questionnaire"),
+        "analyze": ("analyze.", "questionnaire", "variant"),
+        "cluster": ("cluster.", "questionnaire", "variant"),
+        "quality": ("analyze.", "questionnaire"),
         "leaderboard": ("leaderboard.",),
         "publish": ("hub.",),
     }
