@@ -118,7 +118,13 @@ def test_summary_keeps_overall_ci_and_per_dimension_values(tmp_path: Path) -> No
         "protocol_hash": "abc",
         "n_personas": 3,
         "parse_rate": 1.0,
-        "overall": {"inertia": 0.4, "steerability": 0.1, "top2": 0.6, "inertia_ci": [0.3, 0.5]},
+        "overall": {
+            "inertia": 0.4,
+            "steerability": 0.1,
+            "top2": 0.6,
+            "inertia_ci": [0.3, 0.5],
+            "steerability_ci": [None, None],  # undefined (one persona): left out
+        },
         "dimensions": {"Harm": {"inertia": 0.2, "steerability": 0.05, "top2": 0.5, "mrat": 0.1}},
         "levels": {"big": list(range(100))},
     }

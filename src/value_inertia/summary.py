@@ -41,9 +41,14 @@ def summarize(metrics: Mapping[str, Any]) -> dict[str, Any]:
         if _number(metrics.get(key)) is not None:
             out[key] = metrics[key]
     top: dict[str, Any] = {k: overall[k] for k in OVERALL if _number(overall.get(k)) is not None}
-    ci = overall.get("inertia_ci")
-    if isinstance(ci, list | tuple) and len(ci) == 2:
-        top["inertia_ci_low"], top["inertia_ci_high"] = ci
+    for key in ("inertia", "steerability"):
+        ci = overall.get(f"{key}_ci")
+        if (
+            isinstance(ci, list | tuple)
+            and len(ci) == 2
+            and all(_number(v) is not None for v in ci)
+        ):
+            top[f"{key}_ci_low"], top[f"{key}_ci_high"] = ci
     out["overall"] = top
     out["dimensions"] = {
         d: {k: m[k] for k in PER_DIMENSION if _number(m.get(k)) is not None}
