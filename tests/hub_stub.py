@@ -134,6 +134,7 @@ class HubStub:
     def __init__(self, token: str, user: str = "vi-user") -> None:
         self.token = token
         self.user = user
+        self.users = {token: user}  # token -> user name (add_user for more contributors)
         self.lfs_objects: dict[str, bytes] = {}
         self.before_commit: Any = None  # test hook: called (repo) before a commit is applied
         self.repos: dict[tuple[str, str], Repo] = {}
@@ -159,6 +160,9 @@ class HubStub:
         self.stop()
 
     # ------------------------------------------------------------------ helpers for tests
+
+    def add_user(self, token: str, user: str) -> None:
+        self.users[token] = user
 
     def repo(self, repo_type: str, repo_id: str) -> Repo:
         return self.repos[(repo_type, repo_id)]
@@ -224,7 +228,8 @@ class HubStub:
                     if presigned and "authorization" in request.headers:
                         stub.errors.append(f"{method} {request.path}: token sent to storage")
                     if not presigned and (
-                        request.headers.get("authorization") != f"Bearer {stub.token}"
+                        request.headers.get("authorization")
+                        not in {f"Bearer {t}" for t in stub.users}
                     ):
                         stub.errors.append(f"{method} {request.path}: bad or missing token")
                         self._send(401, {"error": "Invalid credentials in Authorization header"})
@@ -317,7 +322,8 @@ class HubStub:
         if r.method == "POST" and r.path == "/api/validate-yaml":
             return self._validate_yaml(json.loads(r.body))
         if r.method == "GET" and r.path == "/api/whoami-v2":
-            return 200, {"type": "user", "name": self.user, "fullname": self.user, "orgs": []}
+            name = self.users[r.headers["authorization"].removeprefix("Bearer ")]
+            return 200, {"type": "user", "name": name, "fullname": name, "orgs": []}
         m = re.fullmatch(r"/lfs-upload/([0-9a-f]{64})", r.path)
         if m and r.method == "PUT":
             if sha256(r.body) != m.group(1):

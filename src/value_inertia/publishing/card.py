@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from value_inertia.metric_registry import REGISTRY, legend_markdown
-from value_inertia.publishing.folders import front_matter, size_category
+from value_inertia.publishing.folders import front_matter, model_slugs, size_category
 from value_inertia.redaction import redact
 from value_inertia.tables import write_text_atomic
 
@@ -193,9 +193,11 @@ def configs_of(rows: Mapping[str, int]) -> list[tuple[str, str, str]]:
     """``(config name, path, description)`` of every table in the manifest, fixed ones first."""
     out = [c for c in FIXED_CONFIGS if c[1] in rows]
     for kind, text in PER_MODEL.items():
-        for path in sorted(p for p in rows if p.startswith(f"data/{kind}/")):
-            slug = Path(path).stem
-            out.append((f"{kind}_{slug}", path, text.format(m=slug)))
+        files = sorted(p for p in rows if p.startswith(f"data/{kind}/"))
+        slugs = model_slugs(Path(p).stem for p in files)
+        for path in files:
+            name = Path(path).stem
+            out.append((f"{kind}_{slugs[name]}", path, text.format(m=name)))
     return out
 
 

@@ -31,6 +31,7 @@ from value_inertia.publishing.tables import (
     CLUSTERS_SCHEMA,
     METRICS_SCHEMA,
     cluster_rows,
+    frame_table,
     metrics_rows,
     models_table,
     package_version,
@@ -133,9 +134,7 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
 
     date = str(provenance.get("published_at"))
     board = results_frame(metrics, clusters, params, provenance, date)
-    write_table(
-        pa.Table.from_pandas(board, preserve_index=False), data / "leaderboard/leaderboard.parquet"
-    )
+    write_table(frame_table(board), data / "leaderboard/leaderboard.parquet")
     write_text_atomic(
         board.to_csv(index=False, lineterminator="\n"), data / "leaderboard/leaderboard.csv"
     )

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
+import pyarrow.parquet as pq
 
 from value_inertia import paths
 from value_inertia.config import ConfigError, Params
@@ -41,6 +41,7 @@ from value_inertia.publishing.folders import file_manifest, folder_files, rel_to
 from value_inertia.publishing.tables import (
     MERGE_KEYS,
     RESULT_KEY,
+    frame_table,
     key_frame,
     merge_frames,
     package_version,
@@ -102,14 +103,7 @@ def release_tag(folder: Path) -> str:
 
 
 def _write_merged(frame: pd.DataFrame, path: Path, like: Path) -> None:
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(like)
-    try:
-        table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError):
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    write_table(table, path)
+    write_table(frame_table(frame, pq.read_schema(like)), path)
 
 
 def merge_into(
@@ -153,8 +147,6 @@ def merge_into(
         rows = {**{str(k): int(v) for k, v in remote_rows.items()}, **rows}
     for rel in MERGE_KEYS:
         if (out / rel).exists():
-            import pyarrow.parquet as pq
-
             rows[rel] = int(pq.ParquetFile(out / rel).metadata.num_rows)
     card_mod.write_manifest(out, rows)
     tag = release_tag(out)

@@ -417,6 +417,34 @@ def results_frame(
 # --------------------------------------------------------------------------- merging
 
 
+def frame_table(frame: pd.DataFrame, schema: pa.Schema | None = None) -> pa.Table:
+    """``frame`` as an Arrow table; all-null columns become strings (never Arrow's null type).
+
+    With ``schema`` (the table's published schema) the columns keep their types
+    where the values allow it.
+    """
+    if schema is not None:
+        fields = [
+            pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
+            for f in schema
+            if f.name in frame.columns
+        ]
+        if len(fields) == len(frame.columns):
+            try:
+                return pa.Table.from_pandas(
+                    frame[[f.name for f in fields]], schema=pa.schema(fields), preserve_index=False
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                pass
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, f in enumerate(table.schema):
+        if pa.types.is_null(f.type):
+            table = table.set_column(
+                i, pa.field(f.name, pa.string()), table.column(i).cast(pa.string())
+            )
+    return table.replace_schema_metadata(None)
+
+
 def key_frame(frame: pd.DataFrame, key: Sequence[str]) -> pd.Series:
     """One string per row from the key columns (missing columns read as empty)."""
     parts = [
