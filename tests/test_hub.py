@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import datasets
@@ -564,6 +565,65 @@ def test_concurrent_publishes_both_survive(
     assert len(commits) == 2 and commits[1].parent == commits[0].oid
 
 
+def test_simultaneous_publishes_in_threads_both_survive(
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    hub_env: HubStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two publishers read the same head at the same time; one commit wins, the other retries."""
+    stub = hub_env
+    runs = [
+        copy_project(tmp_path_factory, tmp_path / name, models=[model])
+        for name, model in (("a", "steady-model"), ("b", "drift.model"))
+    ]
+    params = [with_hub(load_params(r / "params.yaml"), dataset_repo=DATASET_REPO) for r in runs]
+    for run, p in zip(runs, params, strict=True):
+        build_both(run, p)
+    publish(runs[0], params[0])  # the repo exists, with A's rows
+    for run, p, model in zip(runs, params, ("steady-model", "drift.model"), strict=True):
+        metrics_file = paths.metrics_dir(run) / f"{model}__mfq30.json"  # both change results
+        data = json.loads(metrics_file.read_text())
+        data["overall"]["inertia"] = 0.5
+        metrics_file.write_text(json.dumps(data))
+        build_both(run, p)
+    barrier = threading.Barrier(2, timeout=60)
+    original = push_mod.merge_into
+    first: set[int] = set()
+
+    def merge_together(*args, **kwargs):
+        tag = original(*args, **kwargs)
+        me = threading.get_ident()
+        if me not in first:  # both have read the same head before either commits
+            first.add(me)
+            barrier.wait()
+        return tag
+
+    monkeypatch.setattr(push_mod, "merge_into", merge_together)
+    reports: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            reports.append(publish(runs[i], params[i]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    attempts = sorted(r["repos"][0]["attempts"] for r in reports)
+    assert attempts == [1, 2]  # the loser was refused once and merged again
+    board = remote_frame(stub, BOARD)
+    mfq = board[board["questionnaire"] == "mfq30"].set_index("model")
+    assert mfq.loc[["steady-model", "drift.model"], "inertia"].tolist() == [0.5, 0.5]
+    assert len(stub.calls("POST", r"/commit/main$")) == 4  # A first, then winner, loser, retry
+    assert stub.errors == []
+
+
 def test_submission_pr_verifies_and_tampered_one_fails(
     tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, hub_env: HubStub
 ) -> None:
@@ -575,10 +635,19 @@ def test_submission_pr_verifies_and_tampered_one_fails(
     main_before = stub.repo("dataset", DATASET_REPO).head
 
     third = copy_project(tmp_path_factory, tmp_path / "third", models=["drift.model"])
-    third_params = load_params(third / "params.yaml")
-    build_dataset_folder(third, paths.hub_dir(third) / "dataset", third_params)
-    result = submit(third, DATASET_REPO)
-    assert result["pr_url"] == f"{stub.url}/datasets/{DATASET_REPO}/discussions/1"
+    env = {**os.environ, "VALUE_INERTIA_ROOT": str(third)}
+    done = subprocess.run(
+        [sys.executable, "-m", "value_inertia", "submit", "--to", DATASET_REPO],
+        cwd=third,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == (
+        f"{stub.url}/datasets/{DATASET_REPO}/discussions/1"
+    )
     repo = stub.repo("dataset", DATASET_REPO)
     assert repo.head == main_before  # main is untouched until a maintainer merges
     pr_board = remote_frame(stub, BOARD, "refs/pr/1")
@@ -606,7 +675,6 @@ def test_submission_pr_verifies_and_tampered_one_fails(
     )
 
     # The CLI: verify-submission exits 1 and names the mismatching row.
-    env = {**os.environ, "VALUE_INERTIA_ROOT": str(third)}
     done = subprocess.run(
         [sys.executable, "-m", "value_inertia", "verify-submission", DATASET_REPO, "--pr", "2"],
         cwd=third,
