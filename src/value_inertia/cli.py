@@ -15,8 +15,8 @@ import typer
 
 from value_inertia.config import Params, load_params
 from value_inertia.errors import UserError
-from value_inertia.publishing.push import PublishError
 from value_inertia.pipeline import EvaluationFailed
+from value_inertia.publishing.push import PublishError
 from value_inertia.redaction import redact
 
 app = typer.Typer(
