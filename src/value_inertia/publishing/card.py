@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from value_inertia.metric_registry import REGISTRY, legend_markdown
+from value_inertia.metric_registry import get, legend_markdown, names
 from value_inertia.publishing.folders import front_matter, model_slugs, size_category
 from value_inertia.redaction import redact
 from value_inertia.tables import write_text_atomic
@@ -135,8 +135,17 @@ COLUMNS: dict[str, str] = {
     "silhouette_by_k": "silhouette for each number of clusters tried",
     "sizes": "cluster sizes",
 }
-for _name, _spec in REGISTRY.items():
-    COLUMNS.setdefault(_name, f"{_spec.label}: {_spec.description}")
+
+
+def column_meaning(column: str) -> str:
+    """The column's meaning: from :data:`COLUMNS`, else from the metric registry."""
+    if column in COLUMNS:
+        return COLUMNS[column]
+    if column in names():
+        spec = get(column)
+        return f"{spec.label} ({spec.direction}): {spec.description}"
+    return "see the method"
+
 
 FIXED_CONFIGS: list[tuple[str, str, str]] = [
     (
@@ -204,8 +213,8 @@ def configs_of(rows: Mapping[str, int]) -> list[tuple[str, str, str]]:
 def _fmt(value: Any, name: str | None = None) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "-"
-    if name in REGISTRY:
-        return REGISTRY[name].format(value)
+    if name is not None and name in names():
+        return get(name).format(value)
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value).replace("|", "\\|")
@@ -265,7 +274,7 @@ def column_dictionary(folder: Path, configs: list[tuple[str, str, str]]) -> str:
         columns = pq.read_schema(file).names
         title = f"`{kind}_<model>`" if kind in PER_MODEL else f"`{name}`"
         seen_per_model.add(kind)
-        rows = [f"| `{c}` | {COLUMNS.get(c, 'see the method')} |" for c in columns]
+        rows = [f"| `{c}` | {column_meaning(c)} |" for c in columns]
         parts.append(f"**{title}**\n\n| column | meaning |\n|---|---|\n" + "\n".join(rows))
     return "\n\n".join(parts)
 
