@@ -224,7 +224,17 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
 def test_published_folders_hold_nothing_private(project: Path) -> None:
     """No served model path, base URL, host name, key variable name or local path is published."""
     params = load_params(project / "params.yaml")
+    quality = project / "data" / "quality"
+    quality.mkdir(parents=True, exist_ok=True)
+    report = {"verdict": "usable: alpha 0.91", "alpha": 0.91, "source": PRIVATE_MODEL_PATH}
+    (quality / "steady-model__mfq30.json").write_text(json.dumps(report))
     build_both(project, params)
+    folder = paths.hub_dir(project) / "dataset"
+    board = pd.read_parquet(folder / BOARD).set_index(["model", "questionnaire"])
+    assert board.at[("steady-model", "mfq30"), "verdict"] == "usable: alpha 0.91"
+    assert pd.isna(board.at[("drift.model", "mfq30"), "verdict"])
+    published = json.loads((folder / "data/quality/steady-model__mfq30.json").read_text())
+    assert published == {**report, "source": "[local]"}
     build_space_folder(
         project, paths.hub_dir(project) / "space-snapshot", None, paths.hub_dir(project) / "dataset"
     )

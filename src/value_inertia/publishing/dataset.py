@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from value_inertia import paths
-from value_inertia.artifacts import artifact_stem
+from value_inertia.artifacts import artifact_stem, parse_artifact_name
 from value_inertia.config import ConfigError, Params
 from value_inertia.leaderboard import load_current_inputs
 from value_inertia.metric_registry import registry_records
@@ -79,6 +79,29 @@ def _write_json(data: Any, path: Path) -> None:
     write_text_atomic(redact(json.dumps(scrub(data), indent=2, sort_keys=True)) + "\n", path)
 
 
+def read_quality(root: Path, models: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Quality reports (``data/quality/<stem>.json``) of ``models`` by (model, questionnaire,
+    variant); a file that is not valid JSON is named in a :class:`ConfigError`."""
+    folder = root / "data" / "quality"
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for path in sorted(folder.glob("*__*.json")) if folder.is_dir() else []:
+        try:
+            name, _ = parse_artifact_name(path.stem)
+        except ValueError:
+            continue
+        if name.model not in models:
+            continue
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not valid JSON ({exc}); run the quality stage again"
+            ) from None
+        if isinstance(report, dict):
+            out[(name.model, name.questionnaire, name.variant)] = report
+    return out
+
+
 def _rows(path: Path) -> int:
     return int(pq.ParquetFile(path).metadata.num_rows)
 
@@ -132,8 +155,9 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
     if not metrics:
         raise ConfigError(f"{paths.metrics_dir(root)}: no metrics; run the analyze stage first")
 
+    quality_reports = read_quality(root, model_names)
     date = str(provenance.get("published_at"))
-    board = results_frame(metrics, clusters, params, provenance, date)
+    board = results_frame(metrics, clusters, params, provenance, date, quality_reports)
     write_table(frame_table(board), data / "leaderboard/leaderboard.parquet")
     write_text_atomic(
         board.to_csv(index=False, lineterminator="\n"), data / "leaderboard/leaderboard.csv"
@@ -193,10 +217,9 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
         models_table(public_model(m) for m in params.models), data / "models/models.parquet"
     )
 
-    quality = root / "data" / "quality"
-    for path in sorted(quality.glob("*__*.json")) if quality.is_dir() else []:
-        if path.name.split("__", 1)[0] in model_names:
-            _write_json(json.loads(path.read_text(encoding="utf-8")), data / "quality" / path.name)
+    for (model, questionnaire, variant), report in quality_reports.items():
+        stem = artifact_stem(model, questionnaire, variant)
+        _write_json(report, data / "quality" / f"{stem}.json")
 
     for png in sorted(paths.plots_dir(root).glob("*__*__*.png")):
         if png.name.split("__", 1)[0] in model_names:

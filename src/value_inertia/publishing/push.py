@@ -116,6 +116,7 @@ def merge_into(
     *,
     contributor: str,
     root: Path,
+    rank_by: str = "inertia",
 ) -> str:
     """Write ``local`` merged with the dataset at ``revision`` to ``out``; returns the tag."""
     shutil.copytree(local, out)
@@ -132,7 +133,7 @@ def merge_into(
             remote = pd.read_parquet(_download(api, repo_id, rel, revision, cache))
         merged = merge_frames(remote, mine, key)
         if rel == BOARD:
-            merged = rerank(merged)
+            merged = rerank(merged, rank_by)
         _write_merged(merged, path, local / rel)
         if rel == BOARD:
             write_text_atomic(
@@ -167,6 +168,7 @@ def push_dataset(
     private: bool = False,
     create_pr: bool = False,
     commit_message: str = "value-inertia: publish results",
+    rank_by: str = "inertia",
 ) -> dict[str, Any]:
     """Merge ``folder`` into the Hub dataset ``repo_id`` and commit (or open a PR).
 
@@ -186,7 +188,15 @@ def push_dataset(
         with tempfile.TemporaryDirectory(prefix="vi-merge-") as tmp:
             merged = Path(tmp) / "dataset"
             tag = merge_into(
-                api, repo_id, head, remote_files, folder, merged, contributor=contributor, root=root
+                api,
+                repo_id,
+                head,
+                remote_files,
+                folder,
+                merged,
+                contributor=contributor,
+                root=root,
+                rank_by=rank_by,
             )
             operations = [
                 CommitOperationAdd(path_in_repo=p.as_posix(), path_or_fileobj=str(merged / p))
@@ -315,7 +325,14 @@ def publish(root: Path, params: Params) -> dict[str, Any]:
             try:
                 if repo_type == "dataset":
                     entry.update(
-                        push_dataset(api, folder, repo_id, root=root, private=params.hub.private)
+                        push_dataset(
+                            api,
+                            folder,
+                            repo_id,
+                            root=root,
+                            private=params.hub.private,
+                            rank_by=params.leaderboard.rank_by,
+                        )
                     )
                 else:
                     entry.update(

@@ -336,12 +336,16 @@ def cluster_rows(
     return rows
 
 
+QUALITY_COLUMNS = ("verdict", "alpha", "omega", "position_bias", "agreement")
+
+
 def results_frame(
     metrics: list[dict],
     clusters: list[dict],
     params: Params,
     provenance: Mapping[str, Any],
     date: str,
+    quality: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """The board's rows of this run: one per (model, questionnaire, variant), public only.
 
@@ -349,7 +353,8 @@ def results_frame(
     replaced by ``public_id``); this adds the model identity, ``variant``,
     ``protocol_hash``, the readable ``protocol`` (JSON), the overall inertia CI
     and the provenance columns, and drops the per-dimension wide columns (they
-    are in the long ``metrics`` table).
+    are in the long ``metrics`` table). ``quality`` (quality reports by
+    (model, questionnaire, variant)) fills the quality columns the rows lack.
     """
     models = {m.name: m for m in params.models}
     publics = {name: public_model(m) for name, m in models.items()}
@@ -408,10 +413,21 @@ def results_frame(
             ]
         else:
             board[key] = values
+    quality = quality or {}
+    for key in QUALITY_COLUMNS:
+        if key in board.columns or not quality:
+            continue
+        values = []
+        for model, q, variant in zip(
+            board["model"], board["questionnaire"], extra["variant"], strict=True
+        ):
+            value = (quality.get((model, q, variant)) or {}).get(key)
+            values.append(value if isinstance(value, str | int | float) else None)
+        board[key] = values
     board = board.drop(columns=[c for c in ("model_id",) if c in board.columns])
     for key in PROVENANCE_COLUMNS:
         board[key] = provenance.get(key) or (date if key == "published_at" else None)
-    return rerank(board)
+    return rerank(board, params.leaderboard.rank_by)
 
 
 # --------------------------------------------------------------------------- merging
