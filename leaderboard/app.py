@@ -486,23 +486,30 @@ def compare_figure(
         if col == 0:
             fig.legend(loc="outside upper right", ncols=2, fontsize=9)
     if has_dist:
+        # the macro distributions: shares of ratings 1..6, one stacked bar per model
         ax = fig.add_subplot(grid[0, 2])
+        shades = ["#b2182b", "#ef8a62", "#fddbc7", "#d1e5f0", "#67a9cf", "#2166ac"]
         for offset, (name, table) in zip((0.17, -0.17), ((a, ta), (b, tb)), strict=True):
             by = table.set_index("group")
             for yi, g in zip(y, groups, strict=True):
                 dist = by["distribution"].get(g) if "distribution" in by else None
                 if dist is None or not hasattr(dist, "__len__") or len(dist) != 6:
                     continue
-                mean = float(np.dot(np.arange(1, 7), np.asarray(dist, dtype=float)))
-                ax.scatter([mean], [yi + offset], color=colors[name], marker="s")
-                base = by["baseline_distribution"].get(g) if "baseline_distribution" in by else None
-                if base is not None and hasattr(base, "__len__") and len(base) == 6:
-                    bmean = float(np.dot(np.arange(1, 7), np.asarray(base, dtype=float)))
-                    ax.scatter([bmean], [yi + offset], facecolors="none", edgecolors=colors[name])
+                left = 0.0
+                for k, share in enumerate(np.asarray(dist, dtype=float)):
+                    ax.barh(
+                        yi + offset,
+                        share,
+                        left=left,
+                        height=0.3,
+                        color=shades[k],
+                        edgecolor=colors[name],
+                        linewidth=0.8,
+                    )
+                    left += share
         ax.set_yticks(y, [""] * len(groups))
-        ax.set_xlim(1, 6)
-        ax.set_xlabel("mean rating 1-6: personas (filled), baseline (hollow)")
-        ax.grid(axis="x", alpha=0.3)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("answer shares: rating 1 (red) to 6 (blue)")
     fig.suptitle(f"{a} vs. {b} · {questionnaire} · {LEVEL_LABELS.get(level, level)}")
     return fig
 
