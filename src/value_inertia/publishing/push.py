@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -35,7 +36,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from value_inertia import paths
-from value_inertia.config import ConfigError, Params
+from value_inertia.config import NAME_PATTERN, ConfigError, Params
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.folders import file_manifest, folder_files, rel_to
 from value_inertia.publishing.tables import (
@@ -447,8 +448,15 @@ def verify_submission(
             new = submitted[~key_frame(submitted, cols).isin(seen)]
         results = new[RESULT_KEY + ["model"]].drop_duplicates()
         mismatches: list[dict[str, Any]] = []
+        known = {p.stem for p in paths.questionnaire_dir(root).glob("*.yaml")}
         for r in results.itertuples(index=False):
             where = {k: getattr(r, k) for k in RESULT_KEY}
+            if not re.fullmatch(NAME_PATTERN, str(r.model)) or "__" in str(r.model):
+                mismatches.append({**where, "problem": f"invalid model name {r.model!r}"})
+                continue
+            if r.questionnaire not in known:
+                mismatches.append({**where, "problem": "unknown questionnaire"})
+                continue
             parsed = _read_at(api, repo_id, f"data/parsed/{r.model}.parquet", revision, cache)
             if parsed is None or personas is None:
                 mismatches.append({**where, "problem": "answers or personas missing"})
