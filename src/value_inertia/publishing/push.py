@@ -230,10 +230,8 @@ def push_dataset(
     if create_pr:
         result["pr_url"] = info.pr_url
         result["pr_num"] = info.pr_num
-    elif committed:
+    else:  # tagged also when unchanged, in case an earlier push stopped before its tag
         api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="dataset", exist_ok=True)
-        result["tag"] = tag
-    else:
         result["tag"] = tag
     return result
 
