@@ -849,9 +849,10 @@ def build_app(board: Board, reload: Any = None) -> Any:
         p_box.input(everything, all_inputs, all_outputs)
         search.change(board_views, [q_box, p_box, search, cols], [table, ci_plot])
         cols.change(board_views, [q_box, p_box, search, cols], [table, ci_plot])
+        # .change (not .input): these also follow a value set by a reload or a new questionnaire
         for box in (a_box, b_box, level_box):
-            box.input(compare_views, [a_box, b_box, q_box, p_box, level_box], [cmp_text, cmp_plot])
-        m_box.input(model_views, [m_box, q_box, p_box], [summary, gallery])
+            box.change(compare_views, [a_box, b_box, q_box, p_box, level_box], [cmp_text, cmp_plot])
+        m_box.change(model_views, [m_box, q_box, p_box], [summary, gallery])
         del about, about_links
     return demo
 

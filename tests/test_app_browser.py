@@ -21,7 +21,10 @@ import httpx
 import pandas as pd
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -184,7 +187,15 @@ def sort_state(driver: WebDriver, name: str) -> str | None:
 
 def choose(driver: WebDriver, elem_id: str, label: str) -> None:
     """Open dropdown ``elem_id`` and pick the option whose label starts with ``label``."""
-    driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input").click()
+
+    def opened() -> bool:  # a pending update's spinner may cover the dropdown for a moment
+        try:
+            driver.find_element(By.CSS_SELECTOR, f"#{elem_id} input").click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+
+    wait_for(driver, opened, f"dropdown {elem_id} could not be opened")
     wait_for(
         driver,
         lambda: any(
