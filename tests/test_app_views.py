@@ -84,9 +84,13 @@ def test_verdict_and_compare_levels(app, published: Path) -> None:
 def test_reads_a_projects_own_leaderboard(app, published: Path) -> None:
     """``--data data/``: the wide leaderboard of the leaderboard stage works too."""
     board = app.load_board(published / "data")
-    assert set(board.frame["protocol_hash"]) == {"unspecified"}
-    view = app.table_view(board, "mfq30", "unspecified", "", app.DEFAULT_COLUMNS)
-    assert view["model"].tolist() == ["steady-model", "drift.model", "wobbly-model"]
+    protocol = app.default_protocol(board.frame, "mfq30")
+    expected = board.frame[
+        (board.frame["questionnaire"] == "mfq30") & (board.frame["protocol_hash"] == protocol)
+    ].sort_values("rank")
+    view = app.table_view(board, "mfq30", protocol, "", app.DEFAULT_COLUMNS)
+    assert view["model"].tolist() == expected["model"].tolist()
+    assert len(view) >= 2 and view["rank"].tolist()[0] == "1"
     text = app.compare_markdown(board, "steady-model", "drift.model", "mfq30", None, "dimension")
     assert "| Harm |" in text
     assert isinstance(board.frame, pd.DataFrame)

@@ -250,6 +250,10 @@ ASSIGNMENTS_SCHEMA = pa.schema(
 )
 
 
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
 def _ci(values: Any, end: int) -> float | None:
     if isinstance(values, list | tuple) and len(values) == 2:
         return values[end]
@@ -414,16 +418,19 @@ def results_frame(
         else:
             board[key] = values
     quality = quality or {}
-    for key in QUALITY_COLUMNS:
-        if key in board.columns or not quality:
-            continue
+    for key in QUALITY_COLUMNS:  # fill what the rows lack from the quality reports
+        if not quality:
+            break
+        old = list(board[key]) if key in board.columns else [None] * len(board)
         values = []
-        for model, q, variant in zip(
-            board["model"], board["questionnaire"], extra["variant"], strict=True
+        for before, model, q, variant in zip(
+            old, board["model"], board["questionnaire"], extra["variant"], strict=True
         ):
             value = (quality.get((model, q, variant)) or {}).get(key)
-            values.append(value if isinstance(value, str | int | float) else None)
-        board[key] = values
+            fresh = value if isinstance(value, str | int | float) else None
+            values.append(before if not _missing(before) else fresh)
+        if key in board.columns or any(v is not None for v in values):
+            board[key] = values
     board = board.drop(columns=[c for c in ("model_id",) if c in board.columns])
     for key in PROVENANCE_COLUMNS:
         board[key] = provenance.get(key) or (date if key == "published_at" else None)
@@ -514,21 +521,34 @@ def tie_groups(frame: pd.DataFrame) -> pd.Series:
 
 
 def rerank(frame: pd.DataFrame, rank_by: str = "inertia") -> pd.DataFrame:
-    """Ranks, tie groups and rank labels within each (questionnaire, protocol_hash, variant)."""
+    """Ranks, tie groups and rank labels within each (questionnaire, protocol_hash, variant).
+
+    The leaderboard module ranks (its ``rank_within``); when it gives ordinal
+    ranks only, tie groups come from :func:`tie_groups`.
+    """
     frame = frame.reset_index(drop=True).copy()
     if frame.empty:
         for col in ("rank_label", "tie_group"):
             frame[col] = pd.Series(dtype=object if col == "rank_label" else "Int64")
         return frame
+    for column in ("inertia_ci_low", "inertia_ci_high"):
+        if column not in frame.columns:
+            frame[column] = np.nan
     by = [c for c in ("questionnaire", "protocol_hash", "variant") if c in frame.columns]
     ranks = pd.Series(0, index=frame.index, dtype="int64")
     ties = pd.Series(0, index=frame.index, dtype="int64")
     labels = pd.Series("", index=frame.index, dtype=object)
     for _, group in frame.groupby(by, sort=True, dropna=False):
-        ranks.loc[group.index] = rank_within(group, rank_by)
-        ranked = group.assign(rank=ranks.loc[group.index])
-        ties.loc[group.index] = tie_groups(ranked)
-        for _, members in ranked.groupby(ties.loc[group.index]):
+        ranked = rank_within(group, rank_by)
+        if isinstance(ranked, pd.DataFrame):  # ranks with tie groups and labels
+            ranks.loc[group.index] = ranked["rank"].astype("int64")
+            ties.loc[group.index] = ranked["tie_group"].astype("int64")
+            labels.loc[group.index] = ranked["rank_label"].astype(str)
+            continue
+        ranks.loc[group.index] = ranked
+        with_rank = group.assign(rank=ranks.loc[group.index])
+        ties.loc[group.index] = tie_groups(with_rank)
+        for _, members in with_rank.groupby(ties.loc[group.index]):
             lo, hi = int(members["rank"].min()), int(members["rank"].max())
             labels.loc[members.index] = str(lo) if lo == hi else f"{lo}-{hi}"
     frame["rank"] = ranks
