@@ -383,9 +383,10 @@ def ci_figure(board: Board, questionnaire: str, protocol: str | None) -> Any:
     values = rows["inertia"].astype(float).to_numpy()
     low = rows["inertia_ci_low"].astype(float).to_numpy()
     high = rows["inertia_ci_high"].astype(float).to_numpy()
+    # a bootstrap interval need not contain the point estimate: bars never go negative
     err = [
-        [v - lo if lo == lo else 0.0 for v, lo in zip(values, low, strict=True)],
-        [hi - v if hi == hi else 0.0 for v, hi in zip(values, high, strict=True)],
+        [max(v - lo, 0.0) if lo == lo else 0.0 for v, lo in zip(values, low, strict=True)],
+        [max(hi - v, 0.0) if hi == hi else 0.0 for v, hi in zip(values, high, strict=True)],
     ]
     ax.errorbar(values, y, xerr=err, fmt="o", capsize=4, color="#3b4cc0")
     ax.set_yticks(y, [f"{r} {m}" for r, m in zip(rows["rank_label"], rows["model"], strict=True)])
@@ -473,7 +474,10 @@ def compare_figure(
             if lo_col in by and hi_col in by:
                 lo = np.array([by[lo_col].get(g, np.nan) for g in groups], dtype=float)
                 hi = np.array([by[hi_col].get(g, np.nan) for g in groups], dtype=float)
-                err = [np.nan_to_num(vals - lo), np.nan_to_num(hi - vals)]
+                err = [
+                    np.clip(np.nan_to_num(vals - lo), 0, None),
+                    np.clip(np.nan_to_num(hi - vals), 0, None),
+                ]
             else:
                 err = None
             ax.errorbar(

@@ -94,3 +94,16 @@ def test_reads_a_projects_own_leaderboard(app, published: Path) -> None:
     text = app.compare_markdown(board, "steady-model", "drift.model", "mfq30", None, "dimension")
     assert "| Harm |" in text
     assert isinstance(board.frame, pd.DataFrame)
+
+
+def test_figures_accept_an_interval_beside_its_estimate(app, published: Path) -> None:
+    """A bootstrap CI need not contain the point estimate; the error bars must still draw."""
+    board = app.load_board(published / "data/hub/dataset/data")
+    board.frame["inertia_ci_low"] = board.frame["inertia"] + 0.01
+    board.frame["inertia_ci_high"] = board.frame["inertia"] + 0.05
+    p = app.default_protocol(board.frame, "mfq30")
+    fig = app.ci_figure(board, "mfq30", p)
+    assert fig.axes[0].get_xlabel().startswith("inertia")
+    metrics = board.metrics
+    metrics["inertia_ci_low"] = metrics["inertia"] + 0.01
+    app.compare_figure(board, "steady-model", "drift.model", "mfq30", p, "dimension")
