@@ -228,9 +228,18 @@ def test_published_folders_hold_nothing_private(project: Path) -> None:
     quality.mkdir(parents=True, exist_ok=True)
     report = {"verdict": "usable: alpha 0.91", "alpha": 0.91, "source": PRIVATE_MODEL_PATH}
     (quality / "steady-model__mfq30.json").write_text(json.dumps(report))
+    # protocol fields written by the analysis may carry the model's identity: never published
+    metrics_file = paths.metrics_dir(project) / "drift.model__pvqrr.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["protocol"] = {"model": PRIVATE_MODEL_PATH, "base_url": PRIVATE_BASE_URL, "n": 4}
+    metrics["protocol_hash"] = "feedfacecafebeef"
+    metrics_file.write_text(json.dumps(metrics))
     build_both(project, params)
     folder = paths.hub_dir(project) / "dataset"
     board = pd.read_parquet(folder / BOARD).set_index(["model", "questionnaire"])
+    protocol = json.loads(board.at[("drift.model", "pvqrr"), "protocol"])
+    assert protocol == {"model": "[local]", "n": 4}
+    assert board.at[("drift.model", "pvqrr"), "protocol_hash"] == "feedfacecafebeef"
     assert board.at[("steady-model", "mfq30"), "verdict"] == "usable: alpha 0.91"
     assert pd.isna(board.at[("drift.model", "mfq30"), "verdict"])
     published = json.loads((folder / "data/quality/steady-model__mfq30.json").read_text())

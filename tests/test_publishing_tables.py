@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from value_inertia.config import ModelParams
-from value_inertia.publishing.dataset import scrub
-from value_inertia.publishing.tables import merge_frames, model_key, public_model, rerank
+from value_inertia.publishing.tables import merge_frames, model_key, public_model, rerank, scrub
 
 KEY = ["model_key", "questionnaire", "variant", "protocol_hash"]
 

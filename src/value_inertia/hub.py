@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from value_inertia.publishing.card import dataset_card, license_text
-from value_inertia.publishing.dataset import build_dataset_folder, scrub
+from value_inertia.publishing.dataset import build_dataset_folder
 from value_inertia.publishing.folders import (
     config_slug,
     file_manifest,
@@ -20,7 +20,7 @@ from value_inertia.publishing.push import (
     verify_submission,
 )
 from value_inertia.publishing.space import build_space_folder, space_readme
-from value_inertia.publishing.tables import models_table, public_model
+from value_inertia.publishing.tables import models_table, public_model, scrub
 
 __all__ = [
     "PublishError",

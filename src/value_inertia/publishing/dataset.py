@@ -8,7 +8,6 @@ with what the Hub dataset already holds before it is committed.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from value_inertia.publishing.tables import (
     package_version,
     public_model,
     results_frame,
+    scrub,
 )
 from value_inertia.questionnaires import load_questionnaires
 from value_inertia.redaction import redact
@@ -44,24 +44,6 @@ from value_inertia.tables import write_table, write_text_atomic
 from value_inertia.tracking import git_commit, params_hash
 
 REGISTRY_FILE = "data/metric_registry.json"
-PRIVATE_KEYS = frozenset({"base_url", "api_key_env", "api_key", "endpoint", "host", "path"})
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-_PATH = re.compile(r"^(/|~|[A-Za-z]:\\|\.\.?/)")
-
-
-def scrub(value: Any) -> Any:
-    """``value`` without private details: keys like ``base_url`` dropped, paths and URLs masked.
-
-    Used on every JSON that is published (raw metrics, protocol fields, quality
-    reports), whatever fields a future version adds to them.
-    """
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if str(k).lower() not in PRIVATE_KEYS}
-    if isinstance(value, list | tuple):
-        return [scrub(v) for v in value]
-    if isinstance(value, str) and (_URL.match(value) or _PATH.match(value)):
-        return "[local]"
-    return value
 
 
 def default_provenance(root: Path, params: Params) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
@@ -68,6 +69,26 @@ def package_version() -> str:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
         return UNKNOWN
+
+
+PRIVATE_KEYS = frozenset({"base_url", "api_key_env", "api_key", "endpoint", "host", "path"})
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_PATH = re.compile(r"^(/|~|[A-Za-z]:\\|\.\.?/)")
+
+
+def scrub(value: Any) -> Any:
+    """``value`` without private details: keys like ``base_url`` dropped, paths and URLs masked.
+
+    Used on every JSON that is published (raw metrics, protocol fields, quality
+    reports), whatever fields a future version adds to them.
+    """
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items() if str(k).lower() not in PRIVATE_KEYS}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    if isinstance(value, str) and (_URL.match(value) or _PATH.match(value)):
+        return "[local]"
+    return value
 
 
 # --------------------------------------------------------------------------- models
@@ -406,7 +427,7 @@ def results_frame(
         extra["model_key"].append(public.get("model_key") or row.model)
         extra["variant"].append(variant)
         extra["protocol_hash"].append(digest)
-        extra["protocol"].append(json.dumps(fields, sort_keys=True, default=str))
+        extra["protocol"].append(json.dumps(scrub(fields), sort_keys=True, default=str))
         extra["inertia_ci_low"].append(_ci(ci, 0))
         extra["inertia_ci_high"].append(_ci(ci, 1))
     for key, values in extra.items():
