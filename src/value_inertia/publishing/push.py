@@ -427,9 +427,12 @@ def verify_submission(
     """
     from value_inertia.analysis import analyze
 
-    api = api or hub_api()
     if api is None:
-        raise ConfigError(f"verify-submission: {TOKEN_ENV} is not set")
+        api = hub_api()
+    if api is None:  # a public dataset needs no token to be read
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=False, endpoint=os.environ.get("HF_ENDPOINT") or None)
     revision = pr if isinstance(pr, str) and pr.startswith("refs/") else f"refs/pr/{int(pr)}"
     with tempfile.TemporaryDirectory(prefix="vi-verify-") as tmp:
         cache = Path(tmp)
