@@ -217,3 +217,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_stage(*argv: str) -> None:
     main(list(argv) + sys.argv[1:])
+
+
+@app.command()
+def quality(
+    model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
+) -> None:
+    """Quality report (alpha, omega, position bias, agreement, verdict) -> data/quality/."""
+    from value_inertia.pipeline import run_quality
+
+    typer.echo(f"wrote {run_quality(_load(params), model, questionnaire)}")

@@ -174,7 +174,13 @@ class AnalyzeParams(_Strict):
     bootstrap: Annotated[StrictInt, Field(ge=10)] = 1000
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     seed: StrictInt = 0
-    convergence_draws: Annotated[StrictInt, Field(ge=2)] = 50
+    # bootstrap resamples of the convergence bands (variance across seeds vs personas)
+    convergence_draws: Annotated[StrictInt, Field(ge=2)] = 200
+    # selective permeability: permutations per (attribute, dimension) cell, the
+    # Benjamini-Hochberg level that marks a cell, the smallest group of a Cohen's d
+    permutations: Annotated[StrictInt, Field(ge=19)] = 1000
+    fdr_alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    min_group_size: Annotated[StrictInt, Field(ge=2)] = 5
 
 
 class ClusterParams(_Strict):
@@ -183,6 +189,8 @@ class ClusterParams(_Strict):
     k_max: Annotated[StrictInt, Field(ge=2)] = 6
     seed: StrictInt = 0
     color_attribute: str = "religion"
+    # below this best silhouette the personas form one cluster ("no structure")
+    min_silhouette: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.25
 
     @model_validator(mode="after")
     def _k_range(self) -> ClusterParams:

@@ -54,7 +54,7 @@ REGISTRY: dict[str, MetricSpec] = {}
 
 # Modules whose pure functions register themselves; imported on first look-up so the
 # registry is complete whoever asks first. A module that adds metrics is listed here.
-METRIC_MODULES: tuple[str, ...] = ("value_inertia.metrics",)
+METRIC_MODULES: tuple[str, ...] = ("value_inertia.metrics", "value_inertia.quality")
 
 
 def _load_metric_modules() -> None:
