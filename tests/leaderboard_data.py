@@ -74,14 +74,24 @@ def answer(model: str, persona_index: int, item: int, repeat: int) -> np.ndarray
     return onehot
 
 
+# Private details a user's params hold, which must never be published (tests scan for them).
+PRIVATE_MODEL_PATH = "/srv/private-models/drift-q4.gguf"
+PRIVATE_BASE_URL = "http://gpu-node-17.internal:8011/v1"
+PRIVATE_KEY_ENV = "WOBBLY_KEY"
+PUBLIC_IDS = {"steady-model": ("acme/steady-1b", "Q4_K_M")}
+
+
 def spec(model: str) -> dict[str, Any]:
     sample = model == "wobbly-model"
+    public_id, quantization = PUBLIC_IDS.get(model, (None, None))
     return {
         "name": model,
         "backend": "openai" if sample else "embedded",
-        "model": f"{model}-weights",
-        "base_url": "http://127.0.0.1:9/v1" if sample else None,
-        "api_key_env": "WOBBLY_KEY" if sample else None,
+        "model": PRIVATE_MODEL_PATH if model == "drift.model" else f"{model}-weights",
+        "public_id": public_id,
+        "quantization": quantization,
+        "base_url": PRIVATE_BASE_URL if sample else None,
+        "api_key_env": PRIVATE_KEY_ENV if sample else None,
         "mode": "sample" if sample else "logprobs",
         "api": "chat" if sample else "completions",
         "temperature": 0.7 if sample else 0.0,

@@ -1,28 +1,41 @@
-"""Hub publishing: the dataset and Space folders, the dry run, and a push over HTTP.
+"""Hub publishing: the dataset and Space folders, the dry run, and pushes over HTTP.
 
-The push goes to :mod:`tests.hub_stub`, a local stand-in for the Hub API (the
-Hub itself cannot be reached from the tests): the assertions are about what
-``huggingface_hub`` actually sent over the wire.
+Pushes go to :mod:`tests.hub_stub`, a local stand-in for the Hub API (the Hub
+itself cannot be reached from the tests): the assertions are about what
+``huggingface_hub`` actually sent over the wire and what the Hub ends up with.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import datasets
 import gradio
+import huggingface_hub
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from tests.hub_stub import HubStub
-from tests.leaderboard_data import MODELS, REPO, cached_project
+from tests.leaderboard_data import (
+    MODELS,
+    PRIVATE_BASE_URL,
+    PRIVATE_KEY_ENV,
+    PRIVATE_MODEL_PATH,
+    REPO,
+    cached_project,
+)
 from value_inertia import paths
 from value_inertia.config import ConfigError, HubParams, Params, load_params
 from value_inertia.hub import (
@@ -34,10 +47,16 @@ from value_inertia.hub import (
     publish,
     read_front_matter,
 )
+from value_inertia.publishing import push as push_mod
+from value_inertia.publishing.push import submit, verify_submission
+from value_inertia.publishing.tables import MERGE_KEYS
+from value_inertia.tables import write_table
 
 TOKEN = "hf_stubTOKEN_0123456789abcdefghij"
+TOKEN_B = "hf_secondTOKEN_9876543210zyxwvuts"
 DATASET_REPO = "vi-org/value-inertia"
 SPACE_REPO = "vi-org/value-inertia-board"
+BOARD = "data/leaderboard/leaderboard.parquet"
 EXPECTED_CONFIGS = {
     "personas",
     "prompts",
@@ -54,13 +73,31 @@ EXPECTED_CONFIGS = {
 }
 
 
+def copy_project(tmp_path_factory: pytest.TempPathFactory, dest: Path, models=None) -> Path:
+    """A private copy of the session's synthetic project (optionally with fewer models)."""
+    shutil.copytree(cached_project(tmp_path_factory), dest)
+    shutil.rmtree(paths.hub_dir(dest), ignore_errors=True)
+    if models is not None:
+        raw = yaml.safe_load((dest / "params.yaml").read_text())
+        raw["models"] = [m for m in raw["models"] if m["name"] in models]
+        (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return dest
+
+
 @pytest.fixture
 def project(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
-    """A private copy of the session's synthetic project."""
-    root = tmp_path / "proj"
-    shutil.copytree(cached_project(tmp_path_factory), root)
-    shutil.rmtree(paths.hub_dir(root), ignore_errors=True)
-    return root
+    return copy_project(tmp_path_factory, tmp_path / "proj")
+
+
+@pytest.fixture
+def hub_env(monkeypatch: pytest.MonkeyPatch):
+    """A running stub with HF_TOKEN / HF_ENDPOINT pointing at it (Xet off: the stub speaks LFS)."""
+    with HubStub(TOKEN) as stub:
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        monkeypatch.setenv("HF_ENDPOINT", stub.url)
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        yield stub
 
 
 def with_hub(params: Params, **hub: object) -> Params:
@@ -68,13 +105,38 @@ def with_hub(params: Params, **hub: object) -> Params:
 
 
 def build_both(root: Path, params: Params) -> dict:
-    manifest = build_dataset_folder(root, paths.hub_dir(root) / "dataset", params)
-    build_space_folder(root, paths.hub_dir(root) / "space", params.hub.dataset_repo)
+    hub = paths.hub_dir(root)
+    manifest = build_dataset_folder(root, hub / "dataset", params)
+    build_space_folder(root, hub / "space", params.hub.dataset_repo, hub / "dataset")
     return manifest
+
+
+def hub_params(root: Path, **extra: object) -> Params:
+    hub = {"dataset_repo": DATASET_REPO, "space_repo": SPACE_REPO, **extra}
+    return with_hub(load_params(root / "params.yaml"), **hub)
 
 
 def all_text(folder: Path) -> bytes:
     return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def readable_text(folder: Path) -> str:
+    """Every file below ``folder`` as text; Parquet files decoded (values and schema metadata)."""
+    parts = []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file():
+            continue
+        if p.suffix == ".parquet":
+            table = pq.read_table(p)
+            parts += [str(table.schema.metadata), json.dumps(table.to_pylist(), default=str)]
+        else:
+            parts.append(p.read_bytes().decode("utf-8", errors="replace"))
+    return "\n".join(parts)
+
+
+def remote_frame(stub: HubStub, rel: str, rev: str = "main") -> pd.DataFrame:
+    commit = stub.repo("dataset", DATASET_REPO).resolve(rev)
+    return pd.read_parquet(io.BytesIO(commit.files[rel]))
 
 
 # --------------------------------------------------------------------------- folders
@@ -99,9 +161,7 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
     assert meta["license_link"] == "LICENSE.md" and (folder / "LICENSE.md").exists()
     names = [c["config_name"] for c in meta["configs"]]
     assert set(names) == EXPECTED_CONFIGS == set(manifest["configs"])
-    assert [c for c in meta["configs"] if c.get("default")] == [
-        next(c for c in meta["configs"] if c["config_name"] == "leaderboard")
-    ]
+    assert [c["config_name"] for c in meta["configs"] if c.get("default")] == ["leaderboard"]
 
     n_prompts = pq.read_metadata(paths.prompts_path(project)).num_rows
     n_personas = pq.read_metadata(paths.personas_path(project)).num_rows
@@ -119,30 +179,89 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
     for config in meta["configs"]:
         name = config["config_name"]
         (entry,) = config["data_files"]
-        assert (folder / entry["path"]).is_file()
         ds = datasets.load_dataset(str(folder), name, split="train", cache_dir=str(cache))
         rows = expected_rows.get(name, n_prompts)  # responses_*/parsed_*: one row per prompt
         assert ds.num_rows == rows == manifest["configs"][name]["rows"], name
     board = datasets.load_dataset(str(folder), "leaderboard", split="train", cache_dir=str(cache))
     assert sorted(set(board["model"])) == sorted(MODELS)
+    # provenance and protocol on every row; the leaderboard config is narrow (no per-dim columns)
+    for row in board:
+        assert row["protocol_hash"] and json.loads(row["protocol"])["questionnaire"]
+        assert row["package_version"] and row["git_commit"] and row["published_at"]
+        assert row["rank_label"] and row["variant"] == "original"
+    assert not [c for c in board.column_names if ":" in c]
     metrics = datasets.load_dataset(str(folder), "metrics", split="train", cache_dir=str(cache))
     harm = [r for r in metrics if r["group"] == "Harm" and r["model"] == "steady-model"]
     assert len(harm) == 1 and len(harm[0]["distribution"]) == 6 and harm[0]["inertia"] > 0.5
+    assert {r["level"] for r in metrics if r["questionnaire"] == "pvqrr"} >= {
+        "overall",
+        "dimension",
+    }
+    models = datasets.load_dataset(str(folder), "models", split="train", cache_dir=str(cache))
+    steady = next(r for r in models if r["name"] == "steady-model")
+    assert (steady["public_id"], steady["quantization"]) == ("acme/steady-1b", "Q4_K_M")
     parsed = datasets.load_dataset(
         str(folder), "parsed_drift_model", split="train", cache_dir=str(cache)
     )
     assert set(parsed["model"]) == {"drift.model"}
 
-    # leaderboard as Markdown, the method and the questionnaires' citations, how to load
+    # The card: leaderboard, the registry's legend, the scale, limitations, citations, loading
     assert "## Leaderboard" in card and "| 1 | steady-model |" in card
-    assert (
-        "arXiv:2408.09049" in card and "Lee, Bruce W. and Cho, Hyunsoo and Lee, Yeongheon" in card
-    )
-    assert "Graham" in card and "Schwartz" in card and "Mapping the moral domain" in card
-    assert 'load_dataset("<org>/<name>", "leaderboard", split="train")' in card
-    # the project's figures and raw JSON travel with the data
+    assert "Inertia" in card and "higher is better" in card  # from the metric registry
+    assert "1 to 6" in card and "0-5" in card
+    assert "## Limitations" in card and "Modes are not comparable" in card
+    assert "arXiv:2408.09049" in card and "Graham" in card and "Schwartz" in card
+    assert "World Values Survey" in card and "haerpfer2022wvs7" in card
+    assert 'load_dataset("<org>/<name>", "leaderboard", split="train", revision=' in card
+    assert "### Column dictionary" in card and "| `protocol_hash` |" in card
+    assert "| `rating` |" in card  # the per-model tables' columns too
+    registry = json.loads((folder / "data/metric_registry.json").read_text())
+    assert {"inertia", "steerability", "top2"} <= {r["name"] for r in registry}
     assert (folder / "data/plots/steady-model__mfq30__macro.png").is_file()
     assert (folder / "data/metrics/raw/drift.model__pvqrr.json").is_file()
+
+
+def test_published_folders_hold_nothing_private(project: Path) -> None:
+    """No served model path, base URL, host name, key variable name or local path is published."""
+    params = load_params(project / "params.yaml")
+    quality = project / "data" / "quality"
+    quality.mkdir(parents=True, exist_ok=True)
+    report = {"verdict": "usable: alpha 0.91", "alpha": 0.91, "source": PRIVATE_MODEL_PATH}
+    (quality / "steady-model__mfq30.json").write_text(json.dumps(report))
+    # protocol fields written by the analysis may carry the model's identity: never published
+    metrics_file = paths.metrics_dir(project) / "drift.model__pvqrr.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["protocol"] = {"model": PRIVATE_MODEL_PATH, "base_url": PRIVATE_BASE_URL, "n": 4}
+    metrics["protocol_hash"] = "feedfacecafebeef"
+    metrics_file.write_text(json.dumps(metrics))
+    build_both(project, params)
+    folder = paths.hub_dir(project) / "dataset"
+    board = pd.read_parquet(folder / BOARD).set_index(["model", "questionnaire"])
+    protocol = json.loads(board.at[("drift.model", "pvqrr"), "protocol"])
+    assert protocol == {"model": "[local]", "n": 4}
+    assert board.at[("drift.model", "pvqrr"), "protocol_hash"] == "feedfacecafebeef"
+    assert board.at[("steady-model", "mfq30"), "verdict"] == "usable: alpha 0.91"
+    assert pd.isna(board.at[("drift.model", "mfq30"), "verdict"])
+    published = json.loads((folder / "data/quality/steady-model__mfq30.json").read_text())
+    assert published == {**report, "source": "[local]"}
+    build_space_folder(
+        project, paths.hub_dir(project) / "space-snapshot", None, paths.hub_dir(project) / "dataset"
+    )
+    text = readable_text(paths.hub_dir(project))
+    host = PRIVATE_BASE_URL.split("//", 1)[1].split(":", 1)[0]
+    for needle in (
+        PRIVATE_MODEL_PATH,
+        PRIVATE_BASE_URL,
+        host,
+        PRIVATE_KEY_ENV,
+        str(project),
+        str(project.resolve()),
+        "api_key_env",
+        "base_url",
+    ):
+        assert needle not in text, needle
+    # what is published about the models instead
+    assert "acme/steady-1b" in text and "drift.model" in text
 
 
 def test_dataset_folder_rebuild_drops_stale_files(project: Path) -> None:
@@ -165,9 +284,22 @@ def test_dataset_folder_names_a_missing_input(project: Path) -> None:
     assert not (paths.hub_dir(project) / "dataset").exists()
 
 
+def load_app(folder: Path, monkeypatch: pytest.MonkeyPatch):
+    spec = importlib.util.spec_from_file_location("space_app", folder / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "space_app", app)
+    spec.loader.exec_module(app)
+    return app
+
+
 def test_space_folder(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = paths.hub_dir(project) / "space"
-    result = build_space_folder(project, folder, DATASET_REPO)
+    params = load_params(project / "params.yaml")
+    hub = paths.hub_dir(project)
+    build_dataset_folder(project, hub / "dataset", params)
+
+    # With a dataset repo the Space carries no data: the app reads the Hub dataset.
+    with_repo = build_space_folder(project, hub / "space", DATASET_REPO, hub / "dataset")
+    folder = hub / "space"
     assert (folder / "app.py").read_bytes() == (REPO / "leaderboard" / "app.py").read_bytes()
     meta = read_front_matter((folder / "README.md").read_text(encoding="utf-8"))
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__
@@ -176,21 +308,28 @@ def test_space_folder(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert meta[key]
     assert len(meta["short_description"]) <= 60
     requirements = (folder / "requirements.txt").read_text().split()
-    assert {r.split(">=")[0] for r in requirements} == {"pandas", "pyarrow", "huggingface_hub"}
-    assert "data/leaderboard/leaderboard.parquet" in result["files"]
-    assert "data/plots/wobbly-model__mfq30__cohens_d.png" in result["files"]
+    assert {r.split(">=")[0] for r in requirements} == {
+        "pandas",
+        "pyarrow",
+        "matplotlib",
+        "huggingface_hub",
+    }
+    assert not [f for f in with_repo["files"] if f.startswith("data/")]
     assert json.loads((folder / "app_config.json").read_text()) == {"dataset_repo": DATASET_REPO}
 
-    # The Space's app finds its leaderboard next to itself, wherever it is started.
+    # Without one it carries the public snapshot, and the app finds it next to itself.
+    snapshot = build_space_folder(project, hub / "space2", None, hub / "dataset")
+    assert {
+        "data/leaderboard/leaderboard.parquet",
+        "data/metrics/metrics.parquet",
+        "data/metric_registry.json",
+        "data/plots/wobbly-model__mfq30__cohens_d.png",
+    } <= set(snapshot["files"])
     monkeypatch.chdir(project.parent)
     monkeypatch.delenv("VALUE_INERTIA_DATASET", raising=False)
-    spec = importlib.util.spec_from_file_location("space_app", folder / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "space_app", app)
-    spec.loader.exec_module(app)
+    app = load_app(hub / "space2", monkeypatch)
     board = app.load_board()
-    assert board.source == str(folder / "data") and len(board.frame) == 6
-    assert board.dataset_repo == DATASET_REPO
+    assert board.source == str(hub / "space2" / "data") and len(board.frame) == 6
     assert app.figures_for(board, "steady-model", "mfq30")[0][0].endswith("__macro.png")
 
 
@@ -218,9 +357,6 @@ def test_dry_run_writes_report(
     dataset, space = report["repos"]
     assert dataset["status"] == f"dry run: {reason}"
     assert space["status"].startswith("dry run:")
-    assert (dataset["repo_id"], space["repo_id"]) == (
-        (DATASET_REPO, SPACE_REPO) if not token else (None, None)
-    )
     for entry in report["repos"]:
         folder = project / entry["folder"]
         files = {f["path"]: f for f in entry["files"]}
@@ -228,25 +364,25 @@ def test_dry_run_writes_report(
         for rel, f in files.items():
             data = (folder / rel).read_bytes()
             assert f["size"] == len(data) and f["sha256"] == hashlib.sha256(data).hexdigest()
-        assert entry["total_bytes"] == sum(f["size"] for f in files.values())
-    assert "README.md" in {f["path"] for f in dataset["files"]}
     assert TOKEN.encode() not in all_text(paths.hub_dir(project))
 
 
 # --------------------------------------------------------------------------- push
 
 
-def check_token_only_in_authorization(stub: HubStub) -> None:
+def check_token_only_in_authorization(stub: HubStub, tokens=(TOKEN,)) -> None:
     assert stub.requests
     for r in stub.requests:
-        if r.path == "/api/agent-harnesses":  # the library's own lookup: no token at all
-            assert "authorization" not in r.headers and TOKEN not in json.dumps(r.headers)
-            continue
-        assert r.headers.get("authorization") == f"Bearer {TOKEN}"
-        others = {k: v for k, v in r.headers.items() if k != "authorization"}
-        assert TOKEN not in json.dumps(others)
-        assert TOKEN not in r.path and TOKEN not in json.dumps(r.query)
-        assert TOKEN.encode() not in r.body
+        if r.path == "/api/agent-harnesses" or r.path.startswith("/lfs-upload/"):
+            # the library's own lookup and pre-signed storage uploads: no token at all
+            assert "authorization" not in r.headers
+        else:
+            assert r.headers.get("authorization") in {f"Bearer {t}" for t in tokens}
+        for token in tokens:
+            others = {k: v for k, v in r.headers.items() if k != "authorization"}
+            assert token not in json.dumps(others)
+            assert token not in r.path and token not in json.dumps(r.query)
+            assert token.encode() not in r.body
 
 
 READ_BOARD = """
@@ -257,6 +393,7 @@ sys.modules["app"] = app
 spec.loader.exec_module(app)
 board = app.load_board(dataset=sys.argv[2])
 print(json.dumps({"rows": len(board.frame), "source": board.source,
+                  "models": sorted(set(board.frame["model"])),
                   "plots": sorted(p.name for p in board.plots_dir.glob("*.png"))}))
 """
 
@@ -268,6 +405,7 @@ def read_board_through_hub(endpoint: str, tmp_path: Path) -> dict:
         "HF_ENDPOINT": endpoint,
         "HF_TOKEN": TOKEN,
         "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_HUB_DISABLE_XET": "1",
     }
     env.pop("VALUE_INERTIA_DATASET", None)
     done = subprocess.run(
@@ -282,93 +420,294 @@ def read_board_through_hub(endpoint: str, tmp_path: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_push_sends_every_file_once_and_is_idempotent(
-    project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_push_goes_through_lfs_once_and_is_idempotent(
+    project: Path, hub_env: HubStub, tmp_path: Path
 ) -> None:
-    with HubStub(TOKEN) as stub:
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        monkeypatch.setenv("HF_ENDPOINT", stub.url)
-        params = with_hub(
-            load_params(project / "params.yaml"),
-            dataset_repo=DATASET_REPO,
-            space_repo=SPACE_REPO,
-            private=True,
+    stub = hub_env
+    params = hub_params(project, private=True)
+    build_both(project, params)
+    hub = paths.hub_dir(project)
+
+    # 1. first push: both repos created, one commit each; Parquet and PNG through LFS
+    report = publish(project, params)
+    assert report["dry_run"] is False
+    dataset_entry, space_entry = report["repos"]
+    assert [dataset_entry["status"], space_entry["status"]] == ["committed", "committed"]
+    repo = stub.repo("dataset", DATASET_REPO)
+    assert repo.private is True
+    (commit,) = stub.commits("dataset", DATASET_REPO)
+    local = {p.as_posix() for p in folder_files(hub / "dataset")}
+    assert set(commit.added) == local  # README.md is regenerated from the merged tables
+    rebuilt = {"README.md", "data/manifest.json", "data/leaderboard/leaderboard.csv", *MERGE_KEYS}
+    for rel in local - rebuilt:  # copied as built, byte for byte
+        assert commit.added[rel] == (hub / "dataset" / rel).read_bytes(), rel
+    for rel in set(MERGE_KEYS) & local:  # merged tables: the same rows (the board: + contributor)
+        sent = pd.read_parquet(io.BytesIO(commit.added[rel]))
+        built = pd.read_parquet(hub / "dataset" / rel)
+        pd.testing.assert_frame_equal(
+            sent.drop(columns=["contributor"], errors="ignore"),
+            built.drop(columns=["contributor"], errors="ignore"),
+            check_dtype=False,
         )
-        build_both(project, params)
-        hub = paths.hub_dir(project)
+    binary = {p for p in local if p.endswith((".parquet", ".png"))}
+    assert binary and commit.lfs == binary
+    assert {line["key"] for line in commit.raw_lines} == {"header", "file", "lfsFile"}
+    uploads = stub.calls("PUT", r"^/lfs-upload/")
+    # every binary content went to storage (identical files may share one object)
+    assert {r.path.rsplit("/", 1)[1] for r in uploads} == {
+        hashlib.sha256(commit.added[p]).hexdigest() for p in binary
+    }
+    assert len(stub.calls("POST", r"^/lfs-verify/")) == len(uploads)
+    assert commit.raw_lines[0]["value"]["parentCommit"] == commit.parent  # guarded commit
+    # contributor from whoami on every row; a release tag on the commit
+    board = remote_frame(stub, BOARD)
+    assert set(board["contributor"]) == {"vi-user"} and len(board) == 6
+    assert dataset_entry["tag"] and repo.tags == {dataset_entry["tag"]: commit.oid}
+    assert dataset_entry["tag"] in commit.added["README.md"].decode()
+    assert stub.repo("space", SPACE_REPO).sdk == "gradio"
+    readme_checks = stub.calls("POST", r"^/api/validate-yaml$")
+    assert {json.loads(r.body)["repoType"] for r in readme_checks} == {"dataset", "space"}
 
-        # 1. first push: both repos created, one commit each with every file inline
-        report = publish(project, params)
-        assert report["dry_run"] is False
-        assert [e["status"] for e in report["repos"]] == ["committed", "committed"]
-        for repo_type, repo_id, folder in (
-            ("dataset", DATASET_REPO, hub / "dataset"),
-            ("space", SPACE_REPO, hub / "space"),
-        ):
-            repo = stub.repo(repo_type, repo_id)
-            assert repo.private is True
-            (commit,) = stub.commits(repo_type, repo_id)
-            local = {p.as_posix(): (folder / p).read_bytes() for p in folder_files(folder)}
-            assert commit.added == local  # exactly these files, byte for byte
-            assert commit.deleted == []
-            assert {line["key"] for line in commit.raw_lines} == {"header", "file"}
-            assert set(repo.files) == {".gitattributes", *local}
-            entry = next(e for e in report["repos"] if e["repo_type"] == repo_type)
-            assert entry["commit"] == commit.oid and sorted(entry["uploaded"]) == sorted(local)
-        assert stub.repo("space", SPACE_REPO).sdk == "gradio"
-        create = [json.loads(r.body) for r in stub.calls("POST", r"^/api/repos/create$")]
-        assert {(c["type"], c["name"]) for c in create} == {
-            ("dataset", "value-inertia"),
-            ("space", "value-inertia-board"),
-        }
-        readme_checks = stub.calls("POST", r"^/api/validate-yaml$")
-        assert {json.loads(r.body)["repoType"] for r in readme_checks} == {"dataset", "space"}
+    # 2. the same content again: no upload, no commit, no new tag
+    n_requests = len(stub.requests)
+    again = publish(project, params)
+    assert [e["status"] for e in again["repos"]] == ["unchanged", "unchanged"]
+    assert len(stub.commits("dataset", DATASET_REPO)) == 1
+    assert len(stub.commits("space", SPACE_REPO)) == 1
+    second = stub.requests[n_requests:]
+    assert not [r for r in second if "/commit/" in r.path or r.path.startswith("/lfs-")]
+    assert list(repo.tags) == [dataset_entry["tag"]]
 
-        # 2. the same content again: no upload, no commit
-        n_requests = len(stub.requests)
-        again = publish(project, params)
-        assert [e["status"] for e in again["repos"]] == ["unchanged", "unchanged"]
-        assert all(e["uploaded"] == [] and e["deleted"] == [] for e in again["repos"])
-        assert len(stub.commits("dataset", DATASET_REPO)) == 1
-        assert len(stub.commits("space", SPACE_REPO)) == 1
-        second = stub.requests[n_requests:]
-        assert not [r for r in second if r.path.endswith(("/commit/main", "/preupload/main"))]
+    # 3. the tag loads exactly this board, through the Hub API
+    tagged = huggingface_hub.HfApi(endpoint=stub.url, token=TOKEN).hf_hub_download(
+        DATASET_REPO,
+        BOARD,
+        repo_type="dataset",
+        revision=dataset_entry["tag"],
+        cache_dir=str(tmp_path / "tag-cache"),
+    )
+    assert pd.read_parquet(tagged).equals(board)
 
-        # The app (and so the Space) can read the pushed dataset back through the Hub API.
-        n_before_read = len(stub.requests)
-        loaded = read_board_through_hub(stub.url, tmp_path)
-        downloads = {
-            r.path
-            for r in stub.requests[n_before_read:]
-            if r.method == "GET" and "/resolve/" in r.path
-        }
-        assert f"/datasets/{DATASET_REPO}/resolve/" in next(iter(downloads))
-        assert {d.rsplit("/resolve/", 1)[1].split("/", 1)[1] for d in downloads} == {
-            "data/leaderboard/leaderboard.parquet",
-            *(f"data/plots/{p.name}" for p in (hub / "dataset" / "data" / "plots").glob("*.png")),
-        }
-        assert loaded["rows"] == 6 and loaded["source"] == f"{stub.url}/datasets/{DATASET_REPO}"
-        assert loaded["plots"] == sorted(
-            p.name for p in (hub / "dataset" / "data" / "plots").glob("*.png")
-        )
-        assert len(stub.commits("dataset", DATASET_REPO)) == 1  # reading commits nothing
+    # 4. the app (and so the Space) reads the dataset back through the Hub API
+    loaded = read_board_through_hub(stub.url, tmp_path)
+    assert loaded["rows"] == 6 and loaded["source"] == f"{stub.url}/datasets/{DATASET_REPO}"
+    assert loaded["plots"] == sorted(p.name for p in (hub / "dataset/data/plots").glob("*.png"))
+    assert len(stub.commits("dataset", DATASET_REPO)) == 1  # reading commits nothing
 
-        # 3. one file changed and one removed: one commit with exactly that change
-        changed = hub / "dataset" / "data" / "leaderboard" / "leaderboard.md"
-        changed.write_text(changed.read_text() + "\nedited\n")
-        removed = hub / "dataset" / "data" / "plots" / "wobbly-model__mfq30__macro.png"
-        removed.unlink()
-        third = publish(project, params)
-        assert [e["status"] for e in third["repos"]] == ["committed", "unchanged"]
-        commits = stub.commits("dataset", DATASET_REPO)
-        assert len(commits) == 2
-        assert commits[-1].added == {"data/leaderboard/leaderboard.md": changed.read_bytes()}
-        assert commits[-1].deleted == ["data/plots/wobbly-model__mfq30__macro.png"]
-        assert ".gitattributes" in stub.repo("dataset", DATASET_REPO).files
+    assert stub.errors == []
+    check_token_only_in_authorization(stub)
+    assert TOKEN.encode() not in all_text(hub)
 
-        assert stub.errors == []
-        check_token_only_in_authorization(stub)
-        assert TOKEN.encode() not in all_text(hub)
+
+def test_two_runs_accumulate_and_replace_only_their_rows(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, hub_env: HubStub
+) -> None:
+    stub = hub_env
+    stub.add_user(TOKEN_B, "second-user")
+    run_a = copy_project(tmp_path_factory, tmp_path / "a", models=["steady-model", "drift.model"])
+    run_b = copy_project(tmp_path_factory, tmp_path / "b", models=["wobbly-model"])
+    params_a, params_b = hub_params(run_a), hub_params(run_b)
+    build_both(run_a, params_a)
+    publish(run_a, params_a)
+    build_both(run_b, params_b)
+    os.environ["HF_TOKEN"] = TOKEN_B  # another contributor (monkeypatch restores it)
+    publish(run_b, params_b)
+
+    board = remote_frame(stub, BOARD)
+    assert sorted(set(board["model"])) == sorted(MODELS)
+    contributors = dict(zip(board["model"], board["contributor"], strict=False))
+    assert contributors == {
+        "steady-model": "vi-user",
+        "drift.model": "vi-user",
+        "wobbly-model": "second-user",
+    }
+    files = stub.repo("dataset", DATASET_REPO).files
+    for model in MODELS:  # per-model tables of both runs
+        assert f"data/parsed/{model}.parquet" in files
+    metrics = remote_frame(stub, "data/metrics/metrics.parquet")
+    assert sorted(set(metrics["model"])) == sorted(MODELS)
+    card = files["README.md"].decode()
+    assert "parsed_drift_model" in card and "parsed_wobbly-model" in card
+    assert "wobbly-model" in card and "steady-model" in card
+
+    # Run A again with a changed result: its rows are replaced, B's rows are kept as they were.
+    os.environ["HF_TOKEN"] = TOKEN
+    metrics_file = paths.metrics_dir(run_a) / "drift.model__mfq30.json"
+    changed = json.loads(metrics_file.read_text())
+    changed["overall"]["inertia"] = 0.999
+    metrics_file.write_text(json.dumps(changed))
+    build_both(run_a, params_a)
+    publish(run_a, params_a)
+    after = remote_frame(stub, BOARD)
+    assert len(after) == len(board) == 6
+    drift = after[(after["model"] == "drift.model") & (after["questionnaire"] == "mfq30")]
+    assert drift["inertia"].tolist() == [0.999]
+    assert drift["rank"].tolist() == [1]  # re-ranked with the merged rows
+    keep = ["model", "questionnaire", "inertia", "contributor"]
+    wobbly_before = board[board["model"] == "wobbly-model"][keep].reset_index(drop=True)
+    wobbly_after = after[after["model"] == "wobbly-model"][keep].reset_index(drop=True)
+    pd.testing.assert_frame_equal(wobbly_before, wobbly_after)
+    assert len(stub.repo("dataset", DATASET_REPO).tags) == 3  # one release per push
+    assert stub.errors == []
+    check_token_only_in_authorization(stub, (TOKEN, TOKEN_B))
+
+
+def test_concurrent_publishes_both_survive(
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    hub_env: HubStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """B commits after A read the dataset: A's guarded commit is refused, A re-merges, both stay."""
+    stub = hub_env
+    run_a = copy_project(tmp_path_factory, tmp_path / "a", models=["steady-model"])
+    run_b = copy_project(tmp_path_factory, tmp_path / "b", models=["wobbly-model"])
+    params_a, params_b = hub_params(run_a), hub_params(run_b)
+    build_both(run_a, params_a)
+    build_both(run_b, params_b)
+    original = push_mod.merge_into
+    calls = {"n": 0}
+
+    def merge_then_race(*args, **kwargs):
+        tag = original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:  # A has read the head; B publishes before A commits
+            publish(run_b, params_b)
+        return tag
+
+    monkeypatch.setattr(push_mod, "merge_into", merge_then_race)
+    report = publish(run_a, params_a)
+    dataset_entry = report["repos"][0]
+    assert dataset_entry["status"] == "committed" and dataset_entry["attempts"] == 2
+    refused = [r for r in stub.calls("POST", r"/commit/main$")]
+    assert len(refused) == 4  # A (refused), B dataset, B space, A again; then A's space
+    board = remote_frame(stub, BOARD)
+    assert sorted(set(board["model"])) == ["steady-model", "wobbly-model"]
+    commits = stub.commits("dataset", DATASET_REPO)
+    assert len(commits) == 2 and commits[1].parent == commits[0].oid
+
+
+def test_simultaneous_publishes_in_threads_both_survive(
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    hub_env: HubStub,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two publishers read the same head at the same time; one commit wins, the other retries."""
+    stub = hub_env
+    runs = [
+        copy_project(tmp_path_factory, tmp_path / name, models=[model])
+        for name, model in (("a", "steady-model"), ("b", "drift.model"))
+    ]
+    params = [with_hub(load_params(r / "params.yaml"), dataset_repo=DATASET_REPO) for r in runs]
+    for run, p in zip(runs, params, strict=True):
+        build_both(run, p)
+    publish(runs[0], params[0])  # the repo exists, with A's rows
+    for run, p, model in zip(runs, params, ("steady-model", "drift.model"), strict=True):
+        metrics_file = paths.metrics_dir(run) / f"{model}__mfq30.json"  # both change results
+        data = json.loads(metrics_file.read_text())
+        data["overall"]["inertia"] = 0.5
+        metrics_file.write_text(json.dumps(data))
+        build_both(run, p)
+    barrier = threading.Barrier(2, timeout=60)
+    original = push_mod.merge_into
+    first: set[int] = set()
+
+    def merge_together(*args, **kwargs):
+        tag = original(*args, **kwargs)
+        me = threading.get_ident()
+        if me not in first:  # both have read the same head before either commits
+            first.add(me)
+            barrier.wait()
+        return tag
+
+    monkeypatch.setattr(push_mod, "merge_into", merge_together)
+    reports: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            reports.append(publish(runs[i], params[i]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    attempts = sorted(r["repos"][0]["attempts"] for r in reports)
+    assert attempts == [1, 2]  # the loser was refused once and merged again
+    board = remote_frame(stub, BOARD)
+    mfq = board[board["questionnaire"] == "mfq30"].set_index("model")
+    assert mfq.loc[["steady-model", "drift.model"], "inertia"].tolist() == [0.5, 0.5]
+    assert len(stub.calls("POST", r"/commit/main$")) == 4  # A first, then winner, loser, retry
+    assert stub.errors == []
+
+
+def test_submission_pr_verifies_and_tampered_one_fails(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, hub_env: HubStub
+) -> None:
+    stub = hub_env
+    owner = copy_project(tmp_path_factory, tmp_path / "owner", models=["steady-model"])
+    params = hub_params(owner)
+    build_both(owner, params)
+    publish(owner, params)
+    main_before = stub.repo("dataset", DATASET_REPO).head
+
+    third = copy_project(tmp_path_factory, tmp_path / "third", models=["drift.model"])
+    env = {**os.environ, "VALUE_INERTIA_ROOT": str(third)}
+    done = subprocess.run(
+        [sys.executable, "-m", "value_inertia", "submit", "--to", DATASET_REPO],
+        cwd=third,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == (
+        f"{stub.url}/datasets/{DATASET_REPO}/discussions/1"
+    )
+    repo = stub.repo("dataset", DATASET_REPO)
+    assert repo.head == main_before  # main is untouched until a maintainer merges
+    pr_board = remote_frame(stub, BOARD, "refs/pr/1")
+    assert sorted(set(pr_board["model"])) == ["drift.model", "steady-model"]
+
+    verdict = verify_submission(DATASET_REPO, 1, third)
+    assert verdict["ok"] is True and verdict["checked"] == 2 and verdict["mismatches"] == []
+
+    # A tampered submission: one dimension's inertia edited in the submitted metrics table.
+    folder = paths.hub_dir(third) / "dataset"
+    metrics = pd.read_parquet(folder / "data/metrics/metrics.parquet")
+    hit = (metrics["group"] == "Harm") & (metrics["model"] == "drift.model")
+    metrics.loc[hit, "inertia"] = metrics.loc[hit, "inertia"] + 0.05
+    path = folder / "data/metrics/metrics.parquet"
+    write_table(
+        pa.Table.from_pandas(metrics, schema=pq.read_schema(path), preserve_index=False), path
+    )
+    tampered = submit(third, DATASET_REPO)
+    assert tampered["pr_num"] == 2
+    bad = verify_submission(DATASET_REPO, 2, third)
+    assert bad["ok"] is False
+    assert [(m["group"], m["metric"]) for m in bad["mismatches"]] == [("Harm", "inertia")]
+    assert bad["mismatches"][0]["submitted"] == pytest.approx(
+        bad["mismatches"][0]["recomputed"] + 0.05
+    )
+
+    # The CLI: verify-submission exits 1 and names the mismatching row.
+    done = subprocess.run(
+        [sys.executable, "-m", "value_inertia", "verify-submission", DATASET_REPO, "--pr", "2"],
+        cwd=third,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert '"group": "Harm"' in done.stdout and "1 mismatching row(s)" in done.stdout
+    assert stub.errors == []
 
 
 def test_push_failure_is_reported_without_the_token(

@@ -154,6 +154,45 @@ def publish(params: ParamsOption = None) -> None:
     typer.echo(f"wrote {run_publish(_load(params))}")
 
 
+@app.command()
+def submit(
+    to: Annotated[str, typer.Option("--to", help="the Hub dataset ORG/NAME to open a PR on")],
+    params: ParamsOption = None,
+) -> None:
+    """Open a pull request with this run's results on a Hub dataset; prints the PR's URL."""
+    from value_inertia.paths import project_root
+    from value_inertia.publishing.dataset import build_dataset_folder
+    from value_inertia.publishing.push import submit as submit_results
+
+    loaded = _load(params)
+    root = project_root()
+    build_dataset_folder(root, root / "data" / "hub" / "dataset", loaded)
+    result = submit_results(root, to)
+    typer.echo(result.get("pr_url") or "no changes to submit")
+
+
+@app.command("verify-submission")
+def verify_submission_cmd(
+    repo: Annotated[str, typer.Argument(help="the Hub dataset ORG/NAME")],
+    pr: Annotated[int, typer.Option("--pr", help="the pull request number")],
+) -> None:
+    """Recompute a submission's metrics from its answers; exit 1 if any row differs."""
+    import json
+
+    from value_inertia.paths import project_root
+    from value_inertia.publishing.push import verify_submission
+
+    report = verify_submission(repo, pr, project_root())
+    for row in report["mismatches"]:
+        typer.echo("mismatch: " + json.dumps(row, sort_keys=True))
+    typer.echo(
+        f"{report['checked']} submitted result(s) checked; "
+        f"{len(report['mismatches'])} mismatching row(s)"
+    )
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
 @app.command("recover-store")
 def recover_store_cmd(
     store: Annotated[Path, typer.Argument(help="the damaged data/store/<model>.sqlite")],
@@ -170,7 +209,7 @@ def _run_failures() -> tuple[type[Exception], ...]:
     found = []
     for module, name in (
         ("value_inertia.pipeline", "EvaluationFailed"),
-        ("value_inertia.hub", "PublishError"),
+        ("value_inertia.publishing.push", "PublishError"),
     ):
         if module in sys.modules:
             found.append(getattr(sys.modules[module], name))

@@ -94,6 +94,11 @@ class ModelParams(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
     backend: Literal["embedded", "openai"] = "embedded"
     model: str = "gemma3-270m-q4-k-m"
+    # published metadata (value_inertia.publishing): what the Hub may show about the model;
+    # ``model`` and ``base_url`` (local paths, host names) are never published
+    public_id: Annotated[str, Field(min_length=1)] | None = None
+    quantization: Annotated[str, Field(min_length=1)] | None = None
+    license: Annotated[str, Field(min_length=1)] | None = None
     base_url: str | None = None
     api_key_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     mode: Literal["logprobs", "sample"] = "logprobs"

@@ -384,13 +384,17 @@ def run_leaderboard(params: Params) -> Path:
 
 
 def run_publish(params: Params) -> Path:
-    from value_inertia.hub import build_dataset_folder, build_space_folder, publish
+    from value_inertia.publishing.dataset import build_dataset_folder
+    from value_inertia.publishing.push import publish
+    from value_inertia.publishing.space import build_space_folder
 
     root = _root()
     hub = paths.hub_dir(root)
     with stage_run("publish", {"hub": params.hub.model_dump()}) as ml:
-        dataset = build_dataset_folder(root, hub / "dataset", params)
-        build_space_folder(root, hub / "space", params.hub.dataset_repo)
+        run = ml.active_run()
+        provenance = {"mlflow_run_id": run.info.run_id if run is not None else None}
+        dataset = build_dataset_folder(root, hub / "dataset", params, provenance)
+        build_space_folder(root, hub / "space", params.hub.dataset_repo, hub / "dataset")
         report = publish(root, params)
         ml.log_dict(report, "publish_report.json")
         ml.log_metrics({"dataset_configs": len(dataset["configs"])})

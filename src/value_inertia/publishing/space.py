@@ -1,0 +1,126 @@
+"""The Hub Space folder: the leaderboard app, its requirements and Space metadata.
+
+With a dataset repo the Space carries no data: the app reads the Hub dataset
+(the board's source of truth) and reloads it on demand. Without one it carries
+a snapshot of the published (public) tables next to the app.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from value_inertia.config import ConfigError
+from value_inertia.publishing.folders import copy, folder_files, front_matter, replace_dir, require
+from value_inertia.tables import write_text_atomic
+
+SPACE_TITLE = "Value Inertia Leaderboard"
+SPACE_DESCRIPTION = "How stable LLM values stay across role-played personas"
+SNAPSHOT = (
+    "data/leaderboard/leaderboard.parquet",
+    "data/metrics/metrics.parquet",
+    "data/metric_registry.json",
+)
+
+
+def app_source(root: Path) -> Path:
+    """``leaderboard/app.py`` of the project (or of this source checkout)."""
+    for candidate in (
+        Path(root) / "leaderboard" / "app.py",
+        Path(__file__).resolve().parents[3] / "leaderboard" / "app.py",
+    ):
+        if candidate.exists():
+            return candidate
+    raise ConfigError(f"{Path(root) / 'leaderboard' / 'app.py'}: not found")
+
+
+def version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def space_readme(dataset_repo: str | None = None) -> str:
+    meta: dict[str, Any] = {
+        "title": SPACE_TITLE,
+        "emoji": "🧭",
+        "colorFrom": "indigo",
+        "colorTo": "green",
+        "sdk": "gradio",
+        "sdk_version": version("gradio") or "5.0.0",
+        "app_file": "app.py",
+        "pinned": False,
+        "license": "apache-2.0",
+        "short_description": SPACE_DESCRIPTION,
+    }
+    if dataset_repo:
+        meta["datasets"] = [dataset_repo]
+    data_line = (
+        f"The data: [{dataset_repo}](https://huggingface.co/datasets/{dataset_repo}) "
+        "(read at start and on *Reload data*)."
+        if dataset_repo
+        else "The data comes with the Space (`data/`)."
+    )
+    body = f"""
+# {SPACE_TITLE}
+
+How stable are a language model's value orientations when it role-plays very
+different personas? The leaderboard ranks models by *value inertia* (method:
+Lee, Cho & Lee 2024, [arXiv:2408.09049](https://arxiv.org/abs/2408.09049)).
+{data_line}
+
+Run it locally: `pip install gradio pandas pyarrow matplotlib huggingface_hub` and
+`python app.py` (`--dataset <org>/<name>` reads a Hub dataset instead).
+"""
+    return front_matter(meta) + body
+
+
+def build_space_folder(
+    root: Path,
+    out_dir: Path,
+    dataset_repo: str | None = None,
+    dataset_folder: Path | None = None,
+) -> dict[str, Any]:
+    """Build the Hub Space folder ``out_dir``: app.py, requirements.txt, README.md.
+
+    ``app_config.json`` names the dataset repo the app reads. Without a repo,
+    the public tables and figures of ``dataset_folder`` (the built dataset
+    folder, default ``data/hub/dataset``) are copied next to the app.
+    Returns ``{"files": [...]}``.
+    """
+    root = Path(root)
+    out_dir = Path(out_dir)
+    source = Path(dataset_folder) if dataset_folder else root / "data" / "hub" / "dataset"
+    if not dataset_repo:
+        require(source / SNAPSHOT[0], "publish (dataset folder)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
+    try:
+        copy(app_source(root), build / "app.py")
+        requirements = [
+            f"pandas>={version('pandas') or '2.2'}",
+            f"pyarrow>={version('pyarrow') or '15'}",
+            f"matplotlib>={version('matplotlib') or '3.8'}",
+            f"huggingface_hub>={version('huggingface_hub') or '0.24'}",
+        ]
+        write_text_atomic("\n".join(requirements) + "\n", build / "requirements.txt")
+        write_text_atomic(space_readme(dataset_repo), build / "README.md")
+        write_text_atomic(
+            json.dumps({"dataset_repo": dataset_repo}, indent=2) + "\n", build / "app_config.json"
+        )
+        if not dataset_repo:
+            for rel in SNAPSHOT:
+                if (source / rel).exists():
+                    copy(source / rel, build / rel)
+            for png in sorted((source / "data" / "plots").glob("*.png")):
+                copy(png, build / "data" / "plots" / png.name)
+        replace_dir(build, out_dir)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return {"files": [p.as_posix() for p in folder_files(out_dir)]}
