@@ -204,6 +204,16 @@ def recover_store_cmd(
     typer.echo(f"kept {kept} answers in {store}; {lost} unreadable; damaged file moved to {aside}")
 
 
+@app.command()
+def quality(
+    model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
+) -> None:
+    """Quality report (alpha, omega, position bias, agreement, verdict) -> data/quality/."""
+    from value_inertia.pipeline import run_quality
+
+    typer.echo(f"wrote {run_quality(_load(params), model, questionnaire)}")
+
+
 def _run_failures() -> tuple[type[Exception], ...]:
     """Failed runs (exit 1); imported lazily: a module not loaded cannot have raised them."""
     found = []
@@ -249,13 +259,3 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_stage(*argv: str) -> None:
     main(list(argv) + sys.argv[1:])
-
-
-@app.command()
-def quality(
-    model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
-) -> None:
-    """Quality report (alpha, omega, position bias, agreement, verdict) -> data/quality/."""
-    from value_inertia.pipeline import run_quality
-
-    typer.echo(f"wrote {run_quality(_load(params), model, questionnaire)}")
