@@ -93,6 +93,7 @@ def make_backend(model: ModelParams, params: Params):  # noqa: ANN201 - Backend 
 
 
 def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> Path:
+    from value_inertia.backends.embedded import check_store_weights
     from value_inertia.evaluation import materialise_responses, plan_requests, run_evaluation
     from value_inertia.store import ResponseStore
 
@@ -106,6 +107,7 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
         ResponseStore(paths.store_path(model.name, root)) as store,
         stage_run("evaluate", logged, model=model.name) as ml,
     ):
+        check_store_weights(store, model)  # other weights never reuse stored answers
         plan = plan_requests(model, prompts)
         summary = run_evaluation(
             model,
