@@ -89,9 +89,24 @@ def _joined(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
     return responses.merge(prompts[cols], on="prompt_id", how="inner", validate="many_to_one")
 
 
+def collapse_logprobs_repeats(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per logprobs request: repeats of a prompt share one deterministic answer.
+
+    In ``logprobs`` mode every repeat of a (persona, item) gets the same request
+    key (:func:`value_inertia.evaluation.plan_requests`), so copies would only
+    pretend to be draws; the first repeat's row is kept.
+    """
+    if "request_key" not in frame or frame.empty:
+        return frame
+    order = frame.sort_values("repeat", kind="stable")
+    same = ["request_key", "condition", "persona_id", "questionnaire", "item"]
+    dup = (order["mode"] == "logprobs") & order.duplicated(same)
+    return order[~dup].sort_index()
+
+
 def parse_responses(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
     """Rule-based parsed table (no judge)."""
-    frame = _joined(responses, prompts)
+    frame = collapse_logprobs_repeats(_joined(responses, prompts))
     rows: list[dict[str, Any]] = []
     for r in frame.itertuples(index=False):
         base = {

@@ -125,6 +125,12 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
         # reading every row: seconds for large runs, see benchmarks/bench_resume.py)
         ml.log_artifact(str(out), artifact_path="responses")
         print(summary.line(), file=sys.stderr)
+        if model.mode == "logprobs" and int(prompts["repeat"].max()) > 0:
+            print(
+                f"{model.name}: logprobs mode: the repeats of a prompt share one request "
+                "(the distribution is deterministic); the parsed table keeps one row each",
+                file=sys.stderr,
+            )
         fraction = failed / max(table.num_rows, 1)
         if fraction > params.evaluate.max_failure_fraction:
             raise EvaluationFailed(
