@@ -31,6 +31,7 @@ P_COLUMNS = [f"p_{k}" for k in range(1, N_OPTIONS + 1)]
 PARSED_SCHEMA = pa.schema(
     [
         pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("variant", pa.string(), nullable=False),
         pa.field("model", pa.string(), nullable=False),
         pa.field("mode", pa.string(), nullable=False),
         pa.field("condition", pa.string(), nullable=False),
@@ -48,6 +49,8 @@ PARSED_SCHEMA = pa.schema(
         pa.field("reason", pa.string()),
         pa.field("letter_mass", pa.float64()),
         pa.field("text", pa.string()),
+        # rating shown at each letter A..F (position analyses map ratings back to letters)
+        pa.field("letter_ratings", pa.list_(pa.int8()), nullable=False),
     ]
 )
 
@@ -86,7 +89,10 @@ def _joined(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
         "messages",
         "completion_text",
     ]
-    return responses.merge(prompts[cols], on="prompt_id", how="inner", validate="many_to_one")
+    prompts = prompts if "variant" in prompts else prompts.assign(variant="original")
+    return responses.merge(
+        prompts[[*cols, "variant"]], on="prompt_id", how="inner", validate="many_to_one"
+    )
 
 
 def collapse_logprobs_repeats(frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,7 +105,7 @@ def collapse_logprobs_repeats(frame: pd.DataFrame) -> pd.DataFrame:
     if "request_key" not in frame or frame.empty:
         return frame
     order = frame.sort_values("repeat", kind="stable")
-    same = ["request_key", "condition", "persona_id", "questionnaire", "item"]
+    same = ["request_key", "variant", "condition", "persona_id", "questionnaire", "item"]
     dup = (order["mode"] == "logprobs") & order.duplicated(same)
     return order[~dup].sort_index()
 
@@ -111,6 +117,7 @@ def parse_responses(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFr
     for r in frame.itertuples(index=False):
         base = {
             "prompt_id": r.prompt_id,
+            "variant": r.variant,
             "model": r.model,
             "mode": r.mode,
             "condition": r.condition,
@@ -124,6 +131,7 @@ def parse_responses(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFr
             "sample_index": int(r.sample_index),
             "letter_mass": None if pd.isna(r.letter_mass) else float(r.letter_mass),
             "text": r.text if isinstance(r.text, str) else None,
+            "letter_ratings": [int(x) for x in r.letter_ratings],
         }
         probs: list[float] = [math.nan] * N_OPTIONS
         rating, parser, reason = None, "rules", None

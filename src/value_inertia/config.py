@@ -63,8 +63,14 @@ DEFAULT_PREAMBLE = (
 )
 
 
+PROMPT_VARIANTS = ("original", "shuffled", "no_forced_choice", "no_preamble", "reversed")
+Variant = Literal["original", "shuffled", "no_forced_choice", "no_preamble", "reversed"]
+
+
 class PromptsParams(_Strict):
     questionnaires: Annotated[list[str], Field(min_length=1)] = ["mfq30", "pvqrr"]
+    # prompt variants built side by side (value_inertia.prompts.VARIANTS says what each changes)
+    variants: Annotated[list[Variant], Field(min_length=1)] = ["original"]
     repeats: Annotated[StrictInt, Field(ge=1)] = 1
     baseline_repeats: Annotated[StrictInt, Field(ge=1)] = 1
     forced_choice: bool = True
@@ -89,6 +95,13 @@ class PromptsParams(_Strict):
             raise ValueError("questionnaire ids must be distinct")
         return ids
 
+    @field_validator("variants")
+    @classmethod
+    def _distinct_variants(cls, variants: list[str]) -> list[str]:
+        if len(set(variants)) != len(variants):
+            raise ValueError("variants must be distinct")
+        return variants
+
 
 class ModelParams(_Strict):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -106,6 +119,8 @@ class ModelParams(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 60.0
     max_retries: Annotated[StrictInt, Field(ge=0)] = 6
     top_logprobs: Annotated[StrictInt, Field(ge=1, le=20)] = 20
+    # prompt variants this model answers (null: all of prompts.variants)
+    variants: list[Variant] | None = None
 
     @field_validator("name")
     @classmethod
@@ -214,12 +229,24 @@ class Params(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"models: duplicate name(s) {', '.join(dupes)}")
+        for m in self.models:
+            unknown = [v for v in m.variants or [] if v not in self.prompts.variants]
+            if unknown:
+                raise ValueError(
+                    f"models[{m.name}].variants: {', '.join(unknown)} not in prompts.variants "
+                    f"({', '.join(self.prompts.variants)})"
+                )
         if self.parse.judge is not None and self.parse.judge not in names:
             raise ValueError(
                 f"parse.judge: {self.parse.judge!r} is not a model name; "
                 f"allowed: {', '.join(names)}"
             )
         return self
+
+    def variants_for(self, model: ModelParams) -> list[str]:
+        """The prompt variants ``model`` answers, in prompts.variants order."""
+        wanted = model.variants
+        return [v for v in self.prompts.variants if wanted is None or v in wanted]
 
     def model(self, name: str) -> ModelParams:
         for m in self.models:

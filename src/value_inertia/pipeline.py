@@ -13,7 +13,7 @@ from pathlib import Path
 from value_inertia import paths
 from value_inertia.config import ConfigError, ModelParams, Params
 from value_inertia.personas import build_personas, load_schema
-from value_inertia.prompts import build_prompts
+from value_inertia.prompts import build_prompts, select_variants
 from value_inertia.questionnaires import load_questionnaires
 from value_inertia.tables import read_frame, write_table
 from value_inertia.tracking import stage_run
@@ -43,8 +43,10 @@ def run_prompts(params: Params) -> Path:
     with stage_run("prompts", {"prompts": params.prompts.model_dump()}) as ml:
         write_table(table, out)
         conditions = table.column("condition").to_pylist()
+        variants = table.column("variant").to_pylist()
         ml.log_metrics(
             {
+                **{f"prompts.{v}": variants.count(v) for v in params.prompts.variants},
                 "prompts": table.num_rows,
                 "persona_prompts": conditions.count("persona"),
                 "baseline_prompts": conditions.count("baseline"),
@@ -100,7 +102,9 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
     root = _root()
     model = params.model(model_name)
     params.api_key(model)  # a missing key stops here, before anything is sent
-    prompts = read_frame(paths.prompts_path(root), "prompts")
+    prompts = select_variants(
+        read_frame(paths.prompts_path(root), "prompts"), params.variants_for(model)
+    )
     out = paths.responses_path(model.name, root)
     logged = {"model": model.model_dump(), "evaluate": params.evaluate.model_dump()}
     with (
@@ -149,7 +153,9 @@ def run_parse(params: Params, model_name: str) -> Path:
     root = _root()
     model = params.model(model_name)
     responses = read_frame(paths.responses_path(model.name, root), f"evaluate (model {model.name})")
-    prompts = read_frame(paths.prompts_path(root), "prompts")
+    prompts = select_variants(
+        read_frame(paths.prompts_path(root), "prompts"), params.variants_for(model)
+    )
     parsed = parse_responses(responses, prompts)
     judged = 0
     if params.parse.judge is not None and model.mode == "sample":

@@ -1,10 +1,16 @@
-"""Prompt rendering: one row per (condition, persona, questionnaire, item, repeat).
+"""Prompt rendering: one row per (variant, condition, persona, questionnaire, item, repeat).
 
 Each prompt exists twice in one row: as chat messages (system = role-play
 preamble + persona, user = question) for chat models, and as completion-style
 text ending in ``Answer:`` for base models. Options are lettered A-F; with
 ``shuffle_options`` the letters are permuted per prompt and ``letter_ratings``
 records which rating (1-6, original scale) each letter A..F stands for.
+
+Prompt variants (``prompts.variants``, see :data:`VARIANTS`) are built side by
+side in one table with a ``variant`` column. The ``original`` variant is the
+prompt as configured; its prompt ids and texts are those of a table built
+without variants, so answers already stored stay valid. Every other variant
+changes one thing and has its own prompt ids (the variant name is hashed in).
 """
 
 from __future__ import annotations
@@ -23,9 +29,19 @@ from value_inertia.questionnaires import N_OPTIONS, OPTION_LETTERS, Item, Questi
 
 FORCED_CHOICE = "Your response should always point to a specific letter option."
 
+# variant -> what it changes against the configured ("original") prompt
+VARIANTS: dict[str, str] = {
+    "original": "the prompt as configured in params.yaml",
+    "shuffled": "options in a random letter order per prompt (seeded; mapped back afterwards)",
+    "no_forced_choice": "without the forced-choice sentence",
+    "no_preamble": "without the role-play preamble (the persona description stays)",
+    "reversed": "options in reversed scale order (A = the highest rating)",
+}
+
 PROMPT_SCHEMA = pa.schema(
     [
         pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("variant", pa.string(), nullable=False),
         pa.field("condition", pa.string(), nullable=False),
         pa.field("persona_id", pa.string()),
         pa.field("seed", pa.int64()),
@@ -60,9 +76,25 @@ class Persona:
     description: str
 
 
-def letter_ratings_for(params: PromptsParams, identity: tuple[object, ...]) -> list[int]:
-    """Rating (1-6) shown at each letter A..F: identity order unless shuffling."""
+def variant_params(params: PromptsParams, variant: str) -> PromptsParams:
+    """The prompt settings of ``variant``: the configured ones with one thing changed."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown prompt variant {variant!r}; known: {', '.join(VARIANTS)}")
+    change = {
+        "shuffled": {"shuffle_options": True},
+        "no_forced_choice": {"forced_choice": False},
+        "no_preamble": {"preamble": False},
+    }.get(variant, {})
+    return params.model_copy(update=change)
+
+
+def letter_ratings_for(
+    params: PromptsParams, identity: tuple[object, ...], variant: str = "original"
+) -> list[int]:
+    """Rating (1-6) shown at each letter A..F: scale order, reversed, or shuffled."""
     ratings = list(range(1, N_OPTIONS + 1))
+    if variant == "reversed":
+        return ratings[::-1]
     if not params.shuffle_options:
         return ratings
     digest = hashlib.sha256(json.dumps([params.shuffle_seed, *identity]).encode()).digest()
@@ -113,17 +145,24 @@ def render(
 
 
 def _rows_for(
-    params: PromptsParams, q: Questionnaire, persona: Persona | None, repeats: int
+    params: PromptsParams,
+    q: Questionnaire,
+    persona: Persona | None,
+    repeats: int,
+    variant: str = "original",
 ) -> Iterator[dict[str, object]]:
     condition = "persona" if persona is not None else "baseline"
     pid = persona.persona_id if persona is not None else None
     for item in q.items:
         for repeat in range(repeats):
             identity = (condition, pid, q.id, item.number, repeat)
-            ratings = letter_ratings_for(params, identity)
+            ratings = letter_ratings_for(params, identity, variant)
             messages, completion, prefix_chars = render(params, q, item, persona, ratings)
+            # the original variant keeps the ids it had before variants existed
+            extra = () if variant == "original" else (variant,)
             yield {
-                "prompt_id": stable_hash(*identity, completion),
+                "prompt_id": stable_hash(*identity, completion, *extra),
+                "variant": variant,
                 "condition": condition,
                 "persona_id": pid,
                 "seed": persona.seed if persona is not None else None,
@@ -150,9 +189,19 @@ def build_prompts(
         for r in personas.itertuples(index=False)
     ]
     rows: list[dict[str, object]] = []
-    for qid in params.questionnaires:
-        rows.extend(_rows_for(params, questionnaires[qid], None, params.baseline_repeats))
-    for persona in people:
+    for variant in params.variants:
+        vp = variant_params(params, variant)
         for qid in params.questionnaires:
-            rows.extend(_rows_for(params, questionnaires[qid], persona, params.repeats))
+            q = questionnaires[qid]
+            rows.extend(_rows_for(vp, q, None, params.baseline_repeats, variant))
+        for persona in people:
+            for qid in params.questionnaires:
+                rows.extend(_rows_for(vp, questionnaires[qid], persona, params.repeats, variant))
     return pa.Table.from_pylist(rows, schema=PROMPT_SCHEMA)
+
+
+def select_variants(prompts: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
+    """The prompts of ``variants`` (a table without a variant column is all original)."""
+    if "variant" not in prompts:
+        return prompts if "original" in variants else prompts.iloc[0:0]
+    return prompts[prompts["variant"].isin(variants)].reset_index(drop=True)
