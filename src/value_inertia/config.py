@@ -178,6 +178,9 @@ class EvaluateParams(_Strict):
 class ParseParams(_Strict):
     judge: str | None = None
     judge_scope: Literal["unparsed", "all"] = "unparsed"
+    # logprobs mode: a prompt whose six letters carry less of the next-token probability
+    # than this is unparsed (reason low_letter_mass); see the README for the default
+    min_letter_mass: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
 
 
 class AnalyzeParams(_Strict):

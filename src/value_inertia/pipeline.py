@@ -156,12 +156,15 @@ def run_parse(params: Params, model_name: str) -> Path:
     prompts = select_variants(
         read_frame(paths.prompts_path(root), "prompts"), params.variants_for(model)
     )
-    parsed = parse_responses(responses, prompts)
+    parsed = parse_responses(responses, prompts, params.parse.min_letter_mass)
     judged = 0
     if params.parse.judge is not None and model.mode == "sample":
         judge = params.model(params.parse.judge)
         params.api_key(judge)
+        from value_inertia.backends.embedded import check_store_weights
+
         with ResponseStore(paths.store_path(judge.name, root)) as store:
+            check_store_weights(store, judge)
             parsed, judged = apply_judge(
                 parsed,
                 prompts,

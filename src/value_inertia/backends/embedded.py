@@ -210,6 +210,18 @@ class EmbeddedBackend:
             self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         return self._formatter(messages=request.payload["messages"]).prompt
 
+    @staticmethod
+    def chat_prefix_chars(request: Request, text: str) -> int:
+        """Length of a templated chat prompt's shared prefix: everything up to and
+        including the first line of the last user message (the system message with
+        the persona, and the question stem), as for completion prompts."""
+        users = [m["content"] for m in request.payload["messages"] if m["role"] == "user"]
+        if not users:
+            return 0
+        at = text.rfind(users[-1])
+        first_line = users[-1].split("\n", 1)[0]
+        return at + len(first_line) + 1 if at >= 0 and "\n" in users[-1] else 0
+
     # -- logprobs ----------------------------------------------------------
     def last_logits(self, tokens: list[int], prefix_len: int) -> np.ndarray:
         """Logits at the last position of ``tokens``.
@@ -277,8 +289,10 @@ class EmbeddedBackend:
             try:
                 text = self.prompt_text(request)
                 if self.model.mode == "logprobs":
+                    chat = "messages" in request.payload
+                    prefix = self.chat_prefix_chars(request, text) if chat else 0
                     probs, mass, n_in = self.letter_distribution(
-                        text, request.prefix_chars, chat="messages" in request.payload
+                        text, request.prefix_chars or prefix, chat=chat
                     )
                     best = OPTION_LETTERS[int(np.nanargmax(probs))] if mass > 0 else None
                     result = Result(
