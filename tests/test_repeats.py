@@ -73,3 +73,22 @@ def test_parse_keeps_one_row_per_logprobs_request(mini_project: Path) -> None:
     parsed = parse_responses(frame, prompts)
     assert len(parsed) == frame.request_key.nunique() == 4
     assert set(parsed["repeat"]) == {0}
+
+
+def test_sample_mode_defaults_and_logprobs_identity_unchanged() -> None:
+    sampled = ModelParams(name="s", mode="sample")
+    assert (sampled.temperature, sampled.max_tokens) == (1.0, 256)
+    assert ModelParams(name="s", mode="sample", temperature=0.3).temperature == 0.3
+    logprobs = ModelParams(name="g")
+    assert (logprobs.temperature, logprobs.max_tokens) == (0.0, 32)
+    # the logprobs identity (part of every store key) is what it was
+    assert logprobs.identity() == {
+        "backend": "embedded",
+        "model": "gemma3-270m-q4-k-m",
+        "base_url": None,
+        "mode": "logprobs",
+        "api": "completions",
+        "temperature": 0.0,
+        "max_tokens": 1,
+        "top_logprobs": 20,
+    }

@@ -122,6 +122,17 @@ class ModelParams(_Strict):
     # prompt variants this model answers (null: all of prompts.variants)
     variants: list[Variant] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sample_mode_defaults(cls, data: object) -> object:
+        """Sample mode defaults to temperature 1.0 and max_tokens 256 (see the README):
+        the method asks for the model's own answer distribution, and chat models often
+        explain before they answer. Logprobs mode keeps 0.0 / 32, so its store keys
+        stay as they were."""
+        if isinstance(data, dict) and data.get("mode") == "sample":
+            data = {"temperature": 1.0, "max_tokens": 256, **data}
+        return data
+
     @field_validator("name")
     @classmethod
     def _artifact_safe_name(cls, name: str) -> str:
