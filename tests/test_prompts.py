@@ -132,3 +132,44 @@ def test_model_variants_must_be_among_prompt_variants(tmp_path) -> None:
     (proj / "params.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="prompts.variants"):
         load_params(proj / "params.yaml")
+
+
+def test_paper_preset_layout_and_population() -> None:
+    import yaml
+
+    from value_inertia.config import Params
+
+    data = yaml.safe_load((REPO / "presets/paper.yaml").read_text())
+    params = Params.model_validate(data, context={"root": REPO})
+    schema = load_schema(REPO / params.personas.schema_path)
+    people = build_personas(schema, 300, [111]).to_pandas()
+    # their population: 91 countries, ages 20-89 (a 20-80 bracket plus 0-9 years)
+    assert len(schema.attribute("country_of_birth").domain()) == 91
+    assert people.age.between(20, 89).all() and people.age.max() > 80
+    assert set(people.ethnicity) <= {
+        "White",
+        "Black",
+        "South Asian",
+        "East Asian",
+        "Arabic",
+        "Central Asian",
+    }
+    qs = load_questionnaires(["mfq30", "pvqrr"], REPO)
+    table = build_prompts(params.prompts, qs, people.head(2)).to_pandas()
+    row = table[(table.condition == "persona") & (table.questionnaire == "pvqrr")].iloc[0]
+    assert [m["role"] for m in row.messages] == ["user"]  # one user message
+    text = row.messages[0]["content"]
+    assert text == row.completion_text
+    assert text.startswith("Let's role-play. I will ask you a question")
+    assert (
+        "\n\nUse the given information to answer the question below.\n\nQuestion: Read the " in text
+    )
+    assert text.endswith(
+        "'It is important to you to form your views independently.' A. Not like you at all "
+        "B. Not like you C. A little like you D. Moderately like you E. Like you "
+        "F. Very much like you? Answer:"
+    )
+    assert FORCED_CHOICE not in text
+    assert text[: row.prefix_chars].endswith("is or is not like you. \n")
+    mfq = table[(table.questionnaire == "mfq30") & (table.item == 1)].iloc[0]
+    assert "to what extent is the following consideration relevant" in mfq.completion_text

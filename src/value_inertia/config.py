@@ -78,6 +78,13 @@ class PromptsParams(_Strict):
     preamble_text: str = DEFAULT_PREAMBLE
     shuffle_options: bool = False
     shuffle_seed: StrictInt = 0
+    # system_user: persona in a system message, the question with one option per line;
+    # inline: one user message, options inline ("A. ... B. ... F. ...? Answer:"), as the
+    # paper's code did (presets/paper.yaml)
+    layout: Literal["system_user", "inline"] = "system_user"
+    closing_text: str | None = None  # a sentence after the persona description
+    # questionnaire id -> block -> stem, replacing the questionnaire file's stem
+    stems: dict[str, dict[str, str]] = {}
 
     @field_validator("questionnaires")
     @classmethod

@@ -102,11 +102,20 @@ def letter_ratings_for(
     return [int(x) for x in rng.permutation(ratings)]
 
 
+def stem_for(params: PromptsParams, q: Questionnaire, item: Item) -> str:
+    return params.stems.get(q.id, {}).get(item.block, q.blocks[item.block].stem)
+
+
 def question_text(
-    q: Questionnaire, item: Item, letter_ratings: list[int], forced_choice: bool
+    q: Questionnaire,
+    item: Item,
+    letter_ratings: list[int],
+    forced_choice: bool,
+    stem: str | None = None,
 ) -> str:
     labels = q.options_for(item)
-    lines = [f"Question: {q.blocks[item.block].stem}", f'"{item.text}"', "Options:"]
+    stem = stem if stem is not None else q.blocks[item.block].stem
+    lines = [f"Question: {stem}", f'"{item.text}"', "Options:"]
     for letter, rating in zip(OPTION_LETTERS, letter_ratings, strict=True):
         lines.append(f"{letter}. {labels[rating - 1]}")
     if forced_choice:
@@ -127,21 +136,48 @@ def render(
     same for every item of a block for one persona; the embedded backend keeps
     its KV cache between such prompts.
     """
-    question = question_text(q, item, letter_ratings, params.forced_choice)
+    stem = stem_for(params, q, item)
     context_parts = []
     if persona is not None:
         if params.preamble:
             context_parts.append(params.preamble_text.strip())
         context_parts.append(persona.description)
+        if params.closing_text:
+            context_parts.append(params.closing_text.strip())
     context = "\n\n".join(context_parts)
+    head = f"{context}\n\n" if context else ""
+    if params.layout == "inline":
+        return _render_inline(params, q, item, head, stem, letter_ratings)
+    question = question_text(q, item, letter_ratings, params.forced_choice, stem)
     messages = []
     if context:
         messages.append({"role": "system", "content": context})
     messages.append({"role": "user", "content": question})
-    head = f"{context}\n\n" if context else ""
     completion = head + question + "\nAnswer:"
     prefix_chars = len(head) + len(question.split("\n", 1)[0]) + 1
     return messages, completion, prefix_chars
+
+
+def _render_inline(
+    params: PromptsParams,
+    q: Questionnaire,
+    item: Item,
+    head: str,
+    stem: str,
+    letter_ratings: list[int],
+) -> tuple[list[dict[str, str]], str, int]:
+    """One user message: context, then "Question: <stem> '<item>' A. .. B. .. F. ..? Answer:"."""
+    labels = q.options_for(item)
+    options = " ".join(
+        f"{letter}. {labels[r - 1]}"
+        for letter, r in zip(OPTION_LETTERS, letter_ratings, strict=True)
+    )
+    lead = f"Question: {stem} \n"
+    question = f"{lead}'{item.text}' {options}?"
+    if params.forced_choice:
+        question += f" {FORCED_CHOICE}"
+    text = head + question + " Answer:"
+    return [{"role": "user", "content": text}], text, len(head) + len(lead)
 
 
 def _rows_for(
