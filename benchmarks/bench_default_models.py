@@ -33,6 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--prompts", type=int, default=12)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--only", default=None, help="one model name from params.yaml")
     args = ap.parse_args()
     params = load_params(ROOT / "params.yaml")
     schema = load_schema(ROOT / params.personas.schema_path)
@@ -43,6 +44,8 @@ def main() -> None:
     half = args.prompts // 2
     out = []
     for model in params.models:
+        if args.only and model.name != args.only:
+            continue
         rows = select_variants(persona, params.variants_for(model))
         sample = (
             rows.groupby("questionnaire", group_keys=False)

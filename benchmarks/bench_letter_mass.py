@@ -13,7 +13,7 @@ prompts, original variant), in logprobs mode:
   letter A. Reported: the A share of the letter mass, P(word | A), P(" little" | A),
   and the letter mass with the word-continued part of A removed.
 
-Usage: python benchmarks/bench_letter_mass.py [--personas 2] [--threads 2]
+Usage: python benchmarks/bench_letter_mass.py [--personas 2] [--items 0] [--threads 2]
 """
 
 from __future__ import annotations
@@ -132,6 +132,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--personas", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--items", type=int, default=0, help="first N items per questionnaire")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     schema = load_schema(ROOT / "data/schemas/persona_attributes.yaml")
@@ -139,6 +140,10 @@ def main() -> None:
     qs = load_questionnaires(["mfq30", "pvqrr"], ROOT)
     prompts = build_prompts(PromptsParams(), qs, personas).to_pandas()
     prompts = prompts[prompts.condition == "persona"]
+    if args.items:
+        prompts = prompts.groupby(["persona_id", "questionnaire"], group_keys=False).head(
+            args.items
+        )
     results = [measure(m, prompts, args.threads) for m in MODELS]
     text = json.dumps(results, indent=2)
     print(text)

@@ -198,7 +198,7 @@ class ParseParams(_Strict):
     judge_scope: Literal["unparsed", "all"] = "unparsed"
     # logprobs mode: a prompt whose six letters carry less of the next-token probability
     # than this is unparsed (reason low_letter_mass); see the README for the default
-    min_letter_mass: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    min_letter_mass: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
 
 
 class AnalyzeParams(_Strict):
