@@ -20,6 +20,9 @@ def prompts_with_repeats(project: Path, repeats: int) -> pd.DataFrame:
     params_file = project / "params.yaml"
     data = yaml.safe_load(params_file.read_text())
     data["prompts"]["repeats"] = repeats
+    data["prompts"]["variants"] = ["original"]  # a shuffled repeat is another prompt
+    for model in data["models"]:
+        model.pop("variants", None)
     params_file.write_text(yaml.safe_dump(data, sort_keys=False))
     params = load_params(params_file)
     run_personas(params)
