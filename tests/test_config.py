@@ -42,8 +42,8 @@ def test_repository_params_are_valid() -> None:
             lambda d: d["prompts"].update(questionnaires=["mfq99"]),
             "unknown questionnaire id 'mfq99'",
         ),
-        (lambda d: d["models"][0].update(backend="gpt"), "models[gemma3-270m].backend"),
-        (lambda d: d["models"][0].update(backend="openai"), "base_url is required"),
+        (lambda d: d["models"]["gemma3-270m"].update(backend="gpt"), "models[gemma3-270m].backend"),
+        (lambda d: d["models"]["gemma3-270m"].update(backend="openai"), "base_url is required"),
         (lambda d: d.update(extra_section={}), "extra_section: unknown key"),
     ],
 )
@@ -77,9 +77,8 @@ def test_missing_api_key_variable_is_named(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.delenv("VI_TEST_UNSET_KEY", raising=False)
     path = write_params(
         project,
-        lambda d: d["models"].append(
-            {
-                "name": "remote",
+        lambda d: d["models"].update(
+            remote={
                 "backend": "openai",
                 "base_url": "http://127.0.0.1:9/v1",
                 "model": "m",

@@ -1,4 +1,4 @@
-"""Every plot function writes a readable, non-empty PNG."""
+"""Plot functions: readable PNGs, the data drawn, and titles that name the result."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 
-from value_inertia.analysis import P_COLUMNS
+from value_inertia.analysis import P_COLUMNS, persona_item_matrix
 from value_inertia.plots import (
+    figure_title,
     plot_clusters,
     plot_cohens_d,
     plot_convergence,
     plot_macro_distribution,
     plot_micro_heatmap,
+    plot_permeability,
 )
 from value_inertia.questionnaires import Questionnaire
 
@@ -87,15 +90,32 @@ def assert_png(path: Path, expected: Path) -> None:
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
+def new_ax():
+    return Figure().add_subplot()
+
+
+def test_figure_title_names_model_questionnaire_and_variant() -> None:
+    assert figure_title("x", "m", "mfq30", "shuffled") == "m · mfq30 · shuffled: x"
+    assert figure_title("x", "m", "mfq30") == "m · mfq30 · original: x"
+
+
 def test_micro_heatmap(parsed: pd.DataFrame, questionnaire: Questionnaire, tmp_path: Path) -> None:
+    matrix = persona_item_matrix(parsed, questionnaire)
     out = tmp_path / "sub" / "micro.png"
-    assert_png(plot_micro_heatmap(parsed, questionnaire, out), out)
+    assert_png(plot_micro_heatmap(matrix, questionnaire, out, model="m"), out)
+    ax = plot_micro_heatmap(matrix, questionnaire, ax=new_ax(), model="m", variant="reversed")
+    drawn = ax.images[0].get_array()
+    np.testing.assert_allclose(drawn.filled(np.nan), matrix.to_numpy(), equal_nan=True)
+    assert drawn.mask.sum() == 1  # the unparsed answer is a grey cell
+    assert ax.get_title() == "m · tiny · reversed: expected rating per persona and item"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Care", "Order"]
 
 
 def test_macro_distribution(tmp_path: Path) -> None:
     metrics = {
         "model": "m",
         "questionnaire": "tiny",
+        "variant": "shuffled",
         "dimensions": {
             "Care": {
                 "distribution": [0.1, 0.1, 0.2, 0.2, 0.2, 0.2],
@@ -111,20 +131,64 @@ def test_macro_distribution(tmp_path: Path) -> None:
     }
     out = tmp_path / "macro.png"
     assert_png(plot_macro_distribution(metrics, out), out)
+    ax = plot_macro_distribution(metrics, ax=new_ax())
+    assert ax.get_title().startswith("m · tiny · shuffled:")
+    care = sorted((p.get_x(), p.get_width()) for p in ax.patches if abs(p.get_y() + 0.39) < 0.01)
+    assert [w for _, w in care] == pytest.approx([0.1, 0.1, 0.2, 0.2, 0.2, 0.2])
+    texts = [t.get_text() for t in ax.texts]
+    assert "I = 0.03" in texts and "I = 0.61" in texts and "no data" in texts
+    labels = [t.get_text() for t in ax.xaxis.get_ticklabels()]
+    assert not any("10^" in t or "times" in t for t in labels)
 
 
 def test_convergence_plot(tmp_path: Path) -> None:
-    sizes = [1, 2, 4, 8]
     frame = pd.DataFrame(
         [
-            {"dimension": d, "n_personas": n, "variance": scale / n}
+            {"dimension": d, "k": k, "variance": scale / k, "band_low": 0.5 * scale / k,
+             "band_high": 2 * scale / k}
             for d, scale in (("Care", 1.0), ("Order", 0.5))
-            for n in sizes
+            for k in (10, 20, 30)
         ]
-        + [{"dimension": "Flat", "n_personas": n, "variance": 0.0} for n in sizes]
-    )
+    )  # fmt: skip
     out = tmp_path / "convergence.png"
-    assert_png(plot_convergence(frame, out), out)
+    assert_png(plot_convergence(frame, {"enough_seeds": True}, out, model="m"), out)
+    ax = plot_convergence(frame, {"enough_seeds": True}, ax=new_ax(), model="m",
+                          questionnaire="tiny")  # fmt: skip
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"Care", "Order"}
+    np.testing.assert_allclose(lines["Order"].get_ydata(), [0.05, 0.025, 0.5 / 30])
+    assert len(ax.collections) == 2  # one bootstrap band per dimension
+    assert ax.get_xscale() == "linear" and "seeds" in ax.get_title()
+    assert ax.get_title().startswith("m · tiny · original:")
+
+
+def test_convergence_plot_with_one_seed_says_two_are_needed(tmp_path: Path) -> None:
+    empty = pd.DataFrame(columns=["dimension", "k", "variance", "band_low", "band_high"])
+    note = "convergence across persona seeds needs at least two seeds; this run has 1"
+    info = {"enough_seeds": False, "n_seeds": 1, "note": note}
+    ax = plot_convergence(empty, info, ax=new_ax())
+    assert any("two seeds" in t.get_text() for t in ax.texts)
+    out = tmp_path / "c1.png"
+    assert_png(plot_convergence(empty, info, out), out)
+
+
+def test_permeability_plot_marks_significant_cells(tmp_path: Path) -> None:
+    table = pd.DataFrame(
+        {
+            "attribute": ["sex", "sex", "country", "country"],
+            "dimension": ["Care", "Order", "Care", "Order"],
+            "effect": [0.31, -0.01, 0.02, np.nan],
+            "significant": [True, False, False, False],
+        }
+    )
+    out = tmp_path / "perm.png"
+    assert_png(plot_permeability(table, out, model="m", questionnaire="tiny"), out)
+    ax = plot_permeability(table, ax=new_ax(), model="m", questionnaire="tiny")
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == ["-0.01", "0.02", "0.31*", "n/a"]
+    values = ax.images[0].get_array()
+    assert values[0, 0] == pytest.approx(0.31) and values.mask[1, 1]
+    assert "omega-squared" in ax.get_title() and ax.get_title().startswith("m · tiny")
 
 
 @pytest.mark.parametrize("attribute", ["sex", "age", "occupation"])
@@ -139,7 +203,12 @@ def test_clusters_plot(personas: pd.DataFrame, attribute: str, tmp_path: Path) -
         }
     )
     out = tmp_path / f"clusters-{attribute}.png"
-    assert_png(plot_clusters(assignments, personas, attribute, out), out)
+    assert_png(plot_clusters(assignments, personas, attribute, out, model="m"), out)
+    fig = Figure()
+    ax_c, ax_a = plot_clusters(assignments, personas, attribute, axes=tuple(fig.subplots(1, 2)),
+                               model="m", questionnaire="tiny")  # fmt: skip
+    assert len(ax_c.collections) == 2  # one scatter per cluster
+    assert "m · tiny · original" in fig.get_suptitle()
 
 
 def test_cohens_d_plot(tmp_path: Path) -> None:
@@ -154,3 +223,9 @@ def test_cohens_d_plot(tmp_path: Path) -> None:
     }
     out = tmp_path / "cohens_d.png"
     assert_png(plot_cohens_d(grid, out), out)
+    ax = plot_cohens_d(grid, ax=new_ax(), model="m", questionnaire="tiny")
+    assert sorted(t.get_text() for t in ax.texts) == ["-0.30", "0.05", "0.80", "n/a"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "sex (female vs male)",
+        "age (> 50 vs <= 50)",
+    ]

@@ -120,11 +120,11 @@ def test_model_variants_must_be_among_prompt_variants(tmp_path) -> None:
 
     proj = make_project(tmp_path / "p", prompts={"variants": ["original", "shuffled"]})
     data = yaml.safe_load((proj / "params.yaml").read_text())
-    data["models"][0]["variants"] = ["reversed"]
+    data["models"] = {"g": {"variants": ["reversed"]}}
     (proj / "params.yaml").write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match=r"variants: reversed not in prompts.variants"):
+    with pytest.raises(ConfigError, match=r"models\[g\].variants: reversed not in prompts"):
         load_params(proj / "params.yaml")
-    data["models"][0]["variants"] = ["shuffled"]
+    data["models"]["g"]["variants"] = ["shuffled"]
     (proj / "params.yaml").write_text(yaml.safe_dump(data))
     params = load_params(proj / "params.yaml")
     assert params.variants_for(params.models[0]) == ["shuffled"]

@@ -21,7 +21,8 @@ def prompts_with_repeats(project: Path, repeats: int) -> pd.DataFrame:
     data = yaml.safe_load(params_file.read_text())
     data["prompts"]["repeats"] = repeats
     data["prompts"]["variants"] = ["original"]  # a shuffled repeat is another prompt
-    for model in data["models"]:
+    models = data["models"]
+    for model in models.values() if isinstance(models, dict) else models:
         model.pop("variants", None)
     params_file.write_text(yaml.safe_dump(data, sort_keys=False))
     params = load_params(params_file)

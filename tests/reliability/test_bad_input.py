@@ -80,11 +80,13 @@ def _edit_yaml(rel: str, change: Callable[[dict], None]) -> Callable[[Path], Non
 
 def _model(**kw: object) -> Callable[[dict], None]:
     def change(data: dict) -> None:
+        models = data["models"]  # a list, or a mapping keyed by name
+        spec = next(iter(models.values())) if isinstance(models, dict) else models[0]
         for key, value in kw.items():
             if value is None:
-                data["models"][0].pop(key)
+                spec.pop(key)
             else:
-                data["models"][0][key] = value
+                spec[key] = value
 
     return change
 
