@@ -157,6 +157,14 @@ def test_judge_verdicts_map_through_the_shown_letters(tmp_path: Path) -> None:
         assert judged.rating.iloc[0] == parsed.rating.iloc[0]  # rules kept
         # the judge saw the question with its shown options and the answer
         assert prompts.option_labels.iloc[1][4] in scripted.seen[0]
+        # its answers sit under the keys the judge always used (nothing stored is lost)
+        from value_inertia.store import request_key
+
+        old_keys = {
+            request_key(judge.identity(), {"messages": [{"role": "user", "content": t}]}, 0)
+            for t in scripted.seen
+        }
+        assert store.done_keys(old_keys) == old_keys
         # scope "all": the judge also decides what the rules read, from its store
         everything, sent_all = apply_judge(
             parsed, prompts, judge, store, lambda: ScriptedJudge(), "all"
