@@ -97,3 +97,79 @@ def test_judge_decides_unparsed_rows_and_is_cached(tmp_path: Path) -> None:
         )
     assert sent_again == 0
     pd.testing.assert_frame_equal(judged, again)
+
+
+def test_letter_mass_gate_unparses_low_mass_prompts() -> None:
+    prompts = make_prompts(shuffle=False).head(4)
+    letter_probs = [[0.5, 0.1, 0.1, 0.1, 0.1, 0.1]] * len(prompts)
+    frame = responses(prompts, "logprobs", probs=letter_probs)
+    frame["letter_mass"] = [0.9, 0.2, 0.05, math.nan]
+    open_gate = parse_responses(frame, prompts)
+    assert open_gate.rating.notna().all()
+    gated = parse_responses(frame, prompts, min_letter_mass=0.1)
+    assert gated.rating.notna().tolist() == [True, True, False, False]
+    assert gated.reason.tolist()[2:] == ["low_letter_mass", "low_letter_mass"]
+    assert gated[P_COLUMNS].iloc[2].isna().all()
+    assert list(gated.letter_ratings.iloc[0]) == [1, 2, 3, 4, 5, 6]
+    assert (gated.variant == "original").all()
+    to_table(gated)
+
+
+class ScriptedJudge:
+    """A judge backend whose verdicts are known: it reads the answer it is shown."""
+
+    verdicts = {"the fifth one": "E", "lean towards the first": "A.", "no idea": "N"}
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def run(self, requests, on_result) -> None:
+        from value_inertia.backends.base import Result
+
+        for request in requests:
+            text = request.payload["messages"][0]["content"]
+            self.seen.append(text)
+            answer = text.split("Answer given:", 1)[1]
+            # a bare letter is taken as it stands
+            verdict = next((v for k, v in self.verdicts.items() if k in answer), answer.strip())
+            on_result(Result(key=request.key, status="ok", text=verdict))
+
+    def close(self) -> None:
+        pass
+
+
+def test_judge_verdicts_map_through_the_shown_letters(tmp_path: Path) -> None:
+    prompts = make_prompts(shuffle=True).head(4)
+    texts = ["B", "Hmm, the fifth one I guess", "I lean towards the first", "no idea"]
+    parsed = parse_responses(responses(prompts, "sample", texts=texts), prompts)
+    assert parsed.rating.notna().tolist() == [True, False, False, False]
+    judge = ModelParams(name="judge", api="chat", mode="sample", temperature=0.0)
+    scripted = ScriptedJudge()
+    with ResponseStore(tmp_path / "judge.sqlite") as store:
+        judged, sent = apply_judge(parsed, prompts, judge, store, lambda: scripted, "unparsed")
+        assert sent == 3 and len(scripted.seen) == 3
+        shown = prompts.letter_ratings.tolist()
+        # "E" is the fifth shown letter: the rating shown there, not 5
+        assert judged.rating.iloc[1] == shown[1][4]
+        assert judged.rating.iloc[2] == shown[2][0]
+        assert pd.isna(judged.rating.iloc[3])  # "N": no option, stays unparsed
+        assert judged.parser.tolist() == ["rules", "judge", "judge", "judge"]
+        assert judged.rating.iloc[0] == parsed.rating.iloc[0]  # rules kept
+        # the judge saw the question with its shown options and the answer
+        assert prompts.option_labels.iloc[1][4] in scripted.seen[0]
+        # its answers sit under the keys the judge always used (nothing stored is lost)
+        from value_inertia.store import request_key
+
+        old_keys = {
+            request_key(judge.identity(), {"messages": [{"role": "user", "content": t}]}, 0)
+            for t in scripted.seen
+        }
+        assert store.done_keys(old_keys) == old_keys
+        # scope "all": the judge also decides what the rules read, from its store
+        everything, sent_all = apply_judge(
+            parsed, prompts, judge, store, lambda: ScriptedJudge(), "all"
+        )
+    assert sent_all == 1  # only the first answer was new to the judge
+    assert everything.parser.eq("judge").all()
+    assert everything.rating.iloc[0] == parsed.rating.iloc[0]  # the judge read "B" as B
+    assert everything.reason.iloc[3] == "judge_no_option"

@@ -148,6 +148,91 @@ CASES = [
     ("empty-none", PVQ, None, "empty"),
     ("empty-whitespace", PVQ, "   \n\t ", "empty"),
     ("no-option", RELEVANCE, "That is an interesting question about morality.", "no_option_found"),
+    # --- real PVQ-RR answer shapes (issue 11): the opening choice wins over labels ---
+    (
+        "opening-choice-vs-later-label-conclusion",
+        PVQ,
+        "D. Moderately like you.\n\nAs a 52-year-old shop owner I do care about how people "
+        "see me, but I don't lose sleep over it. Ultimately, it's like me to let my work "
+        "speak for itself.",
+        4,
+    ),
+    (
+        "opening-choice-vs-later-very-much-like-me",
+        PVQ,
+        "My response would be: D. Moderately like you\n\nAs a retired nurse from Manila I "
+        "enjoy a good time with my grandchildren, but pleasure is not what drives me. "
+        "Overall, family gatherings are very much like me, partying is not.",
+        4,
+    ),
+    (
+        "opening-first-person-label",
+        PVQ,
+        "D. Moderately like me.\n\nI follow most rules, though some feel pointless. So in "
+        "the end, I'd say that never breaking a rule is like me only at work.",
+        4,
+    ),
+    (
+        "opening-bold-letter-label",
+        PVQ,
+        "**D. Moderately like you.**\n\nWhile adventure appeals to me, I'm a creature of "
+        "habit. So, looking for different things to do is like me on holidays.",
+        4,
+    ),
+    (
+        "opening-choice-label-mentions-other-scale-points",
+        PVQ,
+        "F. Very much like you\n\nCaring for the people close to me is who I am. It is not "
+        "like me to leave a friend alone, and even 'a little like me' would understate it.",
+        6,
+    ),
+    (
+        "opening-choice-resonates-moderately",
+        PVQ,
+        "E. Like you. As an engineer I respect regulations, and the idea of never "
+        "violating them resonates with me moderately; therefore, moderately like me "
+        "would be too weak.",
+        5,
+    ),
+    (
+        "quoted-statement-then-choice",
+        PVQ,
+        '"It is important to you to be wealthy."\n\nB. Not like you. Money has never '
+        "been what drives me.",
+        2,
+    ),
+    (
+        "quoted-statement-dash-letter",
+        PVQ,
+        '"It is important to you to have ambitions in life." - E',
+        5,
+    ),
+    (
+        "single-quoted-statement-and-choice",
+        PVQ,
+        "When I read 'It is important to you to be wealthy', my answer is 'B'.",
+        2,
+    ),
+    (
+        "single-quoted-label-in-prose",
+        PVQ,
+        "Having raised four children on a farm, I'd describe this as 'Moderately like you'.",
+        4,
+    ),
+    ("respond-with", PVQ, "Considering my career in the army, I would respond with E.", 5),
+    (
+        "opening-choice-then-revised-conclusion",
+        PVQ,
+        "B. Not like you. On reflection, as a union organiser I do want people to follow "
+        "my lead. Final answer: C.",
+        3,
+    ),
+    (
+        "opening-choice-then-second-choice",
+        PVQ,
+        "C. A little like you. I could also see myself choosing E.",
+        "ambiguous",
+    ),
 ]
 
 

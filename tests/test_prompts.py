@@ -83,3 +83,93 @@ def test_shuffled_options_record_the_permutation(personas, qs) -> None:
             assert f"\n{letter}. {label}\n" in row.completion_text
     again = prompts(personas, qs, shuffle_options=True, repeats=2)
     pd.testing.assert_series_equal(df.prompt_id, again.prompt_id)
+
+
+def test_variants_share_one_table_and_original_keeps_its_ids(personas, qs) -> None:
+    from value_inertia.prompts import VARIANTS, select_variants
+
+    plain = prompts(personas, qs)
+    every = prompts(personas, qs, variants=list(VARIANTS))
+    assert len(every) == len(plain) * len(VARIANTS)
+    assert every.prompt_id.is_unique  # ids differ per variant, even where texts agree
+    original = every[every.variant == "original"].reset_index(drop=True)
+    pd.testing.assert_series_equal(original.prompt_id, plain.prompt_id)
+    pd.testing.assert_series_equal(original.completion_text, plain.completion_text)
+    by = {v: every[every.variant == v].reset_index(drop=True) for v in VARIANTS}
+    persona = plain.condition == "persona"
+    assert not by["no_forced_choice"].completion_text.str.contains(FORCED_CHOICE).any()
+    assert (by["no_preamble"][persona].completion_text.str.startswith("Let's role-play")).sum() == 0
+    assert all(list(r) == [6, 5, 4, 3, 2, 1] for r in by["reversed"].letter_ratings)
+    row = by["reversed"].iloc[0]
+    assert "\nA. " + row.option_labels[0] + "\n" in row.completion_text
+    assert row.option_labels[0] == qs[row.questionnaire].blocks[row.block].options[5]
+    shuffled = {tuple(r) for r in by["shuffled"].letter_ratings}
+    assert len(shuffled) > 50
+    # a model's subset of the variants
+    assert set(select_variants(every, ["original", "reversed"]).variant) == {
+        "original",
+        "reversed",
+    }
+
+
+def test_model_variants_must_be_among_prompt_variants(tmp_path) -> None:
+    import yaml
+
+    from tests.conftest import make_project
+    from value_inertia.config import ConfigError, load_params
+
+    proj = make_project(tmp_path / "p", prompts={"variants": ["original", "shuffled"]})
+    data = yaml.safe_load((proj / "params.yaml").read_text())
+    data["models"] = {"g": {"variants": ["reversed"]}}
+    (proj / "params.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"models\[g\].variants: reversed not in prompts"):
+        load_params(proj / "params.yaml")
+    data["models"]["g"]["variants"] = ["shuffled"]
+    (proj / "params.yaml").write_text(yaml.safe_dump(data))
+    params = load_params(proj / "params.yaml")
+    assert params.variants_for(params.models[0]) == ["shuffled"]
+    data["prompts"]["variants"] = ["original", "sideways"]
+    (proj / "params.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="prompts.variants"):
+        load_params(proj / "params.yaml")
+
+
+def test_paper_preset_layout_and_population() -> None:
+    import yaml
+
+    from value_inertia.config import Params
+
+    data = yaml.safe_load((REPO / "presets/paper.yaml").read_text())
+    params = Params.model_validate(data, context={"root": REPO})
+    schema = load_schema(REPO / params.personas.schema_path)
+    people = build_personas(schema, 300, [111]).to_pandas()
+    # their population: 91 countries, ages 20-89 (a 20-80 bracket plus 0-9 years)
+    assert len(schema.attribute("country_of_birth").domain()) == 91
+    assert people.age.between(20, 89).all() and people.age.max() > 80
+    assert set(people.ethnicity) <= {
+        "White",
+        "Black",
+        "South Asian",
+        "East Asian",
+        "Arabic",
+        "Central Asian",
+    }
+    qs = load_questionnaires(["mfq30", "pvqrr"], REPO)
+    table = build_prompts(params.prompts, qs, people.head(2)).to_pandas()
+    row = table[(table.condition == "persona") & (table.questionnaire == "pvqrr")].iloc[0]
+    assert [m["role"] for m in row.messages] == ["user"]  # one user message
+    text = row.messages[0]["content"]
+    assert text == row.completion_text
+    assert text.startswith("Let's role-play. I will ask you a question")
+    assert (
+        "\n\nUse the given information to answer the question below.\n\nQuestion: Read the " in text
+    )
+    assert text.endswith(
+        "'It is important to you to form your views independently.' A. Not like you at all "
+        "B. Not like you C. A little like you D. Moderately like you E. Like you "
+        "F. Very much like you? Answer:"
+    )
+    assert FORCED_CHOICE not in text
+    assert text[: row.prefix_chars].endswith("is or is not like you. \n")
+    mfq = table[(table.questionnaire == "mfq30") & (table.item == 1)].iloc[0]
+    assert "to what extent is the following consideration relevant" in mfq.completion_text

@@ -2,7 +2,8 @@
 
 - ``logprobs`` mode: nothing is parsed; the six letter probabilities, permuted
   back through ``letter_ratings``, are the rating distribution ``p_1 .. p_6``;
-  ``rating`` is the most probable one. No letter mass -> unparsed.
+  ``rating`` is the most probable one. No letter mass -> unparsed; letter mass
+  below ``parse.min_letter_mass`` -> unparsed (``low_letter_mass``).
 - ``sample`` mode: :func:`value_inertia.parsing.parse_answer` reads the free
   text; the distribution is one-hot at the parsed rating. Optionally an
   LLM judge (``parse.judge``) decides what the rules leave unparsed, or
@@ -20,17 +21,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from value_inertia.backends.base import Backend, Request, Result
+from value_inertia.backends.base import Backend
 from value_inertia.config import ModelParams
 from value_inertia.parsing import parse_answer
 from value_inertia.questionnaires import N_OPTIONS, OPTION_LETTERS
-from value_inertia.store import ResponseStore, request_key
+from value_inertia.store import ResponseStore
 
 P_COLUMNS = [f"p_{k}" for k in range(1, N_OPTIONS + 1)]
 
 PARSED_SCHEMA = pa.schema(
     [
         pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("variant", pa.string(), nullable=False),
         pa.field("model", pa.string(), nullable=False),
         pa.field("mode", pa.string(), nullable=False),
         pa.field("condition", pa.string(), nullable=False),
@@ -48,6 +50,8 @@ PARSED_SCHEMA = pa.schema(
         pa.field("reason", pa.string()),
         pa.field("letter_mass", pa.float64()),
         pa.field("text", pa.string()),
+        # rating shown at each letter A..F (position analyses map ratings back to letters)
+        pa.field("letter_ratings", pa.list_(pa.int8()), nullable=False),
     ]
 )
 
@@ -86,16 +90,42 @@ def _joined(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
         "messages",
         "completion_text",
     ]
-    return responses.merge(prompts[cols], on="prompt_id", how="inner", validate="many_to_one")
+    prompts = prompts if "variant" in prompts else prompts.assign(variant="original")
+    return responses.merge(
+        prompts[[*cols, "variant"]], on="prompt_id", how="inner", validate="many_to_one"
+    )
 
 
-def parse_responses(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
-    """Rule-based parsed table (no judge)."""
-    frame = _joined(responses, prompts)
+def collapse_logprobs_repeats(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per logprobs request: repeats of a prompt share one deterministic answer.
+
+    In ``logprobs`` mode every repeat of a (persona, item) gets the same request
+    key (:func:`value_inertia.evaluation.plan_requests`), so copies would only
+    pretend to be draws; the first repeat's row is kept.
+    """
+    if "request_key" not in frame or frame.empty:
+        return frame
+    order = frame.sort_values("repeat", kind="stable")
+    same = ["request_key", "variant", "condition", "persona_id", "questionnaire", "item"]
+    dup = (order["mode"] == "logprobs") & order.duplicated(same)
+    return order[~dup].sort_index()
+
+
+def parse_responses(
+    responses: pd.DataFrame, prompts: pd.DataFrame, min_letter_mass: float = 0.0
+) -> pd.DataFrame:
+    """Rule-based parsed table (no judge).
+
+    In ``logprobs`` mode a response whose six letters carried less than
+    ``min_letter_mass`` of the next-token probability is unparsed with reason
+    ``low_letter_mass``: the model was not answering the question there.
+    """
+    frame = collapse_logprobs_repeats(_joined(responses, prompts))
     rows: list[dict[str, Any]] = []
     for r in frame.itertuples(index=False):
         base = {
             "prompt_id": r.prompt_id,
+            "variant": r.variant,
             "model": r.model,
             "mode": r.mode,
             "condition": r.condition,
@@ -109,6 +139,7 @@ def parse_responses(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFr
             "sample_index": int(r.sample_index),
             "letter_mass": None if pd.isna(r.letter_mass) else float(r.letter_mass),
             "text": r.text if isinstance(r.text, str) else None,
+            "letter_ratings": [int(x) for x in r.letter_ratings],
         }
         probs: list[float] = [math.nan] * N_OPTIONS
         rating, parser, reason = None, "rules", None
@@ -117,8 +148,11 @@ def parse_responses(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFr
         elif r.mode == "logprobs":
             parser = "logprobs"
             letter_p = [getattr(r, f"p_{c}") for c in OPTION_LETTERS]
+            mass = r.letter_mass
             if any(pd.isna(x) for x in letter_p):
                 reason = "no_letter_mass"
+            elif min_letter_mass > 0 and (pd.isna(mass) or mass < min_letter_mass):
+                reason = "low_letter_mass"
             else:
                 probs = _to_original_scale(letter_p, r.letter_ratings)
                 rating = int(np.argmax(probs)) + 1
@@ -150,6 +184,32 @@ def _question_of(row: Any) -> str:
     return user[-1]["content"] if user else row.completion_text
 
 
+def judge_requests(parsed: pd.DataFrame, prompts: pd.DataFrame, index) -> pd.DataFrame:
+    """The judge's prompts, one per answer in ``index``, shaped like the prompts table.
+
+    The evaluation module plans, skips, sends and stores them like any prompt;
+    the store key of a judge request is the one it always had (the judge's
+    identity, its one user message or completion text, draw 0).
+    """
+    by_prompt = prompts.set_index("prompt_id")
+    rows = []
+    for idx in index:
+        row = by_prompt.loc[parsed.at[idx, "prompt_id"]]
+        text = judge_prompt(_question_of(row), str(parsed.at[idx, "text"]))
+        rows.append(
+            {
+                "prompt_id": f"judge-{idx}",
+                "messages": [{"role": "user", "content": text}],
+                "completion_text": text,
+                "prefix_chars": len(JUDGE_INSTRUCTION) + 2,  # shared by every judge prompt
+                "repeat": 0,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["prompt_id", "messages", "completion_text", "prefix_chars", "repeat"]
+    )
+
+
 def apply_judge(
     parsed: pd.DataFrame,
     prompts: pd.DataFrame,
@@ -160,70 +220,58 @@ def apply_judge(
 ) -> tuple[pd.DataFrame, int]:
     """Let ``judge`` decide sample-mode rows (unparsed ones, or ``scope == "all"``).
 
+    The judge's requests run through :func:`value_inertia.evaluation.run_evaluation`
+    (plan, skip what the judge's store holds, send the rest, store each answer)
+    and are read back with :func:`~value_inertia.evaluation.materialise_responses`.
     Returns the updated table and how many requests were sent (cached ones are not).
     """
+    from value_inertia.evaluation import materialise_responses, plan_requests, run_evaluation
+
     wanted = (parsed["mode"] == "sample") & parsed["text"].notna()
     if scope == "unparsed":
         wanted &= parsed["rating"].isna()
     if not wanted.any():
         return parsed, 0
+    index = list(parsed.index[wanted])
+    requests = judge_requests(parsed, prompts, index)
+    plan = plan_requests(judge, requests)
+    summary = run_evaluation(judge, requests, store, backend_factory, progress=False, plan=plan)
+    answers, _ = materialise_responses(judge, requests, store, plan)
+    verdict_of = {
+        r["prompt_id"]: _judge_letter(r, judge.mode)
+        for r in answers.to_pylist()
+        if r["sample_index"] == 0
+    }
     by_prompt = prompts.set_index("prompt_id")
-    identity = judge.identity()
-    keys: dict[int, str] = {}
-    requests: dict[str, Request] = {}
-    for idx in parsed.index[wanted]:
-        row = by_prompt.loc[parsed.at[idx, "prompt_id"]]
-        text = judge_prompt(_question_of(row), str(parsed.at[idx, "text"]))
-        payload: dict[str, Any] = (
-            {"messages": [{"role": "user", "content": text}]}
-            if judge.api == "chat"
-            else {"prompt": text}
-        )
-        key = request_key(identity, payload, 0)
-        keys[idx] = key
-        requests.setdefault(key, Request(key=key, payload=payload))
-    done = store.done_keys(requests)
-    pending = [r for k, r in requests.items() if k not in done]
-    if pending:
-        backend = backend_factory()
-
-        def on_result(result: Result) -> None:
-            store.put(result.key, result.status, result.record())
-
-        try:
-            backend.run(pending, on_result)
-        finally:
-            backend.close()
-    verdicts = store.get_many(set(keys.values()))
     parsed = parsed.copy()
-    for idx, key in keys.items():
-        status, record = verdicts.get(key, ("missing", {}))
-        letter = _judge_letter(status, record, judge.mode)
+    for idx in index:
+        letter = verdict_of.get(f"judge-{idx}")
         row = by_prompt.loc[parsed.at[idx, "prompt_id"]]
+        parsed.at[idx, "parser"] = "judge"
         if letter is None:
             if scope == "all":
                 parsed.loc[idx, P_COLUMNS] = math.nan
                 parsed.at[idx, "rating"] = None
                 parsed.at[idx, "reason"] = "judge_no_option"
-            parsed.at[idx, "parser"] = "judge"
             continue
         rating = int(row.letter_ratings[OPTION_LETTERS.index(letter)])
         parsed.loc[idx, P_COLUMNS] = _one_hot(rating)
         parsed.at[idx, "rating"] = rating
         parsed.at[idx, "reason"] = None
-        parsed.at[idx, "parser"] = "judge"
-    return parsed, len(pending)
+    return parsed, summary.sent
 
 
-def _judge_letter(status: str, record: dict[str, Any], mode: str) -> str | None:
-    if status != "ok":
+def _judge_letter(answer: dict[str, Any], mode: str) -> str | None:
+    """The letter the judge named: its most probable letter (logprobs mode, when the
+    letters carry at least half the mass) or a reply that starts with a letter."""
+    if answer["status"] != "ok":
         return None
     if mode == "logprobs":
-        probs = record.get("probs")
-        if not probs or (record.get("letter_mass") or 0.0) < 0.5:
+        probs = [answer[f"p_{c}"] for c in OPTION_LETTERS]
+        if any(p is None or math.isnan(p) for p in probs) or (answer["letter_mass"] or 0.0) < 0.5:
             return None
         return OPTION_LETTERS[int(np.argmax(probs))]
-    text = (record.get("text") or "").strip()
+    text = (answer["text"] or "").strip()
     return (
         text[0] if text[:1] in OPTION_LETTERS and text[1:2] in ("", ".", ")", " ", "\n") else None
     )

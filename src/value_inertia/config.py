@@ -63,8 +63,14 @@ DEFAULT_PREAMBLE = (
 )
 
 
+PROMPT_VARIANTS = ("original", "shuffled", "no_forced_choice", "no_preamble", "reversed")
+Variant = Literal["original", "shuffled", "no_forced_choice", "no_preamble", "reversed"]
+
+
 class PromptsParams(_Strict):
     questionnaires: Annotated[list[str], Field(min_length=1)] = ["mfq30", "pvqrr"]
+    # prompt variants built side by side (value_inertia.prompts.VARIANTS says what each changes)
+    variants: Annotated[list[Variant], Field(min_length=1)] = ["original"]
     repeats: Annotated[StrictInt, Field(ge=1)] = 1
     baseline_repeats: Annotated[StrictInt, Field(ge=1)] = 1
     forced_choice: bool = True
@@ -72,6 +78,13 @@ class PromptsParams(_Strict):
     preamble_text: str = DEFAULT_PREAMBLE
     shuffle_options: bool = False
     shuffle_seed: StrictInt = 0
+    # system_user: persona in a system message, the question with one option per line;
+    # inline: one user message, options inline ("A. ... B. ... F. ...? Answer:"), as the
+    # paper's code did (presets/paper.yaml)
+    layout: Literal["system_user", "inline"] = "system_user"
+    closing_text: str | None = None  # a sentence after the persona description
+    # questionnaire id -> block -> stem, replacing the questionnaire file's stem
+    stems: dict[str, dict[str, str]] = {}
 
     @field_validator("questionnaires")
     @classmethod
@@ -88,6 +101,13 @@ class PromptsParams(_Strict):
         if len(set(ids)) != len(ids):
             raise ValueError("questionnaire ids must be distinct")
         return ids
+
+    @field_validator("variants")
+    @classmethod
+    def _distinct_variants(cls, variants: list[str]) -> list[str]:
+        if len(set(variants)) != len(variants):
+            raise ValueError("variants must be distinct")
+        return variants
 
 
 class ModelParams(_Strict):
@@ -111,6 +131,19 @@ class ModelParams(_Strict):
     timeout_s: Annotated[float, Field(gt=0)] = 60.0
     max_retries: Annotated[StrictInt, Field(ge=0)] = 6
     top_logprobs: Annotated[StrictInt, Field(ge=1, le=20)] = 20
+    # prompt variants this model answers (null: all of prompts.variants)
+    variants: list[Variant] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sample_mode_defaults(cls, data: object) -> object:
+        """Sample mode defaults to temperature 1.0 and max_tokens 256 (see the README):
+        the method asks for the model's own answer distribution, and chat models often
+        explain before they answer. Logprobs mode keeps 0.0 / 32, so its store keys
+        stay as they were."""
+        if isinstance(data, dict) and data.get("mode") == "sample":
+            data = {"temperature": 1.0, "max_tokens": 256, **data}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -168,6 +201,9 @@ class EvaluateParams(_Strict):
 class ParseParams(_Strict):
     judge: str | None = None
     judge_scope: Literal["unparsed", "all"] = "unparsed"
+    # logprobs mode: a prompt whose six letters carry less of the next-token probability
+    # than this is unparsed (reason low_letter_mass); see the README for the default
+    min_letter_mass: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
 
 
 class AnalyzeParams(_Strict):
@@ -242,12 +278,24 @@ class Params(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"models: duplicate name(s) {', '.join(dupes)}")
+        for m in self.models:
+            unknown = [v for v in m.variants or [] if v not in self.prompts.variants]
+            if unknown:
+                raise ValueError(
+                    f"models[{m.name}].variants: {', '.join(unknown)} not in prompts.variants "
+                    f"({', '.join(self.prompts.variants)})"
+                )
         if self.parse.judge is not None and self.parse.judge not in names:
             raise ValueError(
                 f"parse.judge: {self.parse.judge!r} is not a model name; "
                 f"allowed: {', '.join(names)}"
             )
         return self
+
+    def variants_for(self, model: ModelParams) -> list[str]:
+        """The prompt variants ``model`` answers, in prompts.variants order."""
+        wanted = model.variants
+        return [v for v in self.prompts.variants if wanted is None or v in wanted]
 
     def model(self, name: str) -> ModelParams:
         for m in self.models:

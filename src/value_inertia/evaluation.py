@@ -112,10 +112,15 @@ def plan_requests(model: ModelParams, prompts: pd.DataFrame) -> Plan:
         payload = payload_for(model, row)
         prefix = int(row.prefix_chars) if model.api == "completions" else 0
         for s in range(samples):
-            key = request_key(identity, payload, s)
+            # every repeat and sample is its own draw (repeat 0 keeps the old keys); in
+            # logprobs mode the distribution is deterministic, so repeats collapse to draw 0
+            draw = int(row.repeat) * samples + s if model.mode == "sample" else s
+            key = request_key(identity, payload, draw)
             rows.append((row.prompt_id, s, key))
             if key not in unique:
-                unique[key] = Request(key=key, payload=payload, sample_index=s, prefix_chars=prefix)
+                unique[key] = Request(
+                    key=key, payload=payload, sample_index=draw, prefix_chars=prefix
+                )
     return list(unique.values()), rows
 
 

@@ -11,7 +11,9 @@ The rules, in the order they are applied:
 
 1. **Empty.** ``None`` or whitespace only -> ``"empty"``.
 2. **Clean-up.** Markdown emphasis (``**``, ``__``, ``*``, backticks), heading
-   marks and curly quotes are removed or straightened.
+   marks and curly quotes are removed or straightened; single quotes used as
+   quotation marks ('Moderately like you') become double quotes (apostrophes
+   inside words stay).
 3. **Restated option lists are ignored.** Three or more option lines in letter
    sequence (``A. ...`` / ``B. ...`` / ``C. ...``), three or more
    letter+label pairs in sequence on one line, three or more bare letters in
@@ -44,6 +46,13 @@ The rules, in the order they are applied:
    "ultimately", a sentence starting with "So", ...) is a conclusion; so is a
    final line that is only a letter, after other text.
 7. **Decision.**
+   - **Opening choice.** If the answer opens with an explicit declaration
+     ("D. Moderately like you." then an explanation, "My response would be:
+     D", a restated statement in quotes followed by "- B") made before any
+     finished sentence of its own, later label mentions are ignored (an
+     explanation uses the scale's words loosely: "it's like me to ...").
+     Later letters still count: a later conclusion ("Final answer: C")
+     revises it, another declared letter makes it ambiguous.
    - If there are conclusions, the last conclusion sentence decides: one
      letter there -> that letter, unless a later non-conclusion declaration
      names another letter; two letters there ("Therefore, B or C") ->
@@ -67,7 +76,7 @@ from dataclasses import dataclass
 
 # Bump whenever a change can turn the same text into a different rating: it is part of
 # the protocol hash (value_inertia.protocol), so results of two parsers never rank together.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 LETTERS = "ABCDEF"
 REASONS = ("empty", "refusal", "ambiguous", "no_option_found")
 
@@ -92,6 +101,7 @@ class _Candidate:
     kind: str  # "declaration" or "label"
     conclusion: bool
     sentence: int  # offset where the candidate's sentence starts
+    strong: bool = False  # an explicit declaration (keyword, line start, letter + its label)
 
 
 # --------------------------------------------------------------------------- #
@@ -114,8 +124,11 @@ _DECLARATIONS = [
         rf"|rate\s+(?:it|this)\s+(?:as\s+)?)\s*:?\s*{_PRE}{_L}",
         # "I'd say X", "I would say X"
         rf"\bi(?:'d|\s+would|'ll|\s+will)?\s+say\s*:?\s*{_PRE}{_L}",
-        # "my choice is X", "Response: X"
-        rf"\b(?:choice|selection|response|pick|rating)\s*(?:is|would\s+be|will\s+be|=|:)\s*{_PRE}{_L}",
+        # "my choice is X", "Response: X", "My response would be: X"
+        r"\b(?:choice|selection|response|pick|rating)\s*(?:(?:is|would\s+be|will\s+be)\s*:?|=|:)"
+        rf"\s*{_PRE}{_L}",
+        # "I would respond with X", "I'd rate this as X"
+        rf"\b(?:respond|reply|answer|rate\s+(?:it|this|myself))\s+(?:with|as)\s*:?\s*{_PRE}{_L}",
         # "Option X", "letter X"
         rf"\b(?:option|letter)\s*[\"(\[]?\s*{_L}",
         # "X is my answer", "C would be the best fit"
@@ -210,6 +223,8 @@ def _clean(text: str) -> str:
     """Straighten quotes and drop markdown emphasis and heading marks."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'}))
+    # a single quote that is not an apostrophe inside a word ("don't") quotes something
+    text = re.sub(r"(?<![A-Za-z0-9])'|'(?![A-Za-z0-9])", '"', text)
     text = re.sub(r"\*+|__+|`+", "", text)
     return re.sub(r"^[ \t]*#+[ \t]*", "", text, flags=re.MULTILINE)
 
@@ -340,17 +355,22 @@ def _label_spans(text: str, label_res: Sequence[re.Pattern[str]]) -> list[tuple[
     return sorted(taken)
 
 
-def _letter_hits(text: str) -> list[tuple[int, int, int]]:
-    """All letter declarations: (match start, letter position, option index)."""
+def _letter_hits(text: str) -> list[tuple[int, int, int, bool]]:
+    """All letter declarations: (match start, letter position, option index, strong).
+
+    Strong hits are explicit (a keyword, a line that opens with the letter); a
+    standalone capital in prose and "X or Y" are weak.
+    """
     hits = []
     for pattern in (*_DECLARATIONS, _LINE_START, _BARE_LINE, _BARE_MENTION):
+        strong = pattern is not _BARE_MENTION
         for m in pattern.finditer(text):
             pos = m.start("letter")
-            hits.append((m.start(), pos, LETTERS.index(text[pos].upper())))
+            hits.append((m.start(), pos, LETTERS.index(text[pos].upper()), strong))
     for m in _ALTERNATIVES.finditer(text):
         for group in ("l1", "l2"):
             pos = m.start(group)
-            hits.append((pos, pos, LETTERS.index(text[pos].upper())))
+            hits.append((pos, pos, LETTERS.index(text[pos].upper()), False))
     return hits
 
 
@@ -376,8 +396,10 @@ class _Context:
             return True
         return bool(_CONCLUSION.search(self.text[self.sentence_start(pos) : pos]))
 
-    def candidate(self, index: int, pos: int, kind: str) -> _Candidate:
-        return _Candidate(index, pos, kind, self.is_conclusion(pos), self.sentence_start(pos))
+    def candidate(self, index: int, pos: int, kind: str, strong: bool = False) -> _Candidate:
+        return _Candidate(
+            index, pos, kind, self.is_conclusion(pos), self.sentence_start(pos), strong
+        )
 
 
 def _candidates(text: str, options: Sequence[str]) -> list[_Candidate]:
@@ -391,25 +413,35 @@ def _candidates(text: str, options: Sequence[str]) -> list[_Candidate]:
         return any(s <= pos < e for s, e, _ in labels)
 
     letters: dict[int, int] = {}  # letter position -> option index
+    strong: set[int] = set()
     rejected: set[int] = set()
-    for start, pos, idx in _letter_hits(text):
+    for start, pos, idx, explicit in _letter_hits(text):
         if idx >= len(options) or in_label(pos) or _is_article(text, pos):
             continue
         if _is_rejected(text, start, pos):
             rejected.add(pos)
         letters[pos] = idx
-    out = [ctx.candidate(i, p, "declaration") for p, i in letters.items() if p not in rejected]
+        if explicit:
+            strong.add(pos)
 
     # A label right after its own letter ("C. Somewhat relevant") is that declaration.
+    label_out = []
     for start, end, idx in labels:
         before = text[max(0, start - 8) : start]
         own_letter = re.search(rf"(?<![\w']){LETTERS[idx]}[ \t]*[.):\]\-–—]?[ \t]*$", before)
-        if own_letter and start - len(before) + own_letter.start() in letters:
+        letter_pos = start - len(before) + own_letter.start() if own_letter else -1
+        if letter_pos in letters:
+            strong.add(letter_pos)
             continue
         if _LABEL_GUARD.search(text[max(0, start - 20) : start]) or text[end:].startswith("?"):
             continue
-        out.append(ctx.candidate(idx, start, "label"))
-    return sorted(out, key=lambda c: c.start)
+        label_out.append(ctx.candidate(idx, start, "label"))
+    out = [
+        ctx.candidate(i, p, "declaration", p in strong)
+        for p, i in letters.items()
+        if p not in rejected
+    ]
+    return sorted(out + label_out, key=lambda c: c.start)
 
 
 # --------------------------------------------------------------------------- #
@@ -417,8 +449,33 @@ def _candidates(text: str, options: Sequence[str]) -> list[_Candidate]:
 # --------------------------------------------------------------------------- #
 
 
-def _decide(candidates: Sequence[_Candidate]) -> int | None:
+# What may precede an opening choice: a short lead-in ("My response would be:"), markup,
+# a restated statement in quotes; no finished sentence.
+_MAX_LEAD_IN = 100
+
+
+def _opening(text: str, candidates: Sequence[_Candidate]) -> _Candidate | None:
+    """The answer's opening choice: its first candidate, when that is an explicit
+    declaration made before any finished sentence of its own ("D. Moderately like
+    you.", "My response would be: D", '"<the statement>" - B')."""
+    first = candidates[0]
+    if first.kind != "declaration" or not first.strong:
+        return None
+    lead = re.sub(r'"[^"\n]*"', " ", text[: first.start])
+    if len(lead.strip()) > _MAX_LEAD_IN or _SENTENCE_END.search(lead):
+        return None
+    return first
+
+
+def _decide(candidates: Sequence[_Candidate], text: str = "") -> int | None:
     """Option index chosen, or None when the candidates disagree (ambiguous)."""
+    opening = _opening(text, candidates)
+    if opening is not None:
+        # the explicit opening choice wins over labels mentioned later (explanations
+        # use the scale's words loosely); a later letter can still revise or contradict it
+        candidates = [opening] + [
+            c for c in candidates if c.kind == "declaration" and c.start > opening.start
+        ]
     conclusions = [c for c in candidates if c.conclusion]
     if conclusions:
         last = conclusions[-1]
@@ -448,7 +505,7 @@ def parse_answer(text: str | None, options: Sequence[str]) -> ParsedAnswer:
         return ParsedAnswer(None, None, "empty")
     cleaned = _clean(text)
     candidates = _candidates(cleaned, options)
-    index = _decide(candidates) if candidates else None
+    index = _decide(candidates, cleaned) if candidates else None
     if index is not None:
         return ParsedAnswer(LETTERS[index], index + 1, None)
     if _REFUSAL.search(cleaned):

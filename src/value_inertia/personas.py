@@ -1,7 +1,8 @@
 """Random personas drawn from a World-Values-Survey-style attribute schema.
 
 Every attribute is drawn independently with equal probability per category
-(for integer ranges: per integer), from ``numpy.random.Generator(PCG64(seed))``.
+(for integer ranges: per integer, plus an optional uniform ``jitter``), from
+``numpy.random.Generator(PCG64(seed))``.
 An attribute with ``only_if`` is drawn only when the condition holds (for
 example occupation only for the employed) and left empty otherwise. Nothing
 depends on the date or the machine: the same schema, seed and n always give
@@ -42,6 +43,9 @@ class Attribute(BaseModel):
     integer_range: tuple[int, int] | None = None
     template: str | None = None
     only_if: dict[str, list[str]] | None = None
+    # integer ranges: add a uniform 0..jitter to the drawn integer (e.g. the paper's
+    # ages: a bracket 20-80 drawn uniformly, then 0-9 years on top)
+    jitter: Annotated[int, Field(ge=0)] = 0
 
     @field_validator("categories", mode="before")
     @classmethod
@@ -71,6 +75,8 @@ class Attribute(BaseModel):
                 )
             if self.template is None:
                 raise ValueError("an integer_range attribute needs a `template`")
+        elif self.jitter:
+            raise ValueError("jitter applies to integer_range attributes only")
         if self.template is not None and "{value}" not in self.template:
             raise ValueError("template must contain {value}")
         return self
@@ -171,7 +177,10 @@ def draw_personas(schema: PersonaSchema, n: int, seed: int) -> list[dict[str, ob
             domain = a.domain()
             # Always consume one draw so later attributes do not shift with conditions.
             pick = int(rng.integers(len(domain)))
-            drawn[a.name] = domain[pick] if applies else None
+            value = domain[pick]
+            if a.jitter:  # one more draw, only for attributes that ask for it
+                value = int(value) + int(rng.integers(a.jitter + 1))
+            drawn[a.name] = value if applies else None
         personas.append(drawn)
     return personas
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from value_inertia import paths
 from value_inertia.config import ConfigError, ModelParams, Params
 from value_inertia.personas import build_personas, load_schema
-from value_inertia.prompts import build_prompts
+from value_inertia.prompts import build_prompts, select_variants
 from value_inertia.questionnaires import load_questionnaires
 from value_inertia.tables import read_frame, write_table
 from value_inertia.tracking import stage_run
@@ -43,8 +43,10 @@ def run_prompts(params: Params) -> Path:
     with stage_run("prompts", {"prompts": params.prompts.model_dump()}) as ml:
         write_table(table, out)
         conditions = table.column("condition").to_pylist()
+        variants = table.column("variant").to_pylist()
         ml.log_metrics(
             {
+                **{f"prompts.{v}": variants.count(v) for v in params.prompts.variants},
                 "prompts": table.num_rows,
                 "persona_prompts": conditions.count("persona"),
                 "baseline_prompts": conditions.count("baseline"),
@@ -93,13 +95,16 @@ def make_backend(model: ModelParams, params: Params):  # noqa: ANN201 - Backend 
 
 
 def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> Path:
+    from value_inertia.backends.embedded import check_store_weights
     from value_inertia.evaluation import materialise_responses, plan_requests, run_evaluation
     from value_inertia.store import ResponseStore
 
     root = _root()
     model = params.model(model_name)
     params.api_key(model)  # a missing key stops here, before anything is sent
-    prompts = read_frame(paths.prompts_path(root), "prompts")
+    prompts = select_variants(
+        read_frame(paths.prompts_path(root), "prompts"), params.variants_for(model)
+    )
     out = paths.responses_path(model.name, root)
     logged = {"model": model.model_dump(), "evaluate": params.evaluate.model_dump()}
     with (
@@ -111,6 +116,7 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
             partial=lambda: {f"answers_{k}": v for k, v in store.count().items()},
         ) as ml,
     ):
+        check_store_weights(store, model)  # other weights never reuse stored answers
         plan = plan_requests(model, prompts)
         summary = run_evaluation(
             model,
@@ -128,6 +134,12 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
         # reading every row: seconds for large runs, see benchmarks/bench_resume.py)
         ml.log_artifact(str(out), artifact_path="responses")
         print(summary.line(), file=sys.stderr)
+        if model.mode == "logprobs" and int(prompts["repeat"].max()) > 0:
+            print(
+                f"{model.name}: logprobs mode: the repeats of a prompt share one request "
+                "(the distribution is deterministic); the parsed table keeps one row each",
+                file=sys.stderr,
+            )
         fraction = failed / max(table.num_rows, 1)
         if fraction > params.evaluate.max_failure_fraction:
             raise EvaluationFailed(
@@ -146,13 +158,18 @@ def run_parse(params: Params, model_name: str) -> Path:
     root = _root()
     model = params.model(model_name)
     responses = read_frame(paths.responses_path(model.name, root), f"evaluate (model {model.name})")
-    prompts = read_frame(paths.prompts_path(root), "prompts")
-    parsed = parse_responses(responses, prompts)
+    prompts = select_variants(
+        read_frame(paths.prompts_path(root), "prompts"), params.variants_for(model)
+    )
+    parsed = parse_responses(responses, prompts, params.parse.min_letter_mass)
     judged = 0
     if params.parse.judge is not None and model.mode == "sample":
         judge = params.model(params.parse.judge)
         params.api_key(judge)
+        from value_inertia.backends.embedded import check_store_weights
+
         with ResponseStore(paths.store_path(judge.name, root)) as store:
+            check_store_weights(store, judge)
             parsed, judged = apply_judge(
                 parsed,
                 prompts,

@@ -173,6 +173,15 @@ class ResponseStore:
         rows = self.conn.execute("SELECT status, COUNT(*) FROM responses GROUP BY status")
         return {status: n for status, n in rows}
 
+    # -- meta: small facts about the answers (e.g. the embedded weights' sha256) --
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        self.conn.commit()
+
 
 def recover_store(path: Path) -> tuple[Path, int, int]:
     """Salvage a damaged store: move it aside, copy every readable row into a new one.
