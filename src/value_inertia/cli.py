@@ -82,12 +82,46 @@ def evaluate(
     ],
     params: ParamsOption = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="smoke test: send only the first N prompts (answers are stored and reused; "
+            "the responses table is not written)",
+        ),
+    ] = None,
 ) -> None:
     """Ask one model every prompt (resumable) -> data/responses/<model>.parquet."""
     from value_inertia.pipeline import run_evaluate
 
-    out = run_evaluate(_load(params), model, progress=progress)
-    typer.echo(f"wrote {out}")
+    out = run_evaluate(_load(params), model, progress=progress, limit=limit)
+    if limit is not None:
+        typer.echo(f"smoke test passed: {limit} prompts answered (stored in {out})")
+    else:
+        typer.echo(f"wrote {out}")
+
+
+@app.command()
+def plan(
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="a model of params `models` (repeatable; default all)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    params: ParamsOption = None,
+) -> None:
+    """Before sending anything: requests still to send, tokens, cost and time per model."""
+    import json
+
+    from value_inertia.paths import project_root
+    from value_inertia.plan import build_plans, render_table
+
+    plans = build_plans(_load(params), project_root(), model or None)
+    if as_json:
+        typer.echo(json.dumps([p.to_dict() for p in plans], indent=2))
+    else:
+        typer.echo(render_table(plans))
 
 
 @app.command()

@@ -169,6 +169,16 @@ class ResponseStore:
                 out[key] = (status, record)
         return out
 
+    def iter_records(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every (key, status, record) in the store; unreadable records are skipped."""
+        for key, status, blob in self.conn.execute("SELECT key, status, record FROM responses"):
+            try:
+                record = json.loads(blob)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(record, dict):
+                yield key, status, record
+
     def count(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT status, COUNT(*) FROM responses GROUP BY status")
         return {status: n for status, n in rows}

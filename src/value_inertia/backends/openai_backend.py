@@ -7,6 +7,12 @@ replies, honouring ``Retry-After``. ``timeout_s`` bounds each attempt as a
 whole, so a reply that trickles in byte by byte is given up like a silent one.
 A request that still fails is reported as failed with its error; it is never
 dropped.
+
+Fail fast: the first request goes alone, as a probe, before the others fan out.
+While nothing has been answered, an error that retrying cannot fix (connection
+refused, HTTP 401/403/404, model not found) stops the run at once; once answers
+have come, a long streak of such errors (the server went away) stops it too.
+Either way every result so far is reported and :class:`StopSending` says why.
 """
 
 from __future__ import annotations
@@ -26,7 +32,16 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from value_inertia.backends.base import Request, Result, ResultCallback, distribution_from_logprobs
+from value_inertia.backends.base import (
+    Request,
+    Result,
+    ResultCallback,
+    StopSending,
+    distribution_from_logprobs,
+    error_kind,
+    is_fatal,
+    should_stop,
+)
 from value_inertia.config import ModelParams
 from value_inertia.redaction import redact
 
@@ -40,6 +55,20 @@ class MalformedReply(Exception):
 
 class ReplyTimeout(Exception):
     """No complete reply within ``timeout_s`` (httpx's timeouts bound each read, not the whole)."""
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 10:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
+def _refused(exc: BaseException) -> bool:
+    """Nothing listens at the address (or the name does not resolve)."""
+    return isinstance(exc, openai.APIConnectionError) and any(
+        isinstance(e, httpx.ConnectError) for e in _causes(exc)
+    )
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -86,7 +115,12 @@ def _describe(exc: BaseException, secret_vars: tuple[str, ...] = ()) -> str:
     """The error as recorded: redacted (a server may echo the key back), then shortened."""
     if isinstance(exc, openai.APIStatusError):
         return redact(f"HTTP {exc.status_code}: {exc.message}", secret_vars)[:500]
-    return redact(f"{type(exc).__name__}: {exc}", secret_vars)[:500]
+    text = f"{type(exc).__name__}: {exc}"
+    causes = _causes(exc)
+    if len(causes) > 1:  # "Connection error." alone does not say that nothing listens
+        cause = next((e for e in causes if isinstance(e, httpx.HTTPError)), causes[-1])
+        text += f" ({type(cause).__name__}: {cause})"
+    return redact(text, secret_vars)[:500]
 
 
 @dataclass
@@ -103,12 +137,45 @@ class OpenAIBackend:
         self._api_key = model.api_key() or "no-key"
         self._secret_vars = (model.api_key_env,) if model.api_key_env else ()
         self._n_supported: bool | None = None
+        self._answered = 0  # ok results so far
+        self._fatal_streak = 0  # fatal errors in a row
+        self._stop_reason: str | None = None
 
     def close(self) -> None:
         pass
 
     def run(self, requests: Sequence[Request], on_result: ResultCallback) -> None:
         asyncio.run(self._run_all(requests, on_result))
+        if self._stop_reason is not None:
+            raise StopSending(self._stop_reason)
+
+    def _fatal_streak_limit(self) -> int:
+        return max(8, 2 * self.model.concurrency)
+
+    def _note(self, result: Result) -> None:
+        """Track outcomes; decide whether to stop taking new requests."""
+        if result.status == "ok":
+            self._answered += 1
+            self._fatal_streak = 0
+            return
+        if not is_fatal(result.error):
+            self._fatal_streak = 0
+            return
+        self._fatal_streak += 1
+        if self._stop_reason is not None:
+            return
+        kind = error_kind(result.error)
+        where = f"{self.model.base_url} (model {self.model.model!r})"
+        if self._answered == 0:
+            self._stop_reason = (
+                f"stopped early: {where} answered nothing and the first error is one that "
+                f"retrying cannot fix ({kind}: {result.error})"
+            )
+        elif self._fatal_streak >= self._fatal_streak_limit():
+            self._stop_reason = (
+                f"stopped early: {self._fatal_streak} errors in a row that retrying cannot "
+                f"fix from {where} ({kind}: {result.error})"
+            )
 
     # -- scheduling ------------------------------------------------------
     async def _run_all(self, requests: Sequence[Request], on_result: ResultCallback) -> None:
@@ -138,17 +205,26 @@ class OpenAIBackend:
                 AsyncLimiter(1, 60.0 / m.requests_per_minute) if m.requests_per_minute else None
             )
             queue: asyncio.Queue[list[Request]] = asyncio.Queue()
-            for unit in self._units(requests):
+            units = self._units(requests)
+            for unit in units[1:]:
                 queue.put_nowait(unit)
 
+            def report(results: list[Result]) -> None:
+                for result in results:
+                    self._note(result)
+                    on_result(result)
+
+            # the probe: one request alone, so a dead endpoint costs one request, not all
+            if units and not should_stop(self):
+                report(await self._send_unit(clients[0], limiter, units[0]))
+
             async def worker(client: openai.AsyncOpenAI) -> None:
-                while True:
+                while self._stop_reason is None and not should_stop(self):
                     try:
                         unit = queue.get_nowait()
                     except asyncio.QueueEmpty:
                         return
-                    for result in await self._send_unit(client, limiter, unit):
-                        on_result(result)
+                    report(await self._send_unit(client, limiter, unit))
 
             await asyncio.gather(*(worker(clients[i % n_pools]) for i in range(m.concurrency)))
 
@@ -203,7 +279,7 @@ class OpenAIBackend:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.model.max_retries + 1),
                 wait=_Wait(),
-                retry=retry_if_exception(_retryable),
+                retry=retry_if_exception(self._retryable),
                 reraise=True,
             ):
                 with attempt:
@@ -236,6 +312,13 @@ class OpenAIBackend:
         result.attempts = attempts
         result.latency_s = time.perf_counter() - start
         return result
+
+    def _retryable(self, exc: BaseException) -> bool:
+        # a refused connection is retried only once the endpoint has answered
+        # (a restart mid-run); before that, retrying only delays the verdict
+        if _refused(exc) and self._answered == 0:
+            return False
+        return _retryable(exc)
 
     # -- the calls ---------------------------------------------------------
     def _common(self) -> dict[str, Any]:
