@@ -168,6 +168,60 @@ def publish(params: ParamsOption = None) -> None:
     typer.echo(f"wrote {run_publish(_load(params))}")
 
 
+batch_app = typer.Typer(
+    help="Batch inference outside the pipeline: `vllm run-batch` export and import.",
+    no_args_is_help=True,
+)
+app.add_typer(batch_app, name="batch")
+
+
+@batch_app.command("export")
+def batch_export(
+    model: ModelOption,
+    file: Annotated[Path, typer.Argument(help="the JSONL file to write (vllm run-batch -i)")],
+    params: ParamsOption = None,
+) -> None:
+    """Write the requests still missing as OpenAI batch JSONL (custom_id = store key)."""
+    from value_inertia import paths
+    from value_inertia.batch import export_requests
+    from value_inertia.evaluation import plan_requests
+    from value_inertia.store import ResponseStore
+    from value_inertia.tables import read_frame
+
+    p = _load(params)
+    m = p.model(model)
+    prompts = read_frame(paths.prompts_path(), "prompts")
+    requests, _ = plan_requests(m, prompts)
+    with ResponseStore(paths.store_path(m.name)) as store:
+        n = export_requests(m, requests, store, file)
+    typer.echo(
+        f"wrote {n} requests to {file}; run `vllm run-batch -i {file} -o OUT --model "
+        f"{m.model}`, then `value-inertia batch import -m {m.name} OUT`"
+    )
+
+
+@batch_app.command("import")
+def batch_import(
+    model: ModelOption,
+    file: Annotated[Path, typer.Argument(help="the output file of vllm run-batch (-o)")],
+    params: ParamsOption = None,
+) -> None:
+    """Commit a `vllm run-batch` output file into the store, matched on custom_id."""
+    from value_inertia import paths
+    from value_inertia.batch import import_results
+    from value_inertia.evaluation import plan_requests
+    from value_inertia.store import ResponseStore
+    from value_inertia.tables import read_frame
+
+    p = _load(params)
+    m = p.model(model)
+    prompts = read_frame(paths.prompts_path(), "prompts")
+    requests, _ = plan_requests(m, prompts)
+    with ResponseStore(paths.store_path(m.name)) as store:
+        report = import_results(m, requests, store, file)
+    typer.echo(f"{file}: {report.line()}; run `value-inertia evaluate -m {m.name}` next")
+
+
 @app.command("recover-store")
 def recover_store_cmd(
     store: Annotated[Path, typer.Argument(help="the damaged data/store/<model>.sqlite")],

@@ -115,6 +115,7 @@ class ModelParams(_Strict):
     budget_usd: Annotated[float, Field(ge=0)] | None = None
     # online: one HTTP request per prompt; batch: the OpenAI Batch API (value_inertia.batch)
     transport: Literal["online", "batch"] = "online"
+    batch_poll_max_s: Annotated[float, Field(gt=0)] = 120.0  # longest wait between checks
 
     @field_validator("name")
     @classmethod

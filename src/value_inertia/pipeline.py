@@ -131,12 +131,21 @@ def run_evaluate(
             spent = spend_from_records(model, (rec for _, _, rec in store.iter_records()))
             budget = Budget(model, est, spent.cost_usd or 0.0)
         stopped: BudgetReached | None = None
+
+        def backend():  # noqa: ANN202 - Backend protocol
+            if model.is_batch():
+                from value_inertia.batch import BatchBackend, Poll
+
+                poll = Poll(first_s=min(5.0, model.batch_poll_max_s), max_s=model.batch_poll_max_s)
+                return BatchBackend(model, store, poll)
+            return make_backend(model, params)
+
         try:
             summary = run_evaluation(
                 model,
                 prompts,
                 store,
-                lambda: make_backend(model, params),
+                backend,
                 progress=progress,
                 plan=plan,
                 budget=budget,

@@ -321,20 +321,66 @@ class OpenAIBackend:
         return _retryable(exc)
 
     # -- the calls ---------------------------------------------------------
-    def _common(self) -> dict[str, Any]:
-        return {"model": self.model.model, "temperature": self.model.temperature}
-
     async def _logprobs_call(self, client: openai.AsyncOpenAI, request: Request) -> Result:
-        m = self.model
-        if m.api == "chat":
-            resp = await client.chat.completions.create(
-                messages=request.payload["messages"],
-                max_tokens=1,
-                logprobs=True,
-                top_logprobs=m.top_logprobs,
-                **self._common(),
-            )
-            choice = _first_choice(resp)
+        _, body = request_body(self.model, request.payload)
+        create = (
+            client.chat.completions.create
+            if self.model.api == "chat"
+            else (client.completions.create)
+        )
+        return parse_reply(self.model, request.key, await create(**body))
+
+    async def _sample_call(
+        self, client: openai.AsyncOpenAI, request: Request, n: int = 1
+    ) -> Result:
+        _, body = request_body(self.model, request.payload, n=n)
+        create = (
+            client.chat.completions.create
+            if self.model.api == "chat"
+            else (client.completions.create)
+        )
+        return parse_reply(self.model, request.key, await create(**body))
+
+
+# -- one request, as a body and a reply (shared with the batch transport) --------------
+def request_body(
+    model: ModelParams, payload: dict[str, Any], n: int = 1
+) -> tuple[str, dict[str, Any]]:
+    """The endpoint path and the JSON body of one request (what the client posts)."""
+    body: dict[str, Any] = {"model": model.model, "temperature": model.temperature}
+    if model.api == "chat":
+        endpoint = "/v1/chat/completions"
+        body["messages"] = payload["messages"]
+    else:
+        endpoint = "/v1/completions"
+        body["prompt"] = payload["prompt"]
+    if model.mode == "logprobs":
+        body["max_tokens"] = 1
+        if model.api == "chat":
+            body["logprobs"] = True
+            body["top_logprobs"] = model.top_logprobs
+        else:
+            body["logprobs"] = model.top_logprobs
+    else:
+        body["max_tokens"] = model.max_tokens
+        if n > 1:
+            body["n"] = n
+    return endpoint, body
+
+
+def parse_reply(model: ModelParams, key: str, resp: Any) -> Result:
+    """A reply (an ``openai`` Completion or ChatCompletion) as a :class:`Result`.
+
+    Raises :class:`MalformedReply` when the reply cannot be used.
+    """
+    choice = _first_choice(resp)
+    usage = getattr(resp, "usage", None)
+    tokens = {
+        "tokens_in": usage.prompt_tokens if usage else None,
+        "tokens_out": usage.completion_tokens if usage else None,
+    }
+    if model.mode == "logprobs":
+        if model.api == "chat":
             content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
             if not content:
                 raise MalformedReply("reply has no logprobs (does the server support them?)")
@@ -343,61 +389,48 @@ class OpenAIBackend:
                 top = {content[0].token: content[0].logprob}
             text = choice.message.content if choice.message else None
         else:
-            resp = await client.completions.create(
-                prompt=request.payload["prompt"],
-                max_tokens=1,
-                logprobs=m.top_logprobs,
-                **self._common(),
-            )
-            choice = _first_choice(resp)
             lp = choice.logprobs
             if lp is None or not lp.top_logprobs:
                 raise MalformedReply("reply has no logprobs (does the server support them?)")
             top = dict(lp.top_logprobs[0] or {})
             text = choice.text
         probs, mass = distribution_from_logprobs(top)
-        usage = resp.usage
         return Result(
-            key=request.key,
+            key=key,
             status="ok",
             text=text,
             probs=probs,
             letter_mass=mass,
             finish_reason=choice.finish_reason,
-            tokens_in=usage.prompt_tokens if usage else None,
-            tokens_out=usage.completion_tokens if usage else None,
+            **tokens,
         )
+    if model.api == "chat":
+        texts = [(c.message.content if c.message else None) or "" for c in resp.choices]
+    else:
+        texts = [c.text or "" for c in resp.choices]
+    return Result(
+        key=key,
+        status="ok",
+        text=texts[0],
+        finish_reason=choice.finish_reason,
+        extra={"texts": texts},
+        **tokens,
+    )
 
-    async def _sample_call(
-        self, client: openai.AsyncOpenAI, request: Request, n: int = 1
-    ) -> Result:
-        m = self.model
-        extra = {"n": n} if n > 1 else {}
-        if m.api == "chat":
-            resp = await client.chat.completions.create(
-                messages=request.payload["messages"],
-                max_tokens=m.max_tokens,
-                **extra,
-                **self._common(),
-            )
-            _first_choice(resp)
-            texts = [c.message.content or "" for c in resp.choices]
-        else:
-            resp = await client.completions.create(
-                prompt=request.payload["prompt"], max_tokens=m.max_tokens, **extra, **self._common()
-            )
-            _first_choice(resp)
-            texts = [c.text or "" for c in resp.choices]
-        usage = resp.usage
-        return Result(
-            key=request.key,
-            status="ok",
-            text=texts[0],
-            finish_reason=resp.choices[0].finish_reason,
-            tokens_in=usage.prompt_tokens if usage else None,
-            tokens_out=usage.completion_tokens if usage else None,
-            extra={"texts": texts},
-        )
+
+def parse_reply_body(model: ModelParams, key: str, body: dict[str, Any]) -> Result:
+    """A reply given as JSON (a batch output line's ``response.body``)."""
+    from openai.types import Completion
+    from openai.types.chat import ChatCompletion
+
+    kind = ChatCompletion if model.api == "chat" else Completion
+    try:
+        resp = kind.model_validate(body)
+    except Exception as exc:  # noqa: BLE001 - any shape problem is a malformed reply
+        raise MalformedReply(f"reply body is not a {kind.__name__}: {exc}") from None
+    result = parse_reply(model, key, resp)
+    result.extra.pop("texts", None)
+    return result
 
 
 def _first_choice(resp: Any) -> Any:
