@@ -179,6 +179,10 @@ app.add_typer(batch_app, name="batch")
 def batch_export(
     model: ModelOption,
     file: Annotated[Path, typer.Argument(help="the JSONL file to write (vllm run-batch -i)")],
+    shard: Annotated[
+        str | None,
+        typer.Option(help="K/N: only every N-th request starting at K (one export per node)"),
+    ] = None,
     params: ParamsOption = None,
 ) -> None:
     """Write the requests still missing as OpenAI batch JSONL (custom_id = store key)."""
@@ -192,6 +196,11 @@ def batch_export(
     m = p.model(model)
     prompts = read_frame(paths.prompts_path(), "prompts")
     requests, _ = plan_requests(m, prompts)
+    if shard is not None:
+        k, _, n_shards = shard.partition("/")
+        if not (k.isdigit() and n_shards.isdigit() and int(k) < int(n_shards)):
+            raise UserError(f"--shard {shard!r}: expected K/N with 0 <= K < N, e.g. 0/4")
+        requests = requests[int(k) :: int(n_shards)]
     with ResponseStore(paths.store_path(m.name)) as store:
         n = export_requests(m, requests, store, file)
     typer.echo(

@@ -500,6 +500,26 @@ def prompts_frame(params: Any, root: Path) -> Any:
     return build_prompts(params.prompts, questionnaires, personas).to_pandas()
 
 
+def _legacy_answers(
+    model: ModelParams,
+    requests: Sequence[Request],
+    records: dict[str, tuple[str, dict[str, Any]]],
+    store: Any,
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Answers under a legacy key that evaluate would carry over (see evaluation.py)."""
+    from value_inertia.store import request_key
+
+    wanted: dict[str, str] = {}
+    for r in requests:
+        if records.get(r.key, ("", {}))[0] != "ok":
+            for identity in model.legacy_identities():
+                wanted[request_key(identity, r.payload, r.sample_index)] = r.key
+    if not wanted:
+        return {}
+    found = store.get_many(wanted)
+    return {wanted[old]: rec for old, rec in found.items() if rec[0] == "ok"}
+
+
 def build_plans(params: Any, root: Path, names: Sequence[str] | None = None) -> list[ModelPlan]:
     """The plan of each model (all of params `models`, or ``names``)."""
     from value_inertia import paths
@@ -517,5 +537,6 @@ def build_plans(params: Any, root: Path, names: Sequence[str] | None = None) -> 
             # read without taking the lock: planning beside a running evaluation is fine
             with ResponseStore(store_file, lock=False) as store:
                 records = store.get_many(r.key for r in requests)
+                records.update(_legacy_answers(model, requests, records, store))
         plans.append(plan_model(model, requests, records, read_spend(model.name, root)))
     return plans
