@@ -169,12 +169,12 @@ class OpenAIBackend:
         if self._answered == 0:
             self._stop_reason = (
                 f"stopped early: {where} answered nothing and the first error is one that "
-                f"retrying cannot fix ({kind}: {result.error})"
+                f"retrying cannot fix ({kind})"
             )
         elif self._fatal_streak >= self._fatal_streak_limit():
             self._stop_reason = (
                 f"stopped early: {self._fatal_streak} errors in a row that retrying cannot "
-                f"fix from {where} ({kind}: {result.error})"
+                f"fix from {where} ({kind})"
             )
 
     # -- scheduling ------------------------------------------------------
