@@ -37,6 +37,7 @@ CHAT_OVERHEAD_TOKENS = 3
 DEFAULT_LATENCY_S = 1.0
 EMBEDDED_DEFAULT_RPS = 4.69  # Gemma 3 270M on one idle machine (benchmarks/README.md)
 BATCH_WINDOW_S = 24 * 3600.0
+SPLIT_CHECK = 64
 
 
 def spend_path(model: str, root: Path) -> Path:
@@ -69,6 +70,9 @@ class TokenCounter:
         return max(1, round(payload_chars(payload) / self.chars_per_token)) + _chat_overhead(
             payload
         )
+
+    def count_all(self, requests: Sequence[Request]) -> list[int]:
+        return [self.count(r.payload) for r in requests]
 
 
 class CalibratedCounter(TokenCounter):
@@ -115,6 +119,9 @@ class GGUFCounter(TokenCounter):
         self.model = model
         self.source = f"GGUF tokenizer ({path.name})"
 
+    def _tokens(self, text: str, bos: bool) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=bos, special=False))
+
     def count(self, payload: dict[str, Any]) -> int:
         if "prompt" in payload:
             text = str(payload["prompt"])
@@ -122,7 +129,32 @@ class GGUFCounter(TokenCounter):
             from value_inertia.backends.embedded import EmbeddedBackend
 
             text = EmbeddedBackend.prompt_text(self, Request(key="", payload=payload))  # type: ignore[arg-type]
-        return len(self.llm.tokenize(text.encode(), add_bos=True, special=False))
+        return self._tokens(text, True)
+
+    def count_all(self, requests: Sequence[Request]) -> list[int]:
+        """Counts of many requests, exact, fast: a persona's shared prefix (``prefix_chars``)
+        and each question part are tokenized once each when the tokenizer is checked to
+        split cleanly there (on the first ``SPLIT_CHECK`` prompts); else every prompt whole."""
+        split = [r for r in requests if "prompt" in r.payload and r.prefix_chars > 0]
+        clean = bool(split) and all(
+            self._split_count(r) == self.count(r.payload) for r in split[:SPLIT_CHECK]
+        )
+        return [
+            self._split_count(r)
+            if clean and "prompt" in r.payload and r.prefix_chars > 0
+            else self.count(r.payload)
+            for r in requests
+        ]
+
+    def _split_count(self, request: Request) -> int:
+        text = str(request.payload["prompt"])
+        head, tail = text[: request.prefix_chars], text[request.prefix_chars :]
+        cache = self.__dict__.setdefault("_cache", {})
+        if (head, True) not in cache:
+            cache[(head, True)] = self._tokens(head, True)
+        if (tail, False) not in cache:
+            cache[(tail, False)] = self._tokens(tail, False)
+        return cache[(head, True)] + cache[(tail, False)]
 
 
 def token_counter(model: ModelParams, stored: Sequence[tuple[int, int]] = ()) -> TokenCounter:
@@ -327,7 +359,7 @@ def plan_model(
     pending = [r for r in requests if records.get(r.key, ("", {}))[0] != "ok"]
     stored = [records[r.key][1] for r in answered]
     est = estimator(model, stored, [payload_chars(r.payload) for r in answered])
-    tokens_in = sum(est.tokens_in(r) for r in pending)
+    tokens_in = sum(est.counter.count_all(pending))
     tokens_out = round(est.out_per_request * len(pending))
     cost = cost_usd(model, tokens_in, tokens_out, model.is_batch())
     if model.backend == "embedded":
@@ -351,7 +383,7 @@ def plan_model(
     if with_usage:
         prior = est.counter if est.counter.exact else token_counter(model, ())
         prior_out = 1.0 if model.mode == "logprobs" else float(model.max_tokens)
-        est_in = sum(prior.count(r.payload) for r, _ in with_usage)
+        est_in = sum(prior.count_all([r for r, _ in with_usage]))
         rec_in = sum(int(s["tokens_in"]) for _, s in with_usage)
         rec_out = sum(int(s.get("tokens_out") or 0) for _, s in with_usage)
         est_cost = cost_usd(model, est_in, prior_out * len(with_usage), model.is_batch())
