@@ -91,12 +91,46 @@ def evaluate(
     ],
     params: ParamsOption = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="smoke test: send only the first N prompts (answers are stored and reused; "
+            "the responses table is not written)",
+        ),
+    ] = None,
 ) -> None:
     """Ask one model every prompt (resumable) -> data/responses/<model>.parquet."""
     from value_inertia.pipeline import run_evaluate
 
-    out = run_evaluate(_load(params), model, progress=progress)
-    typer.echo(f"wrote {out}")
+    out = run_evaluate(_load(params), model, progress=progress, limit=limit)
+    if limit is not None:
+        typer.echo(f"smoke test passed: {limit} prompts answered (stored in {out})")
+    else:
+        typer.echo(f"wrote {out}")
+
+
+@app.command()
+def plan(
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="a model of params `models` (repeatable; default all)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
+    params: ParamsOption = None,
+) -> None:
+    """Before sending anything: requests still to send, tokens, cost and time per model."""
+    import json
+
+    from value_inertia.paths import project_root
+    from value_inertia.plan import build_plans, render_table
+
+    plans = build_plans(_load(params), project_root(), model or None)
+    if as_json:
+        typer.echo(json.dumps([p.to_dict() for p in plans], indent=2))
+    else:
+        typer.echo(render_table(plans))
 
 
 @app.command()
@@ -191,6 +225,69 @@ def verify_submission_cmd(
     )
     if not report["ok"]:
         raise typer.Exit(1)
+
+
+batch_app = typer.Typer(
+    help="Batch inference outside the pipeline: `vllm run-batch` export and import.",
+    no_args_is_help=True,
+)
+app.add_typer(batch_app, name="batch")
+
+
+@batch_app.command("export")
+def batch_export(
+    model: ModelOption,
+    file: Annotated[Path, typer.Argument(help="the JSONL file to write (vllm run-batch -i)")],
+    shard: Annotated[
+        str | None,
+        typer.Option(help="K/N: only every N-th request starting at K (one export per node)"),
+    ] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Write the requests still missing as OpenAI batch JSONL (custom_id = store key)."""
+    from value_inertia import paths
+    from value_inertia.batch import export_requests
+    from value_inertia.evaluation import plan_requests
+    from value_inertia.store import ResponseStore
+    from value_inertia.tables import read_frame
+
+    p = _load(params)
+    m = p.model(model)
+    prompts = read_frame(paths.prompts_path(), "prompts")
+    requests, _ = plan_requests(m, prompts)
+    if shard is not None:
+        k, _, n_shards = shard.partition("/")
+        if not (k.isdigit() and n_shards.isdigit() and int(k) < int(n_shards)):
+            raise UserError(f"--shard {shard!r}: expected K/N with 0 <= K < N, e.g. 0/4")
+        requests = requests[int(k) :: int(n_shards)]
+    with ResponseStore(paths.store_path(m.name)) as store:
+        n = export_requests(m, requests, store, file)
+    typer.echo(
+        f"wrote {n} requests to {file}; run `vllm run-batch -i {file} -o OUT --model "
+        f"{m.model}`, then `value-inertia batch import -m {m.name} OUT`"
+    )
+
+
+@batch_app.command("import")
+def batch_import(
+    model: ModelOption,
+    file: Annotated[Path, typer.Argument(help="the output file of vllm run-batch (-o)")],
+    params: ParamsOption = None,
+) -> None:
+    """Commit a `vllm run-batch` output file into the store, matched on custom_id."""
+    from value_inertia import paths
+    from value_inertia.batch import import_results
+    from value_inertia.evaluation import plan_requests
+    from value_inertia.store import ResponseStore
+    from value_inertia.tables import read_frame
+
+    p = _load(params)
+    m = p.model(model)
+    prompts = read_frame(paths.prompts_path(), "prompts")
+    requests, _ = plan_requests(m, prompts)
+    with ResponseStore(paths.store_path(m.name)) as store:
+        report = import_results(m, requests, store, file)
+    typer.echo(f"{file}: {report.line()}; run `value-inertia evaluate -m {m.name}` next")
 
 
 @app.command("recover-store")

@@ -145,6 +145,17 @@ class ModelParams(_Strict):
             data = {"temperature": 1.0, "max_tokens": 256, **data}
         return data
 
+    # what identifies the model beyond its served id (part of the store key when set)
+    revision: Annotated[str, Field(min_length=1)] | None = None
+    # cost and budget (value_inertia.plan); prices in USD per million tokens
+    price_input_per_mtok: Annotated[float, Field(ge=0)] | None = None
+    price_output_per_mtok: Annotated[float, Field(ge=0)] | None = None
+    batch_discount: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    budget_usd: Annotated[float, Field(ge=0)] | None = None
+    # online: one HTTP request per prompt; batch: the OpenAI Batch API (value_inertia.batch)
+    transport: Literal["online", "batch"] = "online"
+    batch_poll_max_s: Annotated[float, Field(gt=0)] = 120.0  # longest wait between checks
+
     @field_validator("name")
     @classmethod
     def _artifact_safe_name(cls, name: str) -> str:
@@ -159,6 +170,17 @@ class ModelParams(_Strict):
             raise ValueError(
                 "base_url is required for backend 'openai' "
                 "(e.g. https://api.openai.com/v1 or http://127.0.0.1:8000/v1)"
+            )
+        if self.transport == "batch" and self.backend != "openai":
+            raise ValueError("transport 'batch' needs backend 'openai' (the OpenAI Batch API)")
+        if (
+            self.budget_usd is not None
+            and self.backend == "openai"
+            and (self.price_input_per_mtok is None or self.price_output_per_mtok is None)
+        ):
+            raise ValueError(
+                "budget_usd needs price_input_per_mtok and price_output_per_mtok "
+                "(USD per million tokens) to know what a request costs"
             )
         return self
 
@@ -177,19 +199,50 @@ class ModelParams(_Strict):
     def identity(self) -> dict[str, object]:
         """What decides the answers a request gets: part of every store key.
 
-        Concurrency, rate limits, timeouts and retries are deliberately not here,
-        so changing them never invalidates paid-for answers.
+        The served model id (``model``), a declared ``revision`` and the request
+        settings identify the model; its address (``base_url``) does not, so moving
+        a server to another port or host keeps every stored answer. Concurrency,
+        rate limits, timeouts, retries, prices and transport are not here either,
+        so changing them never invalidates paid-for answers. The embedded backend
+        keeps its historical ``"base_url": None`` entry: its keys stay byte-identical.
         """
-        return {
+        identity: dict[str, object] = {
             "backend": self.backend,
             "model": self.model,
-            "base_url": self.base_url if self.backend == "openai" else None,
             "mode": self.mode,
             "api": self.api,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens if self.mode == "sample" else 1,
             "top_logprobs": self.top_logprobs if self.mode == "logprobs" else None,
         }
+        if self.backend != "openai":
+            identity["base_url"] = None
+        if self.revision is not None:
+            identity["revision"] = self.revision
+        return identity
+
+    def legacy_identities(self) -> list[dict[str, object]]:
+        """Identities of stores written before ``base_url`` left the key (openai only).
+
+        One per spelling of the current address (``localhost``/``127.0.0.1``, with or
+        without a trailing slash); a declared ``revision`` has no legacy identity,
+        since answers stored without one cannot be known to come from it.
+        """
+        if self.backend != "openai" or self.revision is not None or not self.base_url:
+            return []
+        base = self.base_url.rstrip("/")
+        spellings = {base, base + "/"}
+        for a, b in (("//localhost", "//127.0.0.1"), ("//127.0.0.1", "//localhost")):
+            if a in base:
+                alt = base.replace(a, b, 1)
+                spellings |= {alt, alt + "/"}
+        out = []
+        for url in sorted(spellings):
+            out.append({**self.identity(), "base_url": url})
+        return out
+
+    def is_batch(self) -> bool:
+        return self.transport == "batch"
 
 
 class EvaluateParams(_Strict):

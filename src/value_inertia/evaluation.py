@@ -3,9 +3,14 @@
 1. Each prompt becomes one request per sample (``samples`` in ``sample`` mode,
    one in ``logprobs`` mode), keyed by :func:`value_inertia.store.request_key`.
    Identical requests (same payload, same sample) are sent once.
-2. Keys already answered in the store are skipped; the rest go to the backend,
-   and each result is committed to the store the moment it arrives.
-3. The responses table for the current prompts is materialised from the store.
+2. Keys already answered in the store are skipped (an answer stored under the
+   key of an older model identity, which held ``base_url``, is copied to its new
+   key first); the rest go to the backend, and each result is committed to the
+   store the moment it arrives.
+3. With a ``budget_usd``, only as many requests are sent as the estimate
+   (:mod:`value_inertia.plan`) lets fit; the run then stops with
+   :class:`BudgetReached`, keeping every answer.
+4. The responses table for the current prompts is materialised from the store.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 from tqdm import tqdm
 
-from value_inertia.backends.base import Backend, Request, Result
+from value_inertia.backends.base import Backend, Request, Result, StopSending, error_kind
 from value_inertia.config import ModelParams
 from value_inertia.questionnaires import OPTION_LETTERS
 from value_inertia.store import ResponseStore, request_key
@@ -63,6 +68,10 @@ class EvaluationSummary:
     latency_s_total: float = 0.0
     elapsed_s: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)
+    error_examples: dict[str, str] = field(default_factory=dict)
+    migrated: int = 0  # answers found under a legacy key and copied to the current one
+    not_sent: int = 0  # requests left unsent (stopped early, budget, --limit)
+    stopped: str | None = None  # why the run stopped before sending everything
 
     @property
     def throughput(self) -> float:
@@ -82,15 +91,45 @@ class EvaluationSummary:
             "latency_s_mean": self.latency_s_total / self.sent if self.sent else 0.0,
             "elapsed_s": self.elapsed_s,
             "throughput_rps": self.throughput,
+            "requests_migrated": self.migrated,
+            "requests_not_sent": self.not_sent,
         }
 
+    def record_error(self, error: str | None) -> None:
+        kind = error_kind(error)
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        self.error_examples.setdefault(kind, (error or "")[:200])
+
+    def error_report(self) -> str:
+        """Each error kind with its count and one example message (already redacted)."""
+        parts = [
+            f"{kind} x{n} (e.g. {self.error_examples.get(kind, '')!r})"
+            for kind, n in sorted(self.errors.items(), key=lambda kv: -kv[1])
+        ]
+        return "; ".join(parts)
+
     def line(self) -> str:
-        return (
+        text = (
             f"{self.requests} requests: {self.cached} already stored, {self.sent} sent, "
             f"{self.done} done, {self.failed} failed, {self.retried} retries, "
             f"tokens in/out {self.tokens_in}/{self.tokens_out}, "
             f"{self.elapsed_s:.1f} s ({self.throughput:.2f} req/s)"
         )
+        if self.migrated:
+            text += f"; {self.migrated} answers carried over from legacy keys"
+        if self.errors:
+            text += f"; errors: {self.error_report()}"
+        if self.stopped:
+            text += f"; {self.not_sent} not sent: {self.stopped}"
+        return text
+
+
+class BudgetReached(Exception):  # noqa: N818 - the CLI reports it like a failed run
+    """The next requests would cross ``budget_usd``; everything answered so far is kept."""
+
+    def __init__(self, message: str, summary: EvaluationSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 def payload_for(model: ModelParams, row: Any) -> dict[str, Any]:
@@ -124,6 +163,39 @@ def plan_requests(model: ModelParams, prompts: pd.DataFrame) -> Plan:
     return list(unique.values()), rows
 
 
+def migrate_legacy_answers(
+    model: ModelParams, requests: list[Request], store: ResponseStore, done: set[str]
+) -> int:
+    """Copy answers stored under a legacy key (identity with ``base_url``) to the new key.
+
+    Stores written before the address left the model identity keep every answer:
+    a request whose key is missing is looked up under the key the old identity
+    gives it, and a found answer is stored again under the new key (the old row
+    stays). Returns how many were copied.
+    """
+    identities = model.legacy_identities()
+    if not identities:
+        return 0
+    wanted: dict[str, str] = {}
+    for r in requests:
+        if r.key in done:
+            continue
+        for identity in identities:
+            wanted[request_key(identity, r.payload, r.sample_index)] = r.key
+    found = store.get_many(wanted)
+    copied = 0
+    for old, (status, record) in found.items():
+        new = wanted[old]
+        if status != "ok" or new in done:
+            continue
+        extra = dict(record.get("extra") or {})
+        extra["legacy_key"] = old
+        store.put(new, "ok", {**record, "extra": extra})
+        done.add(new)
+        copied += 1
+    return copied
+
+
 def run_evaluation(
     model: ModelParams,
     prompts: pd.DataFrame,
@@ -132,16 +204,33 @@ def run_evaluation(
     *,
     progress: bool = True,
     plan: Plan | None = None,
+    budget: Any | None = None,
 ) -> EvaluationSummary:
-    """Send every request not yet answered in ``store``; commit each result as it arrives."""
+    """Send every request not yet answered in ``store``; commit each result as it arrives.
+
+    ``budget`` (a :class:`value_inertia.plan.Budget`) caps what is sent: only the
+    pending requests whose estimated cost fits are sent, sending stops if the
+    recorded spend reaches the limit, and :class:`BudgetReached` says what remains.
+    """
     start = time.perf_counter()
     requests, rows = plan or plan_requests(model, prompts)
     summary = EvaluationSummary(prompts=len(prompts), requests=len(requests))
     done = store.done_keys(r.key for r in requests)
+    summary.migrated = migrate_legacy_answers(model, requests, store, done)
     pending = [r for r in requests if r.key not in done]
     summary.cached = len(requests) - len(pending)
+    over_budget = None
+    if budget is not None and pending:
+        fits = budget.affordable(pending)
+        if fits < len(pending):
+            over_budget = budget.message(pending[fits:])
+            summary.not_sent += len(pending) - fits
+            summary.stopped = over_budget
+            pending = pending[:fits]
     if pending:
         backend = backend_factory()
+        if budget is not None:
+            backend.stop_requested = budget.reached  # type: ignore[attr-defined]
         bar = tqdm(
             total=len(pending),
             desc=f"evaluate {model.name}",
@@ -150,29 +239,41 @@ def run_evaluation(
             dynamic_ncols=True,
             mininterval=1.0,
         )
+        seen: set[str] = set()
 
         def on_result(result: Result) -> None:
             store.put(result.key, result.status, {**result.record(), "timestamp": time.time()})
+            seen.add(result.key)
             summary.sent += 1
             summary.retried += max(result.attempts - 1, 0)
             summary.tokens_in += result.tokens_in or 0
             summary.tokens_out += result.tokens_out or 0
             summary.latency_s_total += result.latency_s or 0.0
+            if budget is not None:
+                budget.add(result)
             if result.status == "ok":
                 summary.done += 1
             else:
                 summary.failed += 1
-                kind = (result.error or "error").split(":", 1)[0]
-                summary.errors[kind] = summary.errors.get(kind, 0) + 1
+                summary.record_error(result.error)
             bar.update(1)
             bar.set_postfix(failed=summary.failed, refresh=False)
 
         try:
             backend.run(pending, on_result)
+        except StopSending as stop:
+            summary.stopped = stop.reason
         finally:
             bar.close()
             backend.close()
+        unsent = [r for r in pending if r.key not in seen]
+        summary.not_sent += len(unsent)
+        if unsent and budget is not None and budget.reached() and over_budget is None:
+            over_budget = budget.message(unsent)
+            summary.stopped = over_budget
     summary.elapsed_s = time.perf_counter() - start
+    if over_budget is not None:
+        raise BudgetReached(f"{model.name}: {over_budget}", summary)
     return summary
 
 

@@ -94,9 +94,19 @@ def make_backend(model: ModelParams, params: Params):  # noqa: ANN201 - Backend 
     return OpenAIBackend(model)
 
 
-def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> Path:
+def run_evaluate(
+    params: Params, model_name: str, *, progress: bool = True, limit: int | None = None
+) -> Path:
+    """Evaluate one model. ``limit``: a smoke test on the first N prompts only (the
+    answers are stored and reused later; the responses table is not written)."""
     from value_inertia.backends.embedded import check_store_weights
-    from value_inertia.evaluation import materialise_responses, plan_requests, run_evaluation
+    from value_inertia.evaluation import (
+        BudgetReached,
+        materialise_responses,
+        plan_requests,
+        run_evaluation,
+    )
+    from value_inertia.plan import Budget, estimator, payload_chars, spend_from_records, write_spend
     from value_inertia.store import ResponseStore
 
     root = _root()
@@ -105,10 +115,13 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
     prompts = select_variants(
         read_frame(paths.prompts_path(root), "prompts"), params.variants_for(model)
     )
+    if limit is not None:
+        prompts = prompts.head(limit)
     out = paths.responses_path(model.name, root)
     logged = {"model": model.model_dump(), "evaluate": params.evaluate.model_dump()}
+    store_file = paths.store_path(model.name, root)
     with (
-        ResponseStore(paths.store_path(model.name, root)) as store,
+        ResponseStore(store_file) as store,
         stage_run(
             "evaluate",
             logged,
@@ -118,22 +131,68 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
     ):
         check_store_weights(store, model)  # other weights never reuse stored answers
         plan = plan_requests(model, prompts)
-        summary = run_evaluation(
-            model,
-            prompts,
-            store,
-            lambda: make_backend(model, params),
-            progress=progress,
-            plan=plan,
-        )
+        budget = None
+        if model.budget_usd is not None:
+            requests = plan[0]
+            answered = store.get_many(r.key for r in requests)
+            done = [r for r in requests if answered.get(r.key, ("", {}))[0] == "ok"]
+            est = estimator(
+                model, [answered[r.key][1] for r in done], [payload_chars(r.payload) for r in done]
+            )
+            spent = spend_from_records(model, (rec for _, _, rec in store.iter_records()))
+            budget = Budget(model, est, spent.cost_usd or 0.0)
+        stopped: BudgetReached | None = None
+
+        def backend():  # noqa: ANN202 - Backend protocol
+            if model.is_batch():
+                from value_inertia.batch import BatchBackend, Poll
+
+                poll = Poll(first_s=min(5.0, model.batch_poll_max_s), max_s=model.batch_poll_max_s)
+                return BatchBackend(model, store, poll)
+            return make_backend(model, params)
+
+        try:
+            summary = run_evaluation(
+                model,
+                prompts,
+                store,
+                backend,
+                progress=progress,
+                plan=plan,
+                budget=budget,
+            )
+        except BudgetReached as exc:
+            stopped, summary = exc, exc.summary
+        spend = spend_from_records(model, (rec for _, _, rec in store.iter_records()))
+        write_spend(spend, root)
+        spend_metrics = {
+            "spend_tokens_in": spend.tokens_in,
+            "spend_tokens_out": spend.tokens_out,
+            "spend_requests": spend.requests,
+        }
+        if spend.cost_usd is not None:
+            spend_metrics["spend_cost_usd"] = spend.cost_usd
+        print(summary.line(), file=sys.stderr)
+        if stopped is not None:
+            ml.log_metrics({**summary.metrics(), **spend_metrics})
+            raise EvaluationFailed(str(stopped))
+        if limit is not None:
+            ml.log_metrics({**summary.metrics(), **spend_metrics})
+            if summary.failed or summary.stopped:
+                raise EvaluationFailed(
+                    f"{model.name}: smoke test on {len(prompts)} prompts: "
+                    f"{summary.failed} requests failed"
+                    + (f"; {summary.stopped}" if summary.stopped else "")
+                    + (f"; errors: {summary.error_report()}" if summary.errors else "")
+                )
+            return store_file
         table, counts = materialise_responses(model, prompts, store, plan)
         write_table(table, out)
         failed = counts.get("failed", 0) + counts.get("missing", 0)
-        ml.log_metrics({**summary.metrics(), "responses_failed": failed})
+        ml.log_metrics({**summary.metrics(), **spend_metrics, "responses_failed": failed})
         # the table itself, as an artifact (MLflow's dataset inputs infer a schema by
         # reading every row: seconds for large runs, see benchmarks/bench_resume.py)
         ml.log_artifact(str(out), artifact_path="responses")
-        print(summary.line(), file=sys.stderr)
         if model.mode == "logprobs" and int(prompts["repeat"].max()) > 0:
             print(
                 f"{model.name}: logprobs mode: the repeats of a prompt share one request "
@@ -142,11 +201,16 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
             )
         fraction = failed / max(table.num_rows, 1)
         if fraction > params.evaluate.max_failure_fraction:
+            why = ""
+            if summary.stopped:
+                why += f"; {summary.stopped}"
+            if summary.errors:
+                why += f"; errors: {summary.error_report()}"
             raise EvaluationFailed(
                 f"{model.name}: {failed} of {table.num_rows} responses failed "
                 f"({fraction:.1%} > evaluate.max_failure_fraction="
-                f"{params.evaluate.max_failure_fraction:.1%}); answers so far are kept in "
-                f"{paths.store_path(model.name, root)}; run the stage again to retry the failures"
+                f"{params.evaluate.max_failure_fraction:.1%}){why}; answers so far are kept in "
+                f"{store_file}; run the stage again to retry the failures"
             )
     return out
 

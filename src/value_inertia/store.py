@@ -169,6 +169,90 @@ class ResponseStore:
                 out[key] = (status, record)
         return out
 
+    def iter_records(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every (key, status, record) in the store; unreadable records are skipped."""
+        for key, status, blob in self.conn.execute("SELECT key, status, record FROM responses"):
+            try:
+                record = json.loads(blob)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(record, dict):
+                yield key, status, record
+
+    # -- batches (value_inertia.batch) -----------------------------------------------
+    # One row per uploaded batch input file, written the moment the upload returns;
+    # the batch id is added the moment the batch exists. A kill at any point leaves
+    # enough behind for the next run to find the batch again instead of resubmitting.
+    def _batches(self) -> sqlite3.Connection:
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS batches ("
+            " file_id TEXT PRIMARY KEY,"
+            " batch_id TEXT,"
+            " endpoint TEXT NOT NULL,"
+            " keys TEXT NOT NULL,"
+            " status TEXT NOT NULL,"
+            " collected INTEGER NOT NULL DEFAULT 0,"
+            " created_at REAL NOT NULL,"
+            " updated_at REAL NOT NULL)"
+        )
+        return self.conn
+
+    def batch_uploaded(self, file_id: str, endpoint: str, keys: list[str]) -> None:
+        now = time.time()
+        self._batches().execute(
+            "INSERT INTO batches (file_id, batch_id, endpoint, keys, status, created_at,"
+            " updated_at) VALUES (?, NULL, ?, ?, 'uploaded', ?, ?)",
+            (file_id, endpoint, json.dumps(keys), now, now),
+        )
+        self.conn.commit()
+
+    def batch_submitted(self, file_id: str, batch_id: str, status: str) -> None:
+        self._batches().execute(
+            "UPDATE batches SET batch_id=?, status=?, updated_at=? WHERE file_id=?",
+            (batch_id, status, time.time(), file_id),
+        )
+        self.conn.commit()
+
+    def batch_collected(self, file_id: str, status: str) -> None:
+        self._batches().execute(
+            "UPDATE batches SET status=?, collected=1, updated_at=? WHERE file_id=?",
+            (status, time.time(), file_id),
+        )
+        self.conn.commit()
+
+    def open_batches(self) -> list[dict[str, Any]]:
+        """Batches not yet collected (uploaded only, or submitted), oldest first."""
+        rows = self._batches().execute(
+            "SELECT file_id, batch_id, endpoint, keys, status, created_at FROM batches"
+            " WHERE collected=0 ORDER BY created_at"
+        )
+        return [
+            {
+                "file_id": f,
+                "batch_id": b,
+                "endpoint": e,
+                "keys": json.loads(k),
+                "status": st,
+                "created_at": c,
+            }
+            for f, b, e, k, st, c in rows
+        ]
+
+    def all_batches(self) -> list[dict[str, Any]]:
+        rows = self._batches().execute(
+            "SELECT file_id, batch_id, status, collected, keys FROM batches ORDER BY created_at"
+        )
+        return [
+            {
+                "file_id": f,
+                "batch_id": b,
+                "status": st,
+                "collected": bool(c),
+                "n": len(json.loads(k)),
+            }
+            for f, b, st, c, k in rows
+        ]
+
     def count(self) -> dict[str, int]:
         rows = self.conn.execute("SELECT status, COUNT(*) FROM responses GROUP BY status")
         return {status: n for status, n in rows}

@@ -168,14 +168,17 @@ def test_canaries_reach_the_server_and_nothing_else(outcome: Outcome) -> None:
     project = outcome.project
     # the key really went over the wire (so the scan below means something) ...
     assert set(outcome.good.authorizations) == {f"Bearer {MODEL_CANARY}"}
-    assert outcome.rejecting.injected["401"] == 12 and outcome.rejecting.forwarded == 0
+    # fail fast: the probe's 401 stops the run (retrying cannot fix a rejected key)
+    assert outcome.rejecting.injected["401"] == 1 and outcome.rejecting.forwarded == 0
     # ... and the rejecting server echoed it into the errors the pipeline recorded: redacted
     code, _, err = outcome.result("evaluate", "rejected")
     assert code == 1, err
+    assert "HTTP 401 x1" in err  # the error kind and its (redacted) example reach the user
     frame = pd.read_parquet(project / "data/responses/rejected.parquet")
-    assert (frame.status == "failed").all()
-    assert frame.error.str.startswith("HTTP 401").all()
-    assert frame.error.str.contains("Bearer [REDACTED]", regex=False).all(), frame.error.iloc[0]
+    assert frame.status.value_counts().to_dict() == {"failed": 1, "missing": 11}
+    failed = frame[frame.status == "failed"]
+    assert failed.error.str.startswith("HTTP 401").all()
+    assert failed.error.str.contains("Bearer [REDACTED]", regex=False).all(), failed.error.iloc[0]
     report = json.loads((project / "data/hub/publish_report.json").read_text())
     assert report["dry_run"] is True and report["token"] == "set"
 

@@ -45,11 +45,50 @@ class Result:
 ResultCallback = Callable[[Result], None]
 
 
+class StopSending(Exception):  # noqa: N818 - a signal, not an error of the caller's
+    """Raised by ``Backend.run`` after it stopped early; every result so far was reported.
+
+    ``reason`` says why in one line (for example: the endpoint refuses connections).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# errors that retrying cannot fix: the endpoint is not there, refuses the key, or
+# does not serve the model. Recognised from the recorded error text.
+FATAL_KINDS = ("connection refused", "HTTP 401", "HTTP 403", "HTTP 404", "model not found")
+
+
+def error_kind(error: str | None) -> str:
+    """A short name for the kind of a recorded error: "HTTP 503", "connection refused", ..."""
+    if not error:
+        return "error"
+    low = error.lower()
+    if "model" in low and ("not found" in low or "does not exist" in low or "no such" in low):
+        return "model not found"
+    if "connecterror" in low or "connection refused" in low or "name or service" in low:
+        return "connection refused"
+    head = error.split(":", 1)[0].strip()
+    return head or "error"
+
+
+def is_fatal(error: str | None) -> bool:
+    return error_kind(error) in FATAL_KINDS
+
+
 class Backend(Protocol):
     def run(self, requests: Sequence[Request], on_result: ResultCallback) -> None:
         """Send every request; call ``on_result`` once per request, as each finishes."""
 
     def close(self) -> None: ...
+
+
+def should_stop(backend: object) -> bool:
+    """Whether the runner asked ``backend`` to stop taking new requests (budget reached)."""
+    check = getattr(backend, "stop_requested", None)
+    return bool(check()) if callable(check) else False
 
 
 def letter_of(token: str) -> str | None:
