@@ -25,15 +25,17 @@ the file ``data/variants/<stem>.json`` (:class:`VariantReport`) and
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from value_inertia import metric_registry
+from value_inertia import metric_registry, paths
 from value_inertia.analysis import P_COLUMNS, _clean, _rng, _select
 from value_inertia.artifacts import DEFAULT_VARIANT
 from value_inertia.metric_registry import MetricSpec
@@ -414,6 +416,47 @@ def flatten_variant_report(report: VariantReport) -> dict[str, float]:
         for k, x in flat.items()
         if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
     }
+
+
+def shift_table(report: VariantReport, variant: str) -> pd.DataFrame:
+    """Long table of ``variant``'s shift for the figure: dimension (``overall`` first),
+    metric, shift, ci_low, ci_high."""
+    block = report.variants[variant]
+    records = []
+    if block.shift is not None:
+        groups = {"overall": block.shift.overall, **block.shift.dimensions}
+        for dim, values in groups.items():
+            for m in METRICS:
+                lo, hi = (list(getattr(values, f"{m}_ci")) + [None, None])[:2]
+                records.append(
+                    {"dimension": dim, "metric": m, "shift": getattr(values, m),
+                     "ci_low": lo, "ci_high": hi}
+                )  # fmt: skip
+    columns = ["dimension", "metric", "shift", "ci_low", "ci_high"]
+    frame = pd.DataFrame.from_records(records, columns=columns)
+    for c in columns[2:]:
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+    return frame
+
+
+def variants_dir(root: Path | None = None) -> Path:
+    return (root or paths.project_root()) / "data" / "variants"
+
+
+def write_report(report: VariantReport, path: Path) -> Path:
+    """Write the variants file atomically (NaN never appears: values are None)."""
+    from value_inertia.tables import write_text_atomic
+
+    text = json.dumps(report.model_dump(mode="json"), indent=2, allow_nan=False)
+    write_text_atomic(text + "\n", Path(path))
+    return Path(path)
+
+
+def read_report(path: Path) -> VariantReport:
+    """A variants file, validated; a damaged or invalid one is an InputError naming it."""
+    from value_inertia.results import read_json, validate
+
+    return validate(VariantReport, read_json(path), str(path))
 
 
 def leaderboard_columns(report: VariantReport | None, metrics: Sequence[str]) -> Json:
