@@ -177,3 +177,29 @@ def test_report_protocols_flat_metrics_and_columns(q, personas) -> None:
     assert (
         flatten_variant_report(alone) == {} and leaderboard_columns(alone, ["shift_inertia"]) == {}
     )
+
+
+def test_shift_figure_draws_the_cis_and_names_the_result(q, personas) -> None:
+    from matplotlib.figure import Figure
+
+    from value_inertia import plots
+    from value_inertia.variants import shift_table
+
+    concentrated = lambda cond, *_: softmax_around(4.0) if cond == "baseline" else one_hot(6)  # noqa: E731
+    parsed = both(q, personas, varied, concentrated)
+    report = variant_report(parsed, q, "m", variants=["shuffled"], **KW)
+    table = shift_table(report, "shuffled")
+    assert list(table["dimension"].unique()) == ["overall", "A", "B"]
+    ax = Figure().add_subplot()
+    plots.plot_variant_shift(table, ax=ax, model="m", questionnaire="tiny", variant="shuffled")
+    title = ax.get_title()
+    assert "m" in title and "tiny" in title and "shuffled" in title
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["overall", "A", "B"]
+    inertia = table.loc[table["metric"] == "inertia"]
+    # the inertia markers sit at the shifts, the error bars span the CIs
+    line = next(c for c in ax.containers if c.get_label() == "inertia shift")
+    xs = line.lines[0].get_xdata()
+    assert xs == pytest.approx(inertia["shift"].to_numpy())
+    segments = line.lines[2][0].get_segments()
+    assert [s[0][0] for s in segments] == pytest.approx(inertia["ci_low"].to_numpy())
+    assert [s[1][0] for s in segments] == pytest.approx(inertia["ci_high"].to_numpy())
