@@ -203,3 +203,30 @@ def test_shift_figure_draws_the_cis_and_names_the_result(q, personas) -> None:
     segments = line.lines[2][0].get_segments()
     assert [s[0][0] for s in segments] == pytest.approx(inertia["ci_low"].to_numpy())
     assert [s[1][0] for s in segments] == pytest.approx(inertia["ci_high"].to_numpy())
+
+
+def test_dvc_summary_carries_the_shift(q, personas, tmp_path) -> None:
+    import json
+
+    from value_inertia.summary import write_summary
+    from value_inertia.variants import variants_dir, write_report
+
+    concentrated = lambda cond, *_: softmax_around(4.0) if cond == "baseline" else one_hot(6)  # noqa: E731
+    report = variant_report(
+        both(q, personas, varied, concentrated), q, "m", variants=["shuffled"], **KW
+    )
+    mdir = tmp_path / "data" / "metrics"
+    mdir.mkdir(parents=True)
+    (mdir / "m__tiny.json").write_text(json.dumps({"overall": {"inertia": 0.4}}))
+    write_report(report, variants_dir(tmp_path) / "m__tiny.json")
+    out = json.loads(write_summary("m", "tiny", tmp_path).read_text())
+    shift = report.variants["shuffled"].shift.overall
+    assert out["variants"]["shuffled"]["shift"] == {
+        "inertia": pytest.approx(shift.inertia),
+        "inertia_ci_low": pytest.approx(shift.inertia_ci[0]),
+        "inertia_ci_high": pytest.approx(shift.inertia_ci[1]),
+        "steerability": pytest.approx(shift.steerability),
+        "steerability_ci_low": pytest.approx(shift.steerability_ci[0]),
+        "steerability_ci_high": pytest.approx(shift.steerability_ci[1]),
+    }
+    assert out["variants"]["shuffled"]["overall"]["inertia"] == pytest.approx(1.0)
