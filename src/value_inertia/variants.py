@@ -45,16 +45,13 @@ Json = dict[str, Any]
 METRICS: tuple[str, ...] = ("inertia", "steerability")
 _LOG2_K = math.log2(N_OPTIONS)
 
-for _base, _label, _desc in (
-    ("inertia", "Inertia shift", "inertia"),
-    ("steerability", "Steerability shift", "steerability"),
-):
+for _base in METRICS:
     metric_registry.register(
         MetricSpec(
             f"shift_{_base}",
-            f"{_label} (variant - original)",
+            f"{_base.capitalize()} shift (variant - original)",
             None,
-            f"How much a prompt variant (e.g. shuffled options) changes the overall {_desc}; "
+            f"How much a prompt variant (e.g. shuffled options) changes the overall {_base}; "
             "paired bootstrap CI over personas. Near 0: the result does not hinge on the "
             "prompt's form.",
             f"{_base}(variant) - {_base}(original), same personas",
