@@ -241,6 +241,54 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
     assert load_extras(tmp_path / "nothing") == ({}, {})
 
 
+def test_variant_shift_columns_only_when_present(tmp_path: Path) -> None:
+    from value_inertia.leaderboard import load_variant_reports
+
+    vdir = tmp_path / "data" / "variants"
+    vdir.mkdir(parents=True)
+    shift = {"inertia": 0.12, "inertia_ci": [0.05, 0.2], "steerability": -0.01}
+    (vdir / "a__q.json").write_text(
+        json.dumps(
+            {
+                "model": "a",
+                "questionnaire": "q",
+                "original": {"variant": "original"},
+                "variants": {
+                    "shuffled": {
+                        "variant": "shuffled",
+                        "shift": {"overall": shift, "dimensions": {}},
+                    }
+                },
+            }
+        )  # fmt: skip
+    )
+    (vdir / "b__q.json").write_text(
+        json.dumps({"model": "b", "questionnaire": "q", "note": "only original", "variants": {}})
+    )
+    reports = load_variant_reports(tmp_path)
+    metrics = [
+        small_metrics("a", "q", [0.5, 0.4], [0.1, 0.1]),
+        small_metrics("b", "q", [0.3, 0.4], [0.1, 0.1]),
+    ]
+    board = build_leaderboard(metrics, [], {}, "h", "inertia", "d", variants=reports)
+    assert list(board.columns[: len(FIXED_COLUMNS)]) == FIXED_COLUMNS
+    added = ["shift_inertia_shuffled", "shift_inertia_shuffled_low", "shift_inertia_shuffled_high"]
+    assert list(board.columns[len(FIXED_COLUMNS) : len(FIXED_COLUMNS) + 3]) == added
+    a, b = board.set_index("model").loc["a"], board.set_index("model").loc["b"]
+    assert [a[c] for c in added] == pytest.approx([0.12, 0.05, 0.2])
+    assert all(pd.isna(b[c]) for c in added)
+    assert arrow_schema(list(board.columns)).field("shift_inertia_shuffled").type == "double"
+    plain = build_leaderboard(metrics, [], {}, "h", "inertia", "d")
+    assert not any(c.startswith("shift_") for c in plain.columns)
+    assert build_leaderboard(metrics, [], {}, "h", "inertia", "d", variants={}).columns.equals(
+        plain.columns
+    )
+    (vdir / "c__q.json").write_text("{broken")
+    with pytest.raises(InputError, match="c__q.json"):
+        load_variant_reports(tmp_path)
+    assert load_variant_reports(tmp_path / "nothing") == {}
+
+
 def test_legend_comes_from_the_registry() -> None:
     text = legend("steerability")
     for name in ("inertia", "steerability", "top2"):

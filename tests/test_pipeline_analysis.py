@@ -7,6 +7,7 @@ these check what the stages write and which metric names they log.
 from __future__ import annotations
 
 import json
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,8 @@ class Recorder:
         self.runs: list[dict[str, Any]] = []
 
     @contextmanager
-    def stage_run(self, stage: str, params: Any, model: str | None = None):
-        run: dict[str, Any] = {"stage": stage, "tags": {}, "metrics": {}, "artifacts": []}
+    def stage_run(self, stage: str, params: Any, model: str | None = None, **tags: Any):
+        run: dict[str, Any] = {"stage": stage, "tags": dict(tags), "metrics": {}, "artifacts": []}
         self.runs.append(run)
 
         class Run:
@@ -106,3 +107,66 @@ def test_analyze_cluster_and_leaderboard_stages(project: Path, recorder: Recorde
     assert {"rank_label", "tie_group", "protocol_hash", "variant"} <= set(records[0])
     md = (board_dir / "leaderboard.md").read_text()
     assert f"Protocol `{proto.hash}`" in md
+
+
+def test_analyze_writes_each_prompt_variants_shift(
+    project: Path, recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from tests.leaderboard_data import parsed_table
+    from value_inertia.analysis import P_COLUMNS
+    from value_inertia.variants import read_report
+
+    root = tmp_path / "proj"
+    shutil.copytree(project, root)
+    monkeypatch.setenv("VALUE_INERTIA_ROOT", str(root))
+    params = load_params(root / "params.yaml")
+    params = params.model_copy(
+        update={"analyze": params.analyze.model_copy(update={"permutations": 9})}
+    )
+    stem = ResultName("drift.model", "mfq30").stem
+    figure = paths.plots_dir(root) / f"{stem}__variant_shift.png"
+
+    # a parsed table without other variants: the file says so, the figure still exists
+    pipeline.run_analyze(params, "drift.model", "mfq30")
+    alone = read_report(root / "data" / "variants" / f"{stem}.json")
+    assert alone.variants == {} and "only the original" in alone.note
+    assert figure.stat().st_size > 1000
+
+    # the shuffled variant answers every persona prompt with "6": inertia goes up
+    prompts = pd.read_parquet(paths.prompts_path(root))
+    personas = pd.read_parquet(paths.personas_path(root))
+    parsed = parsed_table("drift.model", prompts, personas)
+    parsed["variant"] = prompts["variant"].to_numpy()
+    planted = (parsed["variant"] == "shuffled") & (parsed["condition"] == "persona")
+    parsed.loc[planted, P_COLUMNS] = np.eye(6)[5]
+    parsed.to_parquet(paths.parsed_path("drift.model", root), index=False)
+    figure.unlink()
+    pipeline.run_analyze(params, "drift.model", "mfq30")
+    report = read_report(root / "data" / "variants" / f"{stem}.json")
+    assert list(report.variants) == ["shuffled"] and report.note is None
+    shuffled = report.variants["shuffled"]
+    for v, block in (("original", report.original), ("shuffled", shuffled)):
+        assert block.protocol_hash == protocol_for(params, "drift.model", "mfq30", v, root).hash
+    assert shuffled.protocol_hash != report.original.protocol_hash
+    shift = shuffled.shift.overall
+    assert shift.inertia > 0 and shift.inertia_ci[0] > 0
+    assert shift.inertia == pytest.approx(
+        shuffled.overall.inertia - report.original.overall.inertia
+    )
+    # the original's values are the metrics file's
+    metrics = read_metrics(paths.metrics_dir(root) / f"{stem}.json")
+    assert report.original.overall.inertia == pytest.approx(metrics.overall.inertia, abs=1e-6)
+    run = recorder.runs[-1]
+    assert run["metrics"]["shift.inertia.shuffled"] == pytest.approx(shift.inertia)
+    assert "shift.inertia.shuffled.ci_low" in run["metrics"]
+    assert f"{stem}.json" in run["artifacts"] and figure.name in run["artifacts"]
+    assert figure.stat().st_size > 1000
+
+    board = pd.read_parquet(pipeline.run_leaderboard(params) / "leaderboard.parquet")
+    row = board[(board["model"] == "drift.model") & (board["questionnaire"] == "mfq30")].iloc[0]
+    assert row["shift_inertia_shuffled"] == pytest.approx(shift.inertia, abs=1e-6)
+    assert row["shift_inertia_shuffled_low"] == pytest.approx(shift.inertia_ci[0], abs=1e-6)
+    others = board[board["model"] != "drift.model"]
+    assert others["shift_inertia_shuffled"].isna().all()

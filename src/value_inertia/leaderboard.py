@@ -38,6 +38,11 @@ Columns (in this order)
 ``cost_usd``
     Spend of the model (all its runs), when recorded.
 ``model_id``, ``backend``, ``mode``, ``api``, ``temperature``, ``date``, ``params_hash``
+``shift_inertia_<variant>``, ``shift_inertia_<variant>_low``, ``..._high`` (only when present)
+    On the ``original`` row: the overall inertia shift of another prompt variant
+    (variant - original) and its paired bootstrap CI, from ``data/variants/<stem>.json``
+    (:mod:`value_inertia.variants`; registry metrics of scope ``variant``). These
+    columns follow the fixed ones and exist only when some result has a variant.
 ``inertia:<dimension>``, ``steerability:<dimension>``
 
 Ranking
@@ -98,6 +103,8 @@ RANK_KEYS: dict[str, list[tuple[str, bool]]] = {
 OVERALL_METRICS: list[str] = metric_registry.names("overall")
 RESULT_METRICS: list[str] = metric_registry.names("result")
 QUALITY_NUMBERS: tuple[str, ...] = ("alpha", "position_bias", "agreement")
+# registry metrics (scope "variant") shown per other prompt variant, with their CI
+VARIANT_SHIFT_METRICS: tuple[str, ...] = ("shift_inertia",)
 
 FIXED_FIELDS: list[pa.Field] = [
     pa.field("rank", pa.int64(), nullable=False),
@@ -381,14 +388,18 @@ def build_leaderboard(
     *,
     quality: Mapping[Key, Mapping[str, Any]] | None = None,
     spend: Mapping[str, Mapping[str, Any]] | None = None,
+    variants: Mapping[tuple[str, str], Any] | None = None,
 ) -> pd.DataFrame:
     """One row per (model, questionnaire, variant), ranked within its protocol.
 
     ``metrics``: metrics files (models or dicts, validated here); ``clusters``:
     cluster summaries with model and questionnaire; ``models``: model specs by
     name; ``quality``: quality reports by (model, questionnaire, variant);
-    ``spend``: spend records by model. Rows are sorted by questionnaire,
-    ranking group, then rank. See the module docstring for columns and ranking.
+    ``spend``: spend records by model; ``variants``: prompt-variant reports
+    (:class:`value_inertia.variants.VariantReport` or dicts) by (model,
+    questionnaire), whose shifts go on the ``original`` row. Rows are sorted by
+    questionnaire, ranking group, then rank. See the module docstring for
+    columns and ranking.
     """
     if rank_by not in RANK_KEYS:
         raise ValueError(f"leaderboard.rank_by: {rank_by!r}; allowed: {', '.join(RANK_BY)}")
@@ -402,6 +413,7 @@ def build_leaderboard(
     rows = []
     intervals: list[tuple[float | None, float | None]] = []
     dim_columns: dict[str, list[str]] = {}
+    shift_names: dict[str, None] = {}
     for i, record in enumerate(metrics):
         m = _as_metrics(record, f"metrics[{i}]")
         key = (m.model, m.questionnaire, m.variant)
@@ -422,6 +434,12 @@ def build_leaderboard(
                 date,
             )
         )
+        report = (variants or {}).get((m.model, m.questionnaire))
+        if report is not None and key[2] == DEFAULT_VARIANT:
+            shift_columns = _variant_columns(report, f"variants[{m.model}, {m.questionnaire}]")
+            rows[-1].update(shift_columns)
+            for column in shift_columns:
+                shift_names.setdefault(column, None)
         ci = (list(m.overall.model_dump().get(f"{rank_by}_ci") or []) + [None, None])[:2]
         intervals.append((_number(ci[0]), _number(ci[1])))
         dims = dim_columns.setdefault(m.questionnaire, [])
@@ -434,7 +452,7 @@ def build_leaderboard(
         for dim in dim_columns[questionnaire]
         for metric in DIMENSION_METRICS
     ]
-    extra = list(dict.fromkeys(extra))
+    extra = list(shift_names) + list(dict.fromkeys(extra))
     frame = pd.DataFrame.from_records(rows, columns=FIXED_COLUMNS + extra)
     frame = _coerce(frame)
     if len(frame):
@@ -446,6 +464,31 @@ def build_leaderboard(
         frame = frame.sort_values(["questionnaire", "_group", "rank"], kind="stable")
         frame = frame.drop(columns="_group")
     return frame.reset_index(drop=True)
+
+
+def _variant_columns(report: Any, source: str) -> dict[str, Any]:
+    """``shift_inertia_<variant>`` (+ ``_low`` / ``_high``) of a variants report."""
+    from value_inertia.variants import VariantReport, leaderboard_columns
+
+    if not isinstance(report, VariantReport):
+        report = validate(VariantReport, dict(report), source)
+    return {k: _number(v) for k, v in leaderboard_columns(report, VARIANT_SHIFT_METRICS).items()}
+
+
+def load_variant_reports(root: Path) -> dict[tuple[str, str], Any]:
+    """Prompt-variant reports (``data/variants/<stem>.json``) by (model, questionnaire).
+
+    Optional; a damaged or invalid file is an :class:`~value_inertia.errors.InputError`
+    naming it.
+    """
+    from value_inertia.variants import read_report, variants_dir
+
+    out: dict[tuple[str, str], Any] = {}
+    vdir = variants_dir(Path(root))
+    for path in _result_files(vdir) if vdir.is_dir() else []:
+        report = read_report(path)
+        out[(report.model, report.questionnaire)] = report
+    return out
 
 
 def _coerce(frame: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar
 
-Scope = Literal["dimension", "overall", "result", "quality", "cluster", "permeability"]
+Scope = Literal["dimension", "overall", "result", "quality", "cluster", "permeability", "variant"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -54,7 +54,11 @@ REGISTRY: dict[str, MetricSpec] = {}
 
 # Modules whose pure functions register themselves; imported on first look-up so the
 # registry is complete whoever asks first. A module that adds metrics is listed here.
-METRIC_MODULES: tuple[str, ...] = ("value_inertia.metrics", "value_inertia.quality")
+METRIC_MODULES: tuple[str, ...] = (
+    "value_inertia.metrics",
+    "value_inertia.quality",
+    "value_inertia.variants",
+)
 
 
 def _load_metric_modules() -> None:

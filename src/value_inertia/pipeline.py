@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from value_inertia import paths
+from value_inertia.artifacts import DEFAULT_VARIANT
 from value_inertia.config import ConfigError, ModelParams, Params
 from value_inertia.personas import build_personas, load_schema
 from value_inertia.prompts import build_prompts, select_variants
@@ -344,6 +346,61 @@ def run_analyze(
             ml.log_artifact(str(draw(pdir / name.file(kind, ".png"))), artifact_path="figures")
         ml.log_artifact(str(out), artifact_path="metrics")
         ml.log_metrics(result.flat_metrics())
+        if variant == DEFAULT_VARIANT:
+            _write_variant_shifts(params, model, q, parsed, root, ml)
+    return out
+
+
+def _write_variant_shifts(
+    params: Params, model: ModelParams, q: Any, parsed: Any, root: Path, ml: Any
+) -> Path:
+    """``data/variants/<stem>.json`` and its figure: each other prompt variant of the
+    model against ``original`` (:mod:`value_inertia.variants`); a file with a note
+    when the model answers no other variant, so that DVC's output always exists."""
+    from value_inertia import plots
+    from value_inertia.artifacts import ResultName
+    from value_inertia.protocol import protocol_for
+    from value_inertia.variants import (
+        flatten_variant_report,
+        shift_table,
+        variant_report,
+        variants_dir,
+        write_report,
+    )
+
+    present: set[str] = set()
+    if "variant" in parsed.columns:
+        rows = parsed.loc[parsed["questionnaire"] == q.id, "variant"]
+        present = set(rows.fillna(DEFAULT_VARIANT).astype(str))
+    others = [
+        v for v in params.variants_for(model) if v != DEFAULT_VARIANT and v in present
+    ]  # fmt: skip
+    a = params.analyze
+    report = variant_report(
+        parsed,
+        q,
+        model.name,
+        n_boot=a.bootstrap,
+        confidence=a.confidence,
+        seed=a.seed,
+        variants=others,
+        protocols={
+            v: protocol_for(params, model, q.id, v, root) for v in [DEFAULT_VARIANT, *others]
+        },
+    )
+    name = ResultName(model.name, q.id)
+    out = write_report(report, variants_dir(root) / f"{name.stem}.json")
+    figure = plots.plot_variant_shifts(
+        {v: shift_table(report, v) for v in report.variants},
+        paths.plots_dir(root) / name.file("variant_shift", ".png"),
+        model=model.name,
+        questionnaire=q.id,
+        confidence=a.confidence,
+        note=report.note,
+    )
+    ml.log_artifact(str(out), artifact_path="variants")
+    ml.log_artifact(str(figure), artifact_path="figures")
+    ml.log_metrics(flatten_variant_report(report))
     return out
 
 
@@ -433,6 +490,7 @@ def run_leaderboard(params: Params) -> Path:
         build_leaderboard,
         load_current_inputs,
         load_extras,
+        load_variant_reports,
         write_leaderboard,
     )
     from value_inertia.tracking import params_hash
@@ -454,6 +512,7 @@ def run_leaderboard(params: Params) -> Path:
         datetime.now(UTC).date().isoformat(),
         quality=quality,
         spend=spend,
+        variants=load_variant_reports(root),
     )
     out = paths.leaderboard_dir(root)
     with stage_run("leaderboard", {"leaderboard": params.leaderboard.model_dump()}) as ml:

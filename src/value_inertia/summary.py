@@ -5,7 +5,7 @@ DVC's metric is ``data/summary/<model>__<questionnaire>.json``: the overall
 values with their confidence interval and per-dimension inertia and
 steerability, so that ``dvc exp show`` and ``dvc metrics diff`` compare runs in
 a few columns. Other prompt variants of the same result sit under
-``variants.<name>``.
+``variants.<name>`` (with ``shift`` against original from ``data/variants/<stem>.json``).
 """
 
 from __future__ import annotations
@@ -67,6 +67,38 @@ def _read(path: Path) -> Mapping[str, Any]:
     return data
 
 
+def _variant_shifts(path: Path) -> dict[str, dict[str, Any]]:
+    """From ``data/variants/<stem>.json`` (when there is one): per other prompt variant its
+    overall inertia and steerability (unless its metrics file gave them) and ``shift``
+    against original, each with ``_ci_low`` / ``_ci_high``."""
+    if not path.exists():
+        return {}
+    data = _read(path)
+    out: dict[str, dict[str, Any]] = {}
+    for variant, block in (data.get("variants") or {}).items():
+        if not isinstance(block, Mapping):
+            continue
+        compact: dict[str, Any] = {}
+        for key, values in (("overall", block.get("overall")),
+                            ("shift", (block.get("shift") or {}).get("overall"))):  # fmt: skip
+            values = values if isinstance(values, Mapping) else {}
+            part: dict[str, Any] = {}
+            for name in PER_DIMENSION:
+                if _number(values.get(name)) is not None:
+                    part[name] = values[name]
+                ci = values.get(f"{name}_ci")
+                if (
+                    isinstance(ci, list | tuple)
+                    and len(ci) == 2
+                    and all(_number(v) is not None for v in ci)
+                ):
+                    part[f"{name}_ci_low"], part[f"{name}_ci_high"] = ci
+            if part:
+                compact[key] = part
+        out[str(variant)] = compact
+    return out
+
+
 def write_summary(model: str, questionnaire: str, root: Path | None = None) -> Path:
     """Summarise every variant of (model, questionnaire) into one small JSON."""
     from value_inertia.tables import write_text_atomic
@@ -87,6 +119,9 @@ def write_summary(model: str, questionnaire: str, root: Path | None = None) -> P
         data = _read(path)
         if name.variant != DEFAULT_VARIANT and "overall" in data:  # a variant's metrics
             variants[name.variant] = summarize(data)
+    for variant, compact in _variant_shifts(root / "data" / "variants" / f"{stem}.json").items():
+        for key, values in compact.items():  # a variant's own metrics file wins
+            variants.setdefault(variant, {}).setdefault(key, values)
     if variants:
         summary["variants"] = variants
     out = summary_dir(root) / f"{stem}.json"
