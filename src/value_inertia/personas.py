@@ -136,7 +136,7 @@ def load_schema(path: Path) -> PersonaSchema:
     try:
         return PersonaSchema.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path), data)) from None
+        raise ConfigError(format_validation_error(exc, str(path), data, PersonaSchema)) from None
 
 
 def persona_id(seed: int, index: int, attributes: dict[str, object]) -> str:
