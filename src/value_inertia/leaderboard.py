@@ -66,7 +66,7 @@ import pandas as pd
 import pyarrow as pa
 
 from value_inertia.paths import clusters_dir, metrics_dir, model_specs_dir
-from value_inertia.tables import write_frame, write_text_atomic
+from value_inertia.tables import read_json, write_frame, write_text_atomic
 
 RANK_BY: tuple[str, ...] = ("inertia", "steerability", "top2")
 
@@ -331,10 +331,8 @@ def arrow_schema(columns: Sequence[str]) -> pa.Schema:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON: {exc}") from None
+    stage = {"metrics": "analyze", "clusters": "cluster"}.get(path.parent.name, "models")
+    return read_json(path, stage)  # a damaged file: InputError naming it
 
 
 def load_inputs(root: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:

@@ -1,16 +1,23 @@
-"""Parquet tables on disk: atomic writes with explicit schemas, friendly reads."""
+"""Tables and result files on disk: atomic writes with explicit schemas, friendly reads.
+
+A missing or damaged input (a truncated Parquet file, a corrupt JSON file) is an
+:class:`~value_inertia.errors.InputError` whose one-line message names the file
+and the stage that makes it.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from value_inertia.config import ConfigError
+from value_inertia.errors import InputError
 
 
 def write_table(table: pa.Table, path: Path) -> None:
@@ -30,10 +37,35 @@ def write_frame(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), path)
 
 
-def read_frame(path: Path, stage_hint: str) -> pd.DataFrame:
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_frame(path: Path, stage_hint: str, **kwargs: Any) -> pd.DataFrame:
+    """The Parquet table at ``path`` (``kwargs`` go to :func:`pandas.read_parquet`)."""
     if not path.exists():
-        raise ConfigError(f"{path}: not found; run the {stage_hint} stage first")
-    return pd.read_parquet(path)
+        raise InputError(f"{path}: not found; run the {stage_hint} stage first")
+    try:
+        return pd.read_parquet(path, **kwargs)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(
+            f"{path}: not a readable Parquet table ({_first_line(exc)}); "
+            f"run the {stage_hint} stage again to rebuild it"
+        ) from None
+
+
+def read_json(path: Path, stage_hint: str) -> Any:
+    """The JSON document at ``path``."""
+    if not path.exists():
+        raise InputError(f"{path}: not found; run the {stage_hint} stage first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"{path}: not valid JSON ({_first_line(exc)}); "
+            f"run the {stage_hint} stage again to rebuild it"
+        ) from None
 
 
 def write_text_atomic(text: str, path: Path) -> None:
