@@ -931,7 +931,7 @@ def publish(root: Path, params: Params) -> dict[str, Any]:
                         commit_message=f"value-inertia: publish {repo_type}",
                     )
                 )
-            except Exception as exc:  # noqa: BLE001 - reported, then raised redacted
+            except Exception as exc:  # reported, then raised redacted
                 failure = redact(f"{repo_type} {repo_id}: {type(exc).__name__}: {exc}")
                 entry["status"] = "failed"
                 entry["error"] = failure

@@ -7,7 +7,7 @@ existing output.
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 
 from value_inertia import paths
@@ -17,6 +17,8 @@ from value_inertia.prompts import build_prompts
 from value_inertia.questionnaires import load_questionnaires
 from value_inertia.tables import read_frame, write_table
 from value_inertia.tracking import stage_run
+
+log = logging.getLogger(__name__)
 
 
 def _root() -> Path:
@@ -80,7 +82,7 @@ class EvaluationFailed(Exception):
     """More requests failed than ``evaluate.max_failure_fraction`` allows."""
 
 
-def make_backend(model: ModelParams, params: Params):  # noqa: ANN201 - Backend protocol
+def make_backend(model: ModelParams, params: Params):  # returns a Backend
     if model.backend == "embedded":
         from value_inertia.backends.embedded import EmbeddedBackend
 
@@ -122,7 +124,7 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
         # the table itself, as an artifact (MLflow's dataset inputs infer a schema by
         # reading every row: seconds for large runs, see benchmarks/bench_resume.py)
         ml.log_artifact(str(out), artifact_path="responses")
-        print(summary.line(), file=sys.stderr)
+        log.info(summary.line())
         fraction = failed / max(table.num_rows, 1)
         if fraction > params.evaluate.max_failure_fraction:
             raise EvaluationFailed(
@@ -173,7 +175,7 @@ def run_parse(params: Params, model_name: str) -> Path:
         reasons = parsed.loc[~ok, "reason"].value_counts().to_dict()
         if reasons:
             ml.log_dict(reasons, "unparsed_reasons.json")
-    print(f"{model.name}: parse rate {ok.mean():.1%} of {len(parsed)} answers", file=sys.stderr)
+    log.info("%s: parse rate %.1f%% of %d answers", model.name, 100 * ok.mean(), len(parsed))
     return out
 
 
@@ -341,7 +343,5 @@ def run_publish(params: Params) -> Path:
         ml.log_dict(report, "publish_report.json")
         ml.log_metrics({"dataset_configs": len(dataset["configs"])})
     for repo in report["repos"]:
-        print(
-            f"{repo['repo_type']} {repo.get('repo_id') or '-'}: {repo['status']}", file=sys.stderr
-        )
+        log.info("%s %s: %s", repo["repo_type"], repo.get("repo_id") or "-", repo["status"])
     return hub / "publish_report.json"

@@ -1,8 +1,10 @@
-"""PNG figures of the analysis (matplotlib, Agg backend, no display needed).
+"""PNG figures of the analysis (matplotlib, no display needed).
 
 Every function draws one figure, writes it to ``path`` (parent folders are
 created) and returns the path. Figures are built with :class:`Figure` directly,
-not through pyplot's global state, so nothing leaks between calls.
+not through pyplot's global state, so nothing leaks between calls, and no
+backend is selected: saving a Figure to PNG renders with Agg whatever the
+process's backend is.
 """
 
 from __future__ import annotations
@@ -11,18 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib import colormaps  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from value_inertia.analysis import persona_item_matrix  # noqa: E402
-from value_inertia.questionnaires import N_OPTIONS, Questionnaire  # noqa: E402
+from value_inertia.analysis import persona_item_matrix
+from value_inertia.questionnaires import N_OPTIONS, Questionnaire
 
 DPI = 110
 MAX_LEGEND_CATEGORIES = 10

@@ -67,9 +67,6 @@ def git_commit(root: Path | None = None) -> str:
 @contextmanager
 def stage_run(stage: str, params: Mapping[str, Any], model: str | None = None) -> Iterator[Any]:
     """Start an MLflow run for a stage; yields the ``mlflow`` module for logging."""
-    import warnings
-
-    warnings.filterwarnings("ignore", module=r"mlflow(\..*)?")
     import mlflow
 
     root = project_root()
