@@ -69,7 +69,6 @@ from dataclasses import dataclass
 # the protocol hash (value_inertia.protocol), so results of two parsers never rank together.
 PARSER_VERSION = "1"
 LETTERS = "ABCDEF"
-REASONS = ("empty", "refusal", "ambiguous", "no_option_found")
 
 
 @dataclass(frozen=True)

@@ -122,12 +122,6 @@ class PersonaSchema(BaseModel):
     def names(self) -> list[str]:
         return [a.name for a in self.attributes]
 
-    def attribute(self, name: str) -> Attribute:
-        for a in self.attributes:
-            if a.name == name:
-                return a
-        raise KeyError(name)
-
 
 def load_schema(path: Path) -> PersonaSchema:
     data = load_yaml(path)
