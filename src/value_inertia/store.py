@@ -402,8 +402,8 @@ def recover_store(path: Path) -> tuple[Path, int, int]:
             old = best.get(row[0])
             if old is None or (row[1] == "ok", row[3]) > (old[1] == "ok", old[3]):
                 best[row[0]] = row
-        journaled = {r[0]: r for r in from_journal}
-        missing = sorted((r for k, r in best.items() if journaled.get(k) != r), key=lambda r: r[3])
+        journaled = set(from_journal)
+        missing = sorted((r for r in best.values() if r not in journaled), key=lambda r: r[3])
         with open(journal, "ab") as fh:
             if fh.tell() > end:  # end a torn last line before appending
                 fh.write(b"\n")

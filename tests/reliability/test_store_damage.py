@@ -281,6 +281,21 @@ def test_a_store_from_before_the_journal_gets_one_and_is_recoverable(tmp_path: P
     assert recover_store(store)[1:] == (30, 0)
 
 
+def test_a_truncated_journal_is_refused_and_refilled_from_the_index(tmp_path: Path) -> None:
+    store = tmp_path / "m.sqlite"
+    _fill(store, 40)
+    journal = journal_path(store)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:25]))
+    with pytest.raises(StoreError, match="journal .* is shorter than the index"):
+        ResponseStore(store).__enter__()
+    assert recover_store(store)[1:] == (40, 0)  # the intact index had the other 15
+    assert len(journal.read_bytes().splitlines()) == 40
+    store.unlink()
+    with ResponseStore(store) as s:  # the journal alone now rebuilds everything
+        assert s.count() == {"ok": 32, "failed": 8}
+
+
 def test_an_answer_is_never_replaced_by_a_failure_after_recovery(tmp_path: Path) -> None:
     store = tmp_path / "m.sqlite"
     key = f"{1:064x}"
