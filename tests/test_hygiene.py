@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.conftest import require_programs
 from value_inertia.cli import configure_logging
 
 IMPORT_ALL = r"""
@@ -97,3 +98,17 @@ def test_cli_logging_shows_library_messages_plainly_and_redacted(
     logging.getLogger("value_inertia.store").debug("not shown")
     err = capsys.readouterr().err
     assert err.splitlines() == ["12 requests: 4 sent", "key [REDACTED] echoed"]
+
+
+def test_a_missing_browser_skips_with_what_to_install_but_fails_under_ci(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "chromium"
+    install = "apt-get install chromium chromium-driver"
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=f"{missing} not found: {install}"):
+        require_programs(missing, tmp_path, install=install)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=f"{missing} not found: {install}"):
+        require_programs(missing, install=install)
+    require_programs(tmp_path, install=install)  # present: nothing happens
