@@ -127,6 +127,10 @@ class LlamaServer:
                 "2048",
                 "--seed",
                 "0",
+                # the model's own chat template: without it the server falls back to
+                # llama-2's, and Gemma's chat answers start with a newline, not a letter
+                "--chat_format",
+                "gemma",
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
