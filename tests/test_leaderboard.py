@@ -12,6 +12,7 @@ import pytest
 
 from tests.leaderboard_data import DATE, MODELS, PARAMS_HASH, QUESTIONNAIRES, cached_project
 from value_inertia import paths
+from value_inertia.errors import InputError
 from value_inertia.leaderboard import (
     FIXED_COLUMNS,
     arrow_schema,
@@ -213,7 +214,7 @@ def test_load_inputs_reads_only_result_files(tmp_path: Path) -> None:
     assert clusters == [{"k": 2, "silhouette": 0.4, "model": "a", "questionnaire": "q"}]
     assert models == {"a": {"name": "a", "backend": "embedded"}}
     (mdir / "c__q.json").write_text("{not json")
-    with pytest.raises(ValueError, match=r"c__q\.json: not valid JSON"):
+    with pytest.raises(InputError, match=r"c__q\.json: not valid JSON"):
         load_inputs(tmp_path)
 
 
