@@ -9,8 +9,8 @@ and times, in order:
 
 * ``read``: ``pd.read_parquet`` of the parsed and personas tables;
 * ``analyze``: :func:`analysis.analyze` (``n_boot`` bootstrap resamples);
-* ``micro``: :func:`analysis.persona_scores` + :func:`analysis.convergence`
-  + :func:`analysis.cohens_d_table` (what the analyze stage adds);
+* ``micro``: :func:`analysis.persona_scores` + :func:`analysis.convergence_across_seeds`
+  + :func:`analysis.permeability_table` (what the analyze stage adds);
 * ``cluster``: :func:`analysis.persona_item_matrix` +
   :func:`clustering.cluster_personas` (k by silhouette in [k_min, k_max]).
 
@@ -141,9 +141,12 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
     import tracemalloc
 
     from value_inertia.analysis import (
+        _mrat_matrix,
+        _persona_seeds,
+        _select,
         analyze,
-        cohens_d_table,
-        convergence,
+        convergence_across_seeds,
+        permeability_table,
         persona_item_matrix,
         persona_scores,
     )
@@ -167,10 +170,19 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
         )
 
     def micro() -> None:
-        scores = persona_scores(state["parsed"], q)
+        matrix = persona_item_matrix(state["parsed"], q)
+        scores = persona_scores(state["parsed"], q, matrix=matrix)
         dims = list(q.dimensions)
-        state["conv"] = convergence(scores, dims, draws=a.convergence_draws, seed=a.seed)
-        state["d"] = cohens_d_table(scores, state["personas"], names, dims)
+        rows = _select(state["parsed"], q)
+        seeds_of = _persona_seeds(rows.loc[rows["condition"] == "persona"], state["personas"])
+        state["conv"], state["conv_info"] = convergence_across_seeds(
+            _mrat_matrix(matrix, q), seeds_of, dims, n_boot=n_boot, confidence=a.confidence,
+            seed=a.seed,
+        )  # fmt: skip
+        state["matrix"] = matrix
+        state["d"] = permeability_table(
+            scores, state["personas"], names, dims, n_permutations=a.permutations, seed=a.seed
+        )
 
     def cluster() -> None:
         matrix = persona_item_matrix(state["parsed"], q)
@@ -187,11 +199,10 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
 
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
-            grid = state["d"].pivot(index="attribute", columns="dimension", values="d")
-            plots.plot_micro_heatmap(state["parsed"], q, d / "micro.png")
+            plots.plot_micro_heatmap(state["matrix"], q, d / "micro.png")
             plots.plot_macro_distribution(state["metrics"], d / "macro.png")
-            plots.plot_convergence(state["conv"], d / "convergence.png")
-            plots.plot_cohens_d(grid, d / "cohens_d.png")
+            plots.plot_convergence(state["conv"], state["conv_info"], d / "convergence.png")
+            plots.plot_permeability(state["d"], d / "permeability.png")
             assignments = state["cluster"].assignments.astype({"persona_id": str})
             plots.plot_clusters(assignments, state["personas"], c.color_attribute, d / "c.png")
 

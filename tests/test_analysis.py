@@ -14,10 +14,12 @@ from value_inertia.analysis import (
     analyze,
     cohens_d_grid,
     cohens_d_table,
-    convergence,
     convergence_sizes,
+    flatten_metrics,
+    permeability_grid,
     persona_item_matrix,
     persona_scores,
+    run_analysis,
 )
 from value_inertia.paths import questionnaire_dir
 from value_inertia.questionnaires import Questionnaire, load_questionnaire
@@ -196,6 +198,10 @@ def test_header_fields(q: Questionnaire, personas: pd.DataFrame) -> None:
     assert set(result["dimensions"]) == {"A", "B"}
     assert set(result["levels"]) == {"all"}
     assert set(result["levels"]["all"]) == {"AB"}
+    for key in ("protocol_hash", "protocol", "variant", "permeability", "seed_spread"):
+        assert key in result
+    assert result["variant"] == "original" and result["protocol_hash"] is None
+    assert result["permeability"] == []  # no attributes given
     keys = {
         "inertia", "inertia_ci", "steerability", "steerability_ci", "top2", "top1",
         "mean_rating", "baseline_mean_rating", "mrat", "mrat_ci", "distribution",
@@ -365,47 +371,160 @@ def planted(cond: str, idx: int, seed: int, item: int, rep: int) -> np.ndarray:
     return softmax_around(centre, width=0.6)
 
 
-def test_cohens_d_grid_finds_planted_effects(q: Questionnaire, personas: pd.DataFrame) -> None:
+def test_cohens_d_only_for_two_group_contrasts(q: Questionnaire) -> None:
+    personas = make_personas(10)
     scores = persona_scores(make_parsed(q, personas, planted), q)
     attrs = ["sex", "religion", "age", "occupation"]
     grid = cohens_d_grid(scores, personas, attrs, ["A", "B"])
     assert list(grid.index) == attrs and list(grid.columns) == ["A", "B"]
-    # sex: female (first in sorted order) vs male, women planted higher on A
-    assert grid.loc["sex", "A"] > 2.0
-    assert abs(grid.loc["sex", "B"]) < 1.0
-    # religion: the largest one-vs-rest contrast on B is Jewish vs rest, positive
-    assert grid.loc["religion", "B"] > 2.0
+    # sex: female (first in sorted order) vs male, women planted higher on A (MRAT-centred:
+    # higher on A means lower on B relative to the persona's own mean)
+    assert grid.loc["sex", "A"] > 1.0
+    assert grid.loc["sex", "B"] < -1.0
+    # religion has three categories: no single contrast, no d (omega-squared covers it)
+    assert grid.loc[["religion"]].isna().all().all()
     contrast = grid.attrs["contrast"]
     assert contrast["sex"]["A"] == "female vs male"
-    assert contrast["religion"]["B"] == "Jewish vs rest"
+    assert contrast["religion"]["B"] is None
     assert contrast["age"]["A"].startswith("> ")
-    # occupation: null for the not employed -> its own category "none"
+    # occupation: null for the not employed -> its own category "none": two categories
     assert contrast["occupation"]["A"] == "managers vs none"
     long = cohens_d_table(scores, personas, attrs, ["A", "B"])
     assert list(long.columns) == ["attribute", "dimension", "d", "contrast", "n_a", "n_b"]
     row = long.loc[(long["attribute"] == "age") & (long["dimension"] == "A")].iloc[0]
     assert row["n_a"] + row["n_b"] == len(personas)
-    sex_a = long.loc[(long["attribute"] == "sex") & (long["dimension"] == "A"), "d"].iloc[0]
-    assert sex_a == pytest.approx(grid.loc["sex", "A"])
+    # a minimum group size: too small groups give no d
+    small = cohens_d_table(scores, personas, ["sex"], ["A"], min_group_size=len(personas))
+    assert np.isnan(small["d"].iloc[0]) and small["contrast"].iloc[0] == "female vs male"
 
 
-def test_convergence_table(q: Questionnaire, personas: pd.DataFrame) -> None:
-    scores = persona_scores(make_parsed(q, personas, varied), q)
-    table = convergence(scores, ["A", "B"], None, 200, 3)
-    assert list(table.columns) == ["dimension", "n_personas", "variance"]
-    for dim in ("A", "B"):
-        part = table.loc[table["dimension"] == dim]
-        sizes = part["n_personas"].tolist()
-        assert sizes[0] == 1 and sizes[-1] == len(personas)
-        assert sizes == sorted(set(sizes)) and len(sizes) <= 12
-        assert part["variance"].iloc[0] > part["variance"].iloc[-1]
-    again = convergence(scores, ["A", "B"], None, 200, 3)
-    pd.testing.assert_frame_equal(table, again)
+def test_permeability_grid_finds_planted_effects(q: Questionnaire) -> None:
+    personas = make_personas(30)
+    parsed = make_parsed(q, personas, planted, baseline_repeats=1)
+    attrs = ["sex", "religion", "age", "employment"]
+    out = run_analysis(parsed, personas, q, **KW, attributes=attrs, n_permutations=199)
+    table = out.permeability
+    assert len(table) == len(attrs) * 2
+    cell = table.set_index(["attribute", "dimension"])
+    assert cell.loc[("sex", "A"), "effect"] > 0.3 and cell.loc[("sex", "A"), "significant"]
+    assert cell.loc[("religion", "B"), "effect"] > 0.2
+    assert cell.loc[("religion", "B"), "significant"]
+    assert cell.loc[("religion", "B"), "n_groups"] == 3
+    assert np.isnan(cell.loc[("religion", "B"), "cohens_d"])  # three categories: no d
+    assert cell.loc[("sex", "A"), "cohens_d"] > 2.0
+    # BH q >= p, and age (no planted effect) is not significant on A
+    assert (table["q_value"] >= table["p_value"] - 1e-12).all()
+    assert not cell.loc[("age", "A"), "significant"]
+    assert abs(cell.loc[("age", "A"), "effect"]) < 0.15
+    # the metrics file carries the grid in the agreed shape
+    cells = out.metrics.permeability
+    assert {(c.attribute, c.dimension) for c in cells} == set(cell.index)
+    first = cells[0].model_dump()
+    for key in ("attribute", "dimension", "effect", "p_value", "q_value", "n_groups", "method"):
+        assert key in first
+    assert first["method"] == "omega_squared"
+    grid = permeability_grid(table)
+    assert grid.loc["sex", "A"] == pytest.approx(cell.loc[("sex", "A"), "effect"])
+    assert grid.attrs["significant"].loc["sex", "A"]
+
+
+def test_seed_spread_per_seed_values(q: Questionnaire, personas: pd.DataFrame) -> None:
+    def by_seed(cond: str, idx: int, seed: int, item: int, rep: int) -> np.ndarray:
+        if cond == "baseline":
+            return one_hot(3)
+        return one_hot(3) if seed == 111 else np.full(6, 1 / 6)
+
+    result = analyze(make_parsed(q, personas, by_seed), personas, q, **KW)
+    spread = result["seed_spread"]
+    assert spread["per_seed"]["111"]["A"]["inertia"] == pytest.approx(1.0)
+    assert spread["per_seed"]["333"]["A"]["inertia"] == pytest.approx(0.0, abs=1e-9)
+    assert spread["per_seed"]["111"]["A"]["steerability"] == pytest.approx(0.0, abs=1e-9)
+    assert spread["dimensions"]["A"]["inertia_range"] == pytest.approx(1.0)
+    assert spread["dimensions"]["A"]["inertia_sd"] == pytest.approx(1 / np.sqrt(2))
+    assert spread["overall"]["inertia_range"] == pytest.approx(1.0)
+    # the pooled inertia lies between the seeds'
+    assert 0 < result["dimensions"]["A"]["inertia"] < 1
+    single = personas.loc[personas["seed"] == 111]
+    one = analyze(make_parsed(q, single, by_seed), single, q, **KW)["seed_spread"]
+    assert list(one["per_seed"]) == ["111"]
+    assert one["dimensions"]["A"]["inertia_sd"] is None
+
+
+def test_overall_inertia_has_a_joint_bootstrap_ci(q: Questionnaire, personas: pd.DataFrame) -> None:
+    result = analyze(make_parsed(q, personas, varied), personas, q, **KW)
+    lo, hi = result["overall"]["inertia_ci"]
+    assert lo < result["overall"]["inertia"] < hi
+    lo_s, hi_s = result["overall"]["steerability_ci"]
+    assert lo_s < result["overall"]["steerability"] < hi_s
+    constant = analyze(make_parsed(q, personas, lambda *_: one_hot(2)), personas, q, **KW)
+    assert constant["overall"]["inertia_ci"] == pytest.approx([1.0, 1.0])
+
+
+def test_convergence_across_seeds(q: Questionnaire) -> None:
+    personas = make_personas(20)
+    out = run_analysis(make_parsed(q, personas, varied), personas, q, **KW)
+    table = out.convergence
+    assert list(table.columns) == ["dimension", "k", "variance", "band_low", "band_high"]
+    part = table.loc[table["dimension"] == "A"]
+    assert part["k"].tolist() == [4, 8, 12, 16, 20]
+    assert (part["variance"] > 0).all()  # not 0 at k = n by construction
+    assert (part["band_low"] <= part["band_high"]).all()
+    # V(k) is the variance across the two seeds of the mean of the first k MRAT scores
+    mrat = out.scores["mrat:A"]
+    firsts = [
+        mrat.reindex([f"p{s}-{i}" for i in range(20)]).mean() for s in SEEDS
+    ]  # fmt: skip
+    assert part["variance"].iloc[-1] == pytest.approx(np.var(firsts, ddof=1), rel=1e-6)
+    info = out.metrics.convergence
+    assert info.enough_seeds and info.n_seeds == 2 and info.sizes == [4, 8, 12, 16, 20]
+
+    single = personas.loc[personas["seed"] == 111]
+    one = run_analysis(make_parsed(q, single, varied), single, q, **KW)
+    assert one.convergence.empty
+    assert not one.metrics.convergence.enough_seeds
+    assert "two seeds" in one.metrics.convergence.note
+
+
+def test_tables_without_a_seed_column_take_seeds_from_the_personas(q: Questionnaire) -> None:
+    personas = make_personas(10)
+    parsed = make_parsed(q, personas, varied).drop(columns=["seed"])
+    out = run_analysis(parsed, personas, q, **KW)
+    assert out.metrics.seeds == list(SEEDS)
+    assert out.metrics.convergence.enough_seeds and not out.convergence.empty
 
 
 def test_convergence_sizes() -> None:
-    assert convergence_sizes(1) == [1]
     assert convergence_sizes(0) == []
-    sizes = convergence_sizes(600)
-    assert sizes[0] == 1 and sizes[-1] == 600 and len(sizes) <= 12
-    assert sizes == sorted(set(sizes))
+    assert convergence_sizes(200) == list(range(10, 201, 10))
+    assert convergence_sizes(10) == [2, 4, 6, 8, 10]
+    assert convergence_sizes(25) == [5, 10, 15, 20, 25]
+    assert convergence_sizes(35) == [10, 20, 30, 35]
+    big = convergence_sizes(1041)
+    assert len(big) <= 25 and big[0] == 50 and big[-1] == 1041
+    assert convergence_sizes(3) == [1, 2, 3]
+
+
+def test_variant_rows_are_analysed_apart(q: Questionnaire, personas: pd.DataFrame) -> None:
+    original = make_parsed(q, personas, lambda *_: one_hot(1)).assign(variant="original")
+    shuffled = make_parsed(q, personas, lambda *_: np.full(6, 1 / 6)).assign(variant="shuffled")
+    both = pd.concat([original, shuffled], ignore_index=True)
+    a = analyze(both, personas, q, **KW)
+    b = analyze(both, personas, q, **KW, variant="shuffled")
+    assert a["variant"] == "original" and a["overall"]["inertia"] == pytest.approx(1.0)
+    assert b["variant"] == "shuffled" and b["overall"]["inertia"] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="variant 'reversed'"):
+        analyze(both, personas, q, **KW, variant="reversed")
+
+
+def test_protocol_and_flat_metrics(q: Questionnaire, personas: pd.DataFrame) -> None:
+    from value_inertia.protocol import Protocol
+
+    proto = Protocol({"answers": {"mode": "logprobs"}})
+    out = run_analysis(make_parsed(q, personas, varied), personas, q, **KW, protocol=proto)
+    assert out.metrics.protocol_hash == proto.hash and out.metrics.protocol == proto.fields
+    flat = flatten_metrics(out.metrics)
+    assert flat["inertia.A"] == pytest.approx(out.metrics.dimensions["A"].inertia)
+    assert flat["overall.inertia"] == pytest.approx(out.metrics.overall.inertia)
+    assert flat["parse_rate"] == 1.0
+    assert "overall.inertia_ci_low" in flat and "mrat.B" in flat
+    assert all(isinstance(v, float) for v in flat.values())

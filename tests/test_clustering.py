@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from value_inertia.clustering import (
+    MIN_SILHOUETTE,
     ClusterResult,
     attribute_labels,
     cluster_personas,
+    ipsatize,
     prepare_matrix,
 )
 
@@ -20,11 +22,18 @@ N_ITEMS = 10
 
 
 def planted(n: int = N, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Half the personas rate high (around 5), half low (around 2); ``group`` says which."""
+    """Two value profiles: ``group`` "high" rates items 1-5 at 5 and 6-10 at 2, "low" the reverse.
+
+    Every persona also gets its own agreement level (a shift of all its ratings),
+    which MRAT-centring removes.
+    """
     rng = np.random.default_rng(seed)
     ids = [f"p{i:02d}" for i in range(n)]
     high = np.arange(n) % 2 == 0
-    values = np.where(high[:, None], 5.0, 2.0) + 0.3 * rng.standard_normal((n, N_ITEMS))
+    first = np.arange(N_ITEMS) < N_ITEMS // 2
+    profile = np.where(high[:, None] == first[None, :], 5.0, 2.0)
+    level = rng.uniform(-1.5, 1.5, size=(n, 1))
+    values = profile + level + 0.3 * rng.standard_normal((n, N_ITEMS))
     matrix = pd.DataFrame(values, index=pd.Index(ids, name="persona_id"), columns=range(1, 11))
     personas = pd.DataFrame(
         {
@@ -69,6 +78,7 @@ def test_recovers_planted_groups(method: str) -> None:
     # PC1 separates the groups
     by_group = merged.groupby("group")["pc1"].mean()
     assert abs(by_group["high"] - by_group["low"]) > 5
+    assert s["profiles"] == "mrat-centred"
 
 
 def test_degenerate_inputs_give_one_cluster() -> None:
@@ -90,6 +100,35 @@ def test_degenerate_inputs_give_one_cluster() -> None:
     assert two.assignments["cluster"].tolist() == [0, 0]
 
 
+def test_agreement_level_alone_is_no_structure() -> None:
+    """Half rate everything high, half everything low: one value profile, k = 1."""
+    rng = np.random.default_rng(2)
+    ids = [f"p{i:02d}" for i in range(N)]
+    high = np.arange(N) % 2 == 0
+    values = np.where(high[:, None], 5.0, 2.0) + 0.3 * rng.standard_normal((N, N_ITEMS))
+    matrix = pd.DataFrame(values, index=pd.Index(ids, name="persona_id"), columns=range(1, 11))
+    personas = pd.DataFrame({"persona_id": ids, "group": np.where(high, "high", "low")})
+    result = cluster_personas(matrix, personas, ["group"], k_min=2, k_max=5, seed=0)
+    s = result.summary
+    assert s["k"] == 1 and "no structure" in s["note"]
+    assert s["silhouette"] is not None and s["silhouette"] < MIN_SILHOUETTE
+    assert set(s["silhouette_by_k"]) == set(range(2, 6))  # every k was tried
+    assert s["ami"] == {"group": None} and s["sizes"] == {0: N}
+    assert s["min_silhouette"] == MIN_SILHOUETTE and s["profiles"] == "mrat-centred"
+    # without the threshold the best k is reported even though it is weak
+    loose = cluster_personas(matrix, personas, ["group"], k_min=2, k_max=5, seed=0,
+                             min_silhouette=-1.0)  # fmt: skip
+    assert loose.summary["k"] >= 2 and "note" not in loose.summary
+
+
+def test_ipsatize_removes_each_personas_level() -> None:
+    matrix = pd.DataFrame([[1.0, 2.0, 3.0], [4.0, 5.0, np.nan]], index=["a", "b"])
+    out = ipsatize(matrix)
+    np.testing.assert_allclose(out.loc["a"], [-1.0, 0.0, 1.0])
+    np.testing.assert_allclose(out.loc["b", [0, 1]], [-0.5, 0.5])
+    assert np.isnan(out.loc["b", 2])
+
+
 def test_missing_cells_and_constant_items() -> None:
     matrix, personas = planted()
     matrix[11] = 4.0  # constant item: dropped
@@ -98,6 +137,9 @@ def test_missing_cells_and_constant_items() -> None:
     assert 11 not in prepared.columns
     assert not prepared.isna().any().any()
     np.testing.assert_allclose(prepared.mean(axis=0), 0.0, atol=1e-12)
+    matrix[11] = matrix.drop(columns=11).mean(
+        axis=1
+    )  # at every persona's own mean: constant once ipsatized
     result = cluster_personas(matrix, personas, ["group"], method="kmeans", k_min=2, k_max=4,
                               seed=1)  # fmt: skip
     assert result.summary["k"] == 2

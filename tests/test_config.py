@@ -42,8 +42,8 @@ def test_repository_params_are_valid() -> None:
             lambda d: d["prompts"].update(questionnaires=["mfq99"]),
             "unknown questionnaire id 'mfq99'",
         ),
-        (lambda d: d["models"][0].update(backend="gpt"), "models[gemma3-270m].backend"),
-        (lambda d: d["models"][0].update(backend="openai"), "base_url is required"),
+        (lambda d: d["models"]["gemma3-270m"].update(backend="gpt"), "models[gemma3-270m].backend"),
+        (lambda d: d["models"]["gemma3-270m"].update(backend="openai"), "base_url is required"),
         (lambda d: d.update(extra_section={}), "extra_section: unknown key"),
     ],
 )
@@ -64,7 +64,7 @@ def test_bad_params_name_the_key(tmp_path: Path, mutate, expected: str) -> None:
             "personas.seed: unknown key; did you mean 'seeds'?",
         ),
         (
-            lambda d: d["models"][0].update(temprature=0.1),
+            lambda d: d["models"]["gemma3-270m"].update(temprature=0.1),
             "models[gemma3-270m].temprature: unknown key; did you mean 'temperature'?",
         ),
         (lambda d: d.update(promts={}), "promts: unknown key; did you mean 'prompts'?"),
@@ -114,9 +114,8 @@ def test_missing_api_key_variable_is_named(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.delenv("VI_TEST_UNSET_KEY", raising=False)
     path = write_params(
         project,
-        lambda d: d["models"].append(
-            {
-                "name": "remote",
+        lambda d: d["models"].update(
+            remote={
                 "backend": "openai",
                 "base_url": "http://127.0.0.1:9/v1",
                 "model": "m",

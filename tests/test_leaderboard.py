@@ -11,13 +11,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.leaderboard_data import DATE, MODELS, PARAMS_HASH, QUESTIONNAIRES, cached_project
-from value_inertia import paths
+from value_inertia import metric_registry, paths
 from value_inertia.errors import InputError
 from value_inertia.leaderboard import (
     FIXED_COLUMNS,
     arrow_schema,
     build_leaderboard,
+    legend,
+    load_extras,
     load_inputs,
+    tie_groups,
     write_leaderboard,
 )
 
@@ -43,7 +46,14 @@ def dims(metric: dict, key: str) -> list[float]:
 
 
 def small_metrics(
-    model: str, q: str, inertia: list[float | None], steer: list[float | None], top2: float = 0.5
+    model: str,
+    q: str,
+    inertia: list[float | None],
+    steer: list[float | None],
+    top2: float = 0.5,
+    ci: list[float | None] | None = None,
+    protocol: str | None = "p1",
+    mode: str = "logprobs",
 ) -> dict:
     dimensions = {
         f"D{i}": {"inertia": a, "steerability": b, "top2": top2, "top1": top2 / 2}
@@ -53,7 +63,8 @@ def small_metrics(
     return {
         "model": model,
         "questionnaire": q,
-        "mode": "logprobs",
+        "protocol_hash": protocol,
+        "mode": mode,
         "n_personas": 6,
         "seeds": [111, 333, 555],
         "repeats": 2,
@@ -67,6 +78,7 @@ def small_metrics(
             else None,
             "top2": top2,
             "top1": top2 / 2,
+            "inertia_ci": ci or [None, None],
         },
         "dimensions": dimensions,
         "levels": {},
@@ -145,10 +157,98 @@ def test_dimension_columns_belong_to_their_questionnaire(board: pd.DataFrame) ->
 def test_default_ranking_puts_the_most_inert_model_first(board: pd.DataFrame) -> None:
     for q in QUESTIONNAIRES:
         rows = board[board["questionnaire"] == q]
-        assert list(rows["rank"]) == [1, 2, 3]
-        assert list(rows["model"]) == ["steady-model", "drift.model", "wobbly-model"]
-        assert rows["inertia"].is_monotonic_decreasing
+        # logprobs and sampled results are never ranked together
+        logprobs = rows[rows["mode"] == "logprobs"]
+        assert list(logprobs["model"]) == ["steady-model", "drift.model"]
+        assert list(logprobs["rank"]) == [1, 2] and list(logprobs["rank_label"]) == ["1", "2"]
+        assert list(logprobs["tie_group"]) == [1, 2]
+        assert logprobs["inertia"].is_monotonic_decreasing
+        sample = rows[rows["mode"] == "sample"]
+        assert list(sample["model"]) == ["wobbly-model"] and list(sample["rank"]) == [1]
+        # the overall inertia CI from the bootstrap over personas (percentile intervals of
+        # 10 resamples in this fixture: present and ordered, not necessarily around the mean)
+        assert rows["inertia_ci_low"].notna().all()
+        assert (rows["inertia_ci_low"] <= rows["inertia_ci_high"]).all()
+        steady = rows[rows["model"] == "steady-model"].iloc[0]
+        assert steady["inertia_ci_low"] == pytest.approx(steady["inertia"])  # every persona alike
     assert list(board["questionnaire"]) == ["mfq30"] * 3 + ["pvqrr"] * 3
+
+
+def test_ranks_only_within_a_protocol_and_ties_by_ci() -> None:
+    metrics = [
+        small_metrics("a", "q", [0.50], [0.1], ci=[0.45, 0.55]),
+        small_metrics("b", "q", [0.48], [0.1], ci=[0.40, 0.52]),  # overlaps a's CI: tied
+        small_metrics("c", "q", [0.30], [0.1], ci=[0.25, 0.35]),
+        small_metrics("d", "q", [0.90], [0.1], ci=[0.85, 0.95], protocol="p2"),
+    ]
+    metrics[0]["permeability"] = [
+        {"attribute": "sex", "dimension": "D0", "effect": 0.2, "significant": True},
+        {"attribute": "age", "dimension": "D0", "effect": -0.01, "significant": False},
+    ]
+    board = build_leaderboard(metrics, [], {}, "h", "inertia", "d")
+    by_model = board.set_index("model")
+    assert by_model.loc["a", "permeability_max"] == pytest.approx(0.2)
+    assert by_model.loc["a", "permeable_cells"] == 1
+    assert by_model.loc["d", "rank"] == 1 and by_model.loc["d", "rank_label"] == "1"
+    assert list(board.loc[board["protocol_hash"] == "p1", "model"]) == ["a", "b", "c"]
+    assert [by_model.loc[m, "rank_label"] for m in "abc"] == ["1-2", "1-2", "3"]
+    assert [by_model.loc[m, "tie_group"] for m in "abc"] == [1, 1, 2]
+    assert by_model.loc["a", "inertia_ci_low"] == pytest.approx(0.45)
+    # logprobs and sample results without a protocol hash are still kept apart
+    apart = build_leaderboard(
+        [
+            small_metrics("x", "q", [0.5], [0.1], protocol=None),
+            small_metrics("y", "q", [0.6], [0.1], protocol=None, mode="sample"),
+        ],
+        [], {}, "h", "inertia", "d",
+    )  # fmt: skip
+    assert apart["rank"].tolist() == [1, 1]
+
+
+def test_tie_groups() -> None:
+    assert tie_groups([(0.5, 0.7), (0.6, 0.8), (0.1, 0.2)]) == [(1, "1-2"), (1, "1-2"), (2, "3")]
+    # a later row overlapping the leader pulls the rows between into the group
+    assert tie_groups([(0.5, 0.6), (0.40, 0.45), (0.1, 0.55)]) == [(1, "1-3")] * 3
+    assert tie_groups([(None, None), (0.1, 0.9)]) == [(1, "1"), (2, "2")]
+    assert tie_groups([]) == []
+
+
+def test_quality_and_spend_columns(tmp_path: Path) -> None:
+    qdir, sdir = tmp_path / "data" / "quality", tmp_path / "data" / "spend"
+    qdir.mkdir(parents=True)
+    sdir.mkdir(parents=True)
+    (qdir / "a__q.json").write_text(
+        json.dumps(
+            {
+                "verdict": "usable",
+                "alpha": {"D0": 0.8, "D1": 0.6},
+                "position_bias": 0.1,
+                "agreement": 0.9,
+                "protocol_hash": "p1",
+            }
+        )  # fmt: skip
+    )
+    (sdir / "a.json").write_text(json.dumps({"model": "a", "cost_usd": 1.25}))
+    quality, spend = load_extras(tmp_path)
+    board = build_leaderboard(
+        [small_metrics("a", "q", [0.5, 0.4], [0.1, 0.1])], [], {}, "h", "inertia", "d",
+        quality=quality, spend=spend,
+    )  # fmt: skip
+    row = board.iloc[0]
+    assert pd.isna(row["permeability_max"]) and pd.isna(row["permeable_cells"])
+    assert row["verdict"] == "usable" and row["alpha"] == pytest.approx(0.7)
+    assert row["position_bias"] == pytest.approx(0.1) and row["cost_usd"] == pytest.approx(1.25)
+    assert load_extras(tmp_path / "nothing") == ({}, {})
+
+
+def test_legend_comes_from_the_registry() -> None:
+    text = legend("steerability")
+    for name in ("inertia", "steerability", "top2"):
+        assert metric_registry.get(name).description in text
+    assert "overall steerability, lowest first" in text
+    assert "protocol" in text and '"1-2"' in text
+    with pytest.raises(ValueError, match="rank_by"):
+        legend("entropy")
 
 
 def test_ties_missing_values_and_other_indicators() -> None:
@@ -180,7 +280,7 @@ def test_bad_input_is_named() -> None:
         build_leaderboard([m], [], {}, "h", "entropy", "d")
     with pytest.raises(ValueError, match="two entries for model 'a', questionnaire 'q'"):
         build_leaderboard([m, m], [], {}, "h", "inertia", "d")
-    with pytest.raises(ValueError, match=r"metrics\[0\]: needs string keys"):
+    with pytest.raises(InputError, match=r"metrics\[0\]: not a valid MetricsResult: model"):
         build_leaderboard([{"overall": {}}], [], {}, "h", "inertia", "d")
 
 
@@ -211,8 +311,21 @@ def test_load_inputs_reads_only_result_files(tmp_path: Path) -> None:
     (sdir / "a.json").write_text(json.dumps({"name": "a", "backend": "embedded"}))
     metrics, clusters, models = load_inputs(tmp_path)
     assert [m["model"] for m in metrics] == ["a"]
-    assert clusters == [{"k": 2, "silhouette": 0.4, "model": "a", "questionnaire": "q"}]
+    assert metrics[0]["overall"]["inertia"] == 0.5 and metrics[0]["variant"] == "original"
+    assert len(clusters) == 1
+    assert {k: clusters[0][k] for k in ("k", "silhouette", "model", "questionnaire")} == {
+        "k": 2, "silhouette": 0.4, "model": "a", "questionnaire": "q"
+    }  # fmt: skip
     assert models == {"a": {"name": "a", "backend": "embedded"}}
+    # an invalid metrics file: one error naming the file and the key
+    (mdir / "d__q.json").write_text(json.dumps({"model": "d", "questionnaire": "q"}))
+    with pytest.raises(InputError, match=r"d__q\.json: not a valid MetricsResult: mode"):
+        load_inputs(tmp_path)
+    (mdir / "d__q.json").unlink()
+    (cdir / "e__q.json").write_text(json.dumps({"k": "many"}))
+    with pytest.raises(InputError, match=r"e__q\.json: not a valid ClusterSummary: k"):
+        load_inputs(tmp_path)
+    (cdir / "e__q.json").unlink()
     (mdir / "c__q.json").write_text("{not json")
     with pytest.raises(InputError, match=r"c__q\.json: not valid JSON"):
         load_inputs(tmp_path)
@@ -255,12 +368,14 @@ def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
     assert md.startswith("# value-inertia leaderboard")
     assert md.index("## mfq30") < md.index("## pvqrr")
     section = md[md.index("## mfq30") : md.index("## pvqrr")]
-    assert "| rank | model | inertia | steerability | top-2 |" in section
-    assert (
-        section.index("| 1 | steady-model |")
-        < section.index("| 2 | drift.model |")
-        < section.index("| 3 | wobbly-model |")
-    )
+    assert "| rank | model | inertia | inertia 95% CI | steerability | top-2 |" in section
+    # logprobs and sample answers never rank together: one ranked table per protocol
+    tables = [g.split("Per dimension")[0] for g in section.split("Protocol ")[1:]]
+    assert len(tables) == 2
+    [logprobs] = [t for t in tables if "steady-model" in t]
+    assert logprobs.index("| 1 | steady-model |") < logprobs.index("| 2 | drift.model |")
+    assert "wobbly-model" not in logprobs
+    assert "| 1 | wobbly-model |" in section
     assert "| Harm | 0.713 / 0.000 |" in section
     assert "| Hedonism |" not in section  # PVQ dimensions stay in their own section
     assert "What the numbers mean" in md and "highest first" in md
@@ -274,3 +389,19 @@ def test_empty_leaderboard_still_writes_every_file(tmp_path: Path) -> None:
     assert pq.read_table(out["parquet"]).num_rows == 0
     assert json.loads(out["json"].read_text()) == []
     assert "No results yet" in out["md"].read_text()
+
+
+def test_current_inputs_keep_configured_variants(tmp_path: Path) -> None:
+    from value_inertia.leaderboard import load_current_inputs
+
+    mdir = paths.metrics_dir(tmp_path)
+    mdir.mkdir(parents=True)
+    (mdir / "a__q.json").write_text(json.dumps(small_metrics("a", "q", [0.5], [0.1])))
+    shuffled = {**small_metrics("a", "q", [0.4], [0.1]), "variant": "shuffled"}
+    (mdir / "a__q__shuffled.json").write_text(json.dumps(shuffled))
+    both, _, _ = load_current_inputs(tmp_path, ["a"], ["q"])
+    assert sorted(m["variant"] for m in both) == ["original", "shuffled"]
+    only, _, _ = load_current_inputs(tmp_path, ["a"], ["q"], ["original"])
+    assert [m["variant"] for m in only] == ["original"]
+    board = build_leaderboard(both, [], {}, "h", "inertia", "d")
+    assert len(board) == 2 and set(board["variant"]) == {"original", "shuffled"}

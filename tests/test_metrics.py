@@ -165,28 +165,6 @@ def test_cohens_d_undefined_cases_are_nan():
     assert math.isnan(m.cohens_d([2, 2], [2, 2, 2]))
 
 
-# --- convergence ------------------------------------------------------------------------
-
-
-def test_convergence_curve_shrinks_and_hits_zero():
-    values = np.arange(20, dtype=float)  # population variance 33.25
-    sizes = [1, 5, 10, 20]
-    curve = m.convergence_curve(values, sizes, draws=2000, rng=np.random.default_rng(1))
-    assert curve.shape == (4,)
-    assert np.all(np.diff(curve) < 0)
-    assert curve[-1] == 0.0
-    # Without-replacement sampling: Var = sigma^2 / k * (n - k) / (n - 1)
-    for k, v in zip(sizes[:3], curve[:3], strict=True):
-        assert v == pytest.approx(33.25 / k * (20 - k) / 19, rel=0.15)
-
-
-def test_convergence_curve_rejects_too_large_k():
-    with pytest.raises(ValueError, match="outside"):
-        m.convergence_curve([1.0, 2.0, 3.0], [4], draws=10, rng=np.random.default_rng(0))
-    with pytest.raises(ValueError):
-        m.convergence_curve([1.0, 2.0, 3.0], [0], draws=10, rng=np.random.default_rng(0))
-
-
 # --- bootstrap ----------------------------------------------------------------------------
 
 

@@ -1,8 +1,4 @@
-"""Every plot function writes a readable PNG that shows the data it was given.
-
-The content checks read the matplotlib Figure each function draws (captured where
-it is saved): the values in the image or bars, the labels and the titles.
-"""
+"""Plot functions: readable PNGs, the data drawn, and titles that name the result."""
 
 from __future__ import annotations
 
@@ -14,14 +10,15 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from value_inertia import plots
-from value_inertia.analysis import P_COLUMNS
+from value_inertia.analysis import P_COLUMNS, persona_item_matrix
 from value_inertia.plots import (
+    figure_title,
     plot_clusters,
     plot_cohens_d,
     plot_convergence,
     plot_macro_distribution,
     plot_micro_heatmap,
+    plot_permeability,
 )
 from value_inertia.questionnaires import Questionnaire
 
@@ -86,20 +83,6 @@ def parsed(questionnaire: Questionnaire, personas: pd.DataFrame) -> pd.DataFrame
     return frame
 
 
-@pytest.fixture
-def figures(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
-    """Every Figure a plot function saves during the test, in order."""
-    drawn: list[Figure] = []
-    save = plots._save
-
-    def capture(fig: Figure, path: str | Path) -> Path:
-        drawn.append(fig)
-        return save(fig, path)
-
-    monkeypatch.setattr(plots, "_save", capture)
-    return drawn
-
-
 def assert_png(path: Path, expected: Path) -> None:
     assert path == expected
     assert path.exists() and path.stat().st_size > 1000
@@ -107,112 +90,132 @@ def assert_png(path: Path, expected: Path) -> None:
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
 
 
-def tick_labels(axis) -> list[str]:
-    return [t.get_text() for t in axis.get_ticklabels()]
+def new_ax():
+    return Figure().add_subplot()
 
 
-def texts(ax) -> list[str]:
-    return [t.get_text() for t in ax.texts]
+def test_figure_title_names_model_questionnaire_and_variant() -> None:
+    assert figure_title("x", "m", "mfq30", "shuffled") == "m · mfq30 · shuffled: x"
+    assert figure_title("x", "m", "mfq30") == "m · mfq30 · original: x"
 
 
-def test_micro_heatmap(
-    parsed: pd.DataFrame, questionnaire: Questionnaire, tmp_path: Path, figures: list[Figure]
-) -> None:
+def test_micro_heatmap(parsed: pd.DataFrame, questionnaire: Questionnaire, tmp_path: Path) -> None:
+    matrix = persona_item_matrix(parsed, questionnaire)
     out = tmp_path / "sub" / "micro.png"
-    assert_png(plot_micro_heatmap(parsed, questionnaire, out), out)
-    [fig] = figures
-    ax = fig.axes[0]
-    [image] = ax.images
-    # expected rating sum_k k * p_k per persona (rows, sorted) and scored item (columns,
-    # in dimension order); the catch item 7 and the baseline rows are not drawn
+    assert_png(plot_micro_heatmap(matrix, questionnaire, out, model="m"), out)
+    ax = plot_micro_heatmap(matrix, questionnaire, ax=new_ax(), model="m", variant="reversed")
+    drawn = ax.images[0].get_array()
+    np.testing.assert_allclose(drawn.filled(np.nan), matrix.to_numpy(), equal_nan=True)
+    assert drawn.mask.sum() == 1  # the unparsed answer is a grey cell
+    assert ax.get_title() == "m · tiny · reversed: expected rating per persona and item"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Care", "Order"]
+    # the matrix itself: expected rating sum_k k * p_k per persona (sorted) and scored item
     rows = parsed[(parsed.condition == "persona") & ~parsed["catch"]]
-    expected = rows[P_COLUMNS].to_numpy() @ np.arange(1, 7)  # NaN stays NaN
-    want = (
-        rows.assign(e=expected)
-        .pivot_table(index="persona_id", columns="item", values="e", dropna=False)
-        .sort_index()
-        .reindex(columns=[1, 2, 3, 4, 5, 6])
+    expected = rows.assign(e=rows[P_COLUMNS].to_numpy() @ np.arange(1, 7)).pivot_table(
+        index="persona_id", columns="item", values="e", dropna=False
     )
-    shown = np.ma.filled(np.ma.asarray(image.get_array(), dtype=float), np.nan)
-    assert shown.shape == (N_PERSONAS, 6)
-    np.testing.assert_allclose(shown, want.to_numpy(), equal_nan=True)
-    assert np.isnan(shown).sum() == 1  # the unparsed answer is a grey (masked) cell
-    assert image.get_clim() == (1, 6)
-    assert tick_labels(ax.xaxis) == ["Care", "Order"]
-    [top] = [child for child in ax.child_axes]
-    assert tick_labels(top.xaxis) == ["1", "2", "3", "4", "5", "6"]
+    np.testing.assert_allclose(drawn.filled(np.nan), expected.to_numpy(), equal_nan=True)
+    assert ax.images[0].get_clim() == (1, 6)
+    [top] = ax.child_axes
+    assert [t.get_text() for t in top.get_xticklabels()] == ["1", "2", "3", "4", "5", "6"]
     assert ax.get_ylabel() == f"personas (n = {N_PERSONAS})"
-    assert "Tiny" in ax.get_title() and ax.get_title().startswith("m ")
 
 
-def centre(bar) -> float:
-    return bar.get_y() + bar.get_height() / 2
-
-
-def test_macro_distribution(tmp_path: Path, figures: list[Figure]) -> None:
-    care = [0.1, 0.1, 0.2, 0.2, 0.2, 0.2]
-    care_base = [0, 0, 0, 0, 0.5, 0.5]
-    order = [0.5, 0.5, 0, 0, 0, 0]
+def test_macro_distribution(tmp_path: Path) -> None:
     metrics = {
         "model": "m",
         "questionnaire": "tiny",
+        "variant": "shuffled",
         "dimensions": {
-            "Care": {"distribution": care, "baseline_distribution": care_base, "inertia": 0.03},
-            "Order": {"distribution": order, "baseline_distribution": None, "inertia": 0.61},
+            "Care": {
+                "distribution": [0.1, 0.1, 0.2, 0.2, 0.2, 0.2],
+                "baseline_distribution": [0, 0, 0, 0, 0.5, 0.5],
+                "inertia": 0.03,
+            },
+            "Order": {
+                "distribution": [0.5, 0.5, 0, 0, 0, 0],
+                "baseline_distribution": None,
+                "inertia": 0.61,
+            },
         },
     }
     out = tmp_path / "macro.png"
     assert_png(plot_macro_distribution(metrics, out), out)
-    [fig] = figures
-    ax = fig.axes[0]
-    labels = tick_labels(ax.yaxis)
+    ax = plot_macro_distribution(metrics, ax=new_ax())
+    assert ax.get_title().startswith("m · tiny · shuffled:")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["Care · persona", "Care · baseline", "Order · persona", "Order · baseline"]
     ticks = dict(zip(labels, ax.get_yticks(), strict=True))
-    # each bar is six segments, left to right, as wide as the shares of options 1..6
+    # each bar: six segments, left to right, as wide as the shares of options 1..6
     for label, dist in (
-        ("Care · persona", care),
-        ("Care · baseline", care_base),
-        ("Order · persona", order),
+        ("Care · persona", [0.1, 0.1, 0.2, 0.2, 0.2, 0.2]),
+        ("Care · baseline", [0, 0, 0, 0, 0.5, 0.5]),
+        ("Order · persona", [0.5, 0.5, 0, 0, 0, 0]),
     ):
-        bars = [b for b in ax.patches if abs(centre(b) - ticks[label]) < 1e-9]
+        bars = [b for b in ax.patches if abs(b.get_y() + b.get_height() / 2 - ticks[label]) < 1e-9]
         assert [b.get_width() for b in bars] == pytest.approx(dist)
         assert [b.get_x() for b in bars] == pytest.approx(np.cumsum([0, *dist[:-1]]))
         assert all(bool(b.get_hatch()) == label.endswith("baseline") for b in bars)
     missing = ticks["Order · baseline"]
-    assert not [b for b in ax.patches if abs(centre(b) - missing) < 1e-9]
-    assert {"no data", "I = 0.03", "I = 0.61"} <= set(texts(ax))
-    assert ax.get_title().startswith("m · tiny")
+    assert not [b for b in ax.patches if abs(b.get_y() + b.get_height() / 2 - missing) < 1e-9]
+    texts = [t.get_text() for t in ax.texts]
+    assert "I = 0.03" in texts and "I = 0.61" in texts and "no data" in texts
+    labels = [t.get_text() for t in ax.xaxis.get_ticklabels()]
+    assert not any("10^" in t or "times" in t for t in labels)
 
 
-def test_convergence_plot(tmp_path: Path, figures: list[Figure]) -> None:
-    sizes = [1, 2, 4, 8]
+def test_convergence_plot(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         [
-            {"dimension": d, "n_personas": n, "variance": scale / n}
+            {"dimension": d, "k": k, "variance": scale / k, "band_low": 0.5 * scale / k,
+             "band_high": 2 * scale / k}
             for d, scale in (("Care", 1.0), ("Order", 0.5))
-            for n in sizes
+            for k in (10, 20, 30)
         ]
-        + [{"dimension": "Flat", "n_personas": n, "variance": 0.0} for n in sizes]
-    )
+    )  # fmt: skip
     out = tmp_path / "convergence.png"
-    assert_png(plot_convergence(frame, out), out)
-    [fig] = figures
-    ax = fig.axes[0]
-    lines = {line.get_label(): line for line in ax.get_lines()}
-    assert set(lines) == {"Care", "Order", "1/n reference"}  # "Flat" (all zero) is left out
-    for name, scale in (("Care", 1.0), ("Order", 0.5)):
-        assert list(lines[name].get_xdata()) == sizes
-        assert list(lines[name].get_ydata()) == pytest.approx([scale / n for n in sizes])
-    # anchored at the median variance at n = 1: (1.0 + 0.5) / 2
-    assert list(lines["1/n reference"].get_ydata()) == pytest.approx([0.75 / n for n in sizes])
-    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Care", "Order", "1/n reference"]
+    assert_png(plot_convergence(frame, {"enough_seeds": True}, out, model="m"), out)
+    ax = plot_convergence(frame, {"enough_seeds": True}, ax=new_ax(), model="m",
+                          questionnaire="tiny")  # fmt: skip
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"Care", "Order"}
+    np.testing.assert_allclose(lines["Order"].get_ydata(), [0.05, 0.025, 0.5 / 30])
+    assert len(ax.collections) == 2  # one bootstrap band per dimension
+    assert ax.get_xscale() == "linear" and "seeds" in ax.get_title()
+    assert ax.get_title().startswith("m · tiny · original:")
+
+
+def test_convergence_plot_with_one_seed_says_two_are_needed(tmp_path: Path) -> None:
+    empty = pd.DataFrame(columns=["dimension", "k", "variance", "band_low", "band_high"])
+    note = "convergence across persona seeds needs at least two seeds; this run has 1"
+    info = {"enough_seeds": False, "n_seeds": 1, "note": note}
+    ax = plot_convergence(empty, info, ax=new_ax())
+    assert any("two seeds" in t.get_text() for t in ax.texts)
+    out = tmp_path / "c1.png"
+    assert_png(plot_convergence(empty, info, out), out)
+
+
+def test_permeability_plot_marks_significant_cells(tmp_path: Path) -> None:
+    table = pd.DataFrame(
+        {
+            "attribute": ["sex", "sex", "country", "country"],
+            "dimension": ["Care", "Order", "Care", "Order"],
+            "effect": [0.31, -0.01, 0.02, np.nan],
+            "significant": [True, False, False, False],
+        }
+    )
+    out = tmp_path / "perm.png"
+    assert_png(plot_permeability(table, out, model="m", questionnaire="tiny"), out)
+    ax = plot_permeability(table, ax=new_ax(), model="m", questionnaire="tiny")
+    texts = sorted(t.get_text() for t in ax.texts)
+    assert texts == ["-0.01", "0.02", "0.31*", "n/a"]
+    values = ax.images[0].get_array()
+    assert values[0, 0] == pytest.approx(0.31) and values.mask[1, 1]
+    assert "omega-squared" in ax.get_title() and ax.get_title().startswith("m · tiny")
 
 
 @pytest.mark.parametrize("attribute", ["sex", "age", "occupation"])
-def test_clusters_plot(
-    personas: pd.DataFrame, attribute: str, tmp_path: Path, figures: list[Figure]
-) -> None:
+def test_clusters_plot(personas: pd.DataFrame, attribute: str, tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     assignments = pd.DataFrame(
         {
@@ -223,10 +226,13 @@ def test_clusters_plot(
         }
     )
     out = tmp_path / f"clusters-{attribute}.png"
-    assert_png(plot_clusters(assignments, personas, attribute, out), out)
-    [fig] = figures
-    ax_c, ax_a = fig.axes[:2]
-    # left: one scatter per cluster at exactly its personas' PCA coordinates
+    assert_png(plot_clusters(assignments, personas, attribute, out, model="m"), out)
+    fig = Figure()
+    ax_c, ax_a = plot_clusters(assignments, personas, attribute, axes=tuple(fig.subplots(1, 2)),
+                               model="m", questionnaire="tiny")  # fmt: skip
+    assert len(ax_c.collections) == 2  # one scatter per cluster
+    assert "m · tiny · original" in fig.get_suptitle()
+    # left: each cluster's scatter at exactly its personas' PCA coordinates
     for c, points in enumerate(ax_c.collections):
         part = assignments[assignments.cluster == c]
         np.testing.assert_allclose(points.get_offsets(), part[["pc1", "pc2"]].to_numpy())
@@ -238,11 +244,9 @@ def test_clusters_plot(
     assert ax_a.get_title() == f"Personas coloured by {attribute}"
     if attribute == "age":  # numeric: a colour scale over the ages
         np.testing.assert_allclose(points.get_array(), personas["age"].to_numpy(dtype=float))
-        assert fig.axes[2].get_ylabel() == "age"  # the colour bar
-    else:  # categorical: a legend of the categories, nulls as "none"
-        names = [t.get_text() for t in ax_a.get_legend().get_texts()]
+    else:  # categorical: a legend of the categories (nulls as "none"), one colour each
         values = personas[attribute].fillna("none")
-        assert names == sorted(values.unique())
+        assert [t.get_text() for t in ax_a.get_legend().get_texts()] == sorted(values.unique())
         colours = points.get_facecolors()
         for value in values.unique():
             same = colours[(values == value).to_numpy()]
@@ -250,7 +254,7 @@ def test_clusters_plot(
         assert len({tuple(c) for c in colours}) == values.nunique()
 
 
-def test_cohens_d_plot(tmp_path: Path, figures: list[Figure]) -> None:
+def test_cohens_d_plot(tmp_path: Path) -> None:
     grid = pd.DataFrame(
         [[0.8, -0.3], [np.nan, 0.05]],
         index=pd.Index(["sex", "age"], name="attribute"),
@@ -262,13 +266,14 @@ def test_cohens_d_plot(tmp_path: Path, figures: list[Figure]) -> None:
     }
     out = tmp_path / "cohens_d.png"
     assert_png(plot_cohens_d(grid, out), out)
-    [fig] = figures
-    ax = fig.axes[0]
-    [image] = ax.images
-    shown = np.ma.filled(np.ma.asarray(image.get_array(), dtype=float), np.nan)
-    np.testing.assert_allclose(shown, grid.to_numpy(), equal_nan=True)
-    low, high = image.get_clim()
+    ax = plot_cohens_d(grid, ax=new_ax(), model="m", questionnaire="tiny")
+    assert [t.get_text() for t in ax.texts] == ["0.80", "-0.30", "n/a", "0.05"]
+    shown = ax.images[0].get_array()
+    np.testing.assert_allclose(shown.filled(np.nan), grid.to_numpy(), equal_nan=True)
+    low, high = ax.images[0].get_clim()
     assert low == -high == -0.8  # centred at 0, as wide as the largest |d|
-    assert texts(ax) == ["0.80", "-0.30", "n/a", "0.05"]
-    assert tick_labels(ax.yaxis) == ["sex (female vs male)", "age (> 50 vs <= 50)"]
-    assert tick_labels(ax.xaxis) == ["Care", "Order"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Care", "Order"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "sex (female vs male)",
+        "age (> 50 vs <= 50)",
+    ]

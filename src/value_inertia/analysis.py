@@ -9,8 +9,15 @@ answer could not be parsed). Everything here is built from the pure functions in
   distribution ``p_d`` and its inertia, steerability, top-2 / top-1 share, with
   bootstrap confidence intervals over personas;
 * micro level: the persona x item matrix of expected ratings, MRAT-centred
-  persona scores, seed stability, Cohen's d per (attribute, dimension) and the
-  convergence of dimension means as the number of personas grows.
+  persona scores, selective permeability per (attribute, dimension)
+  (omega-squared, permutation p, Benjamini-Hochberg q; Cohen's d only for
+  two-group contrasts), per-seed inertia and steerability and their spread,
+  and the convergence across persona seeds of MRAT-centred dimension means as
+  the number of personas grows.
+
+:func:`run_analysis` does all of it once per (model, questionnaire, variant)
+and returns the metrics file (:class:`value_inertia.results.MetricsResult`)
+with the tables the figures are drawn from.
 
 Catch (attention-check) items are excluded from every score and reported on
 their own. Unparsed rows count against the parse rate and are excluded from
@@ -22,30 +29,41 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from value_inertia import metric_registry
+from value_inertia.artifacts import DEFAULT_VARIANT
 from value_inertia.metrics import (
+    _group_codes,
+    benjamini_hochberg,
     bootstrap_ci_of_sums,
     cohens_d,
-    convergence_curve,
     expected_rating,
     inertia_index,
     mrat_scores,
     normalise,
     pearson_r,
+    permeability_many,
+    seed_convergence,
     steerability,
     top1_share,
     top2_concentration,
 )
 from value_inertia.questionnaires import N_OPTIONS, Questionnaire
+from value_inertia.results import MetricsResult, validate
 
 P_COLUMNS: list[str] = [f"p_{k}" for k in range(1, N_OPTIONS + 1)]
 RATINGS: np.ndarray = np.arange(1, N_OPTIONS + 1, dtype=float)
-MAX_CONVERGENCE_POINTS = 12
+CONVERGENCE_STEP = 10  # k = 10, 20, ... personas per seed
+MAX_CONVERGENCE_POINTS = 25  # at most this many sizes k (coarser steps for large n)
+MIN_GROUP_SIZE = 5  # smallest group of a two-group Cohen's d contrast
+FDR_ALPHA = 0.05  # Benjamini-Hochberg level at which a permeability cell is marked
+INTEGER_BINS = 4  # quantile bins of an integer attribute (age, income) for permeability
 
 Json = dict[str, Any]
 
@@ -99,12 +117,17 @@ _SELECT_COLUMNS = [
     "repeat",
     "sample_index",
     "letter_mass",
+    "variant",
     *P_COLUMNS,
 ]
 
 
-def _select(parsed: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
-    """Rows of ``questionnaire`` with two derived columns.
+def _select(
+    parsed: pd.DataFrame, questionnaire: Questionnaire, variant: str = DEFAULT_VARIANT
+) -> pd.DataFrame:
+    """Rows of ``questionnaire`` (and of prompt ``variant``, when the table has that column).
+
+    Two derived columns:
 
     ``ok``: the row has a usable distribution (no NaN in ``p_1..p_6`` and a
     positive sum). ``expected``: the expected rating of the row-normalised
@@ -115,7 +138,10 @@ def _select(parsed: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
     if missing:
         raise ValueError(f"parsed table: missing column(s) {', '.join(missing)}")
     keep = [c for c in _SELECT_COLUMNS if c in parsed.columns]
-    rows = parsed.loc[parsed["questionnaire"] == questionnaire.id, keep].copy()
+    wanted = parsed["questionnaire"] == questionnaire.id
+    if "variant" in parsed.columns:
+        wanted &= parsed["variant"].fillna(DEFAULT_VARIANT).astype(str) == variant
+    rows = parsed.loc[wanted, keep].copy()
     probs = rows[P_COLUMNS].to_numpy(dtype=float, na_value=np.nan)
     sums = probs.sum(axis=1)
     ok = np.isfinite(probs).all(axis=1) & (sums > 0)
@@ -130,7 +156,9 @@ def _select(parsed: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
     return rows
 
 
-def persona_item_matrix(parsed: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
+def persona_item_matrix(
+    parsed: pd.DataFrame, questionnaire: Questionnaire, variant: str = DEFAULT_VARIANT
+) -> pd.DataFrame:
     """Persona x scored-item matrix of mean expected rating.
 
     Cell (persona i, item j) = mean over that persona's parsed answers to item j
@@ -138,7 +166,11 @@ def persona_item_matrix(parsed: pd.DataFrame, questionnaire: Questionnaire) -> p
     ordered by dimension (as in the scoring key); a cell with no parsed answer is
     NaN. Index: ``persona_id`` (persona condition only), sorted.
     """
-    rows = _select(parsed, questionnaire)
+    return _matrix_of(_select(parsed, questionnaire, variant), questionnaire)
+
+
+def _matrix_of(rows: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
+    """:func:`persona_item_matrix` from already selected rows."""
     persona_rows = rows.loc[(rows["condition"] == "persona") & ~rows["is_catch"]]
     items = _scored_items(questionnaire)
     ids = sorted(persona_rows["persona_id"].dropna().astype(str).unique())
@@ -155,16 +187,23 @@ def persona_item_matrix(parsed: pd.DataFrame, questionnaire: Questionnaire) -> p
     return matrix.astype(float)
 
 
-def persona_scores(parsed: pd.DataFrame, questionnaire: Questionnaire) -> pd.DataFrame:
+def persona_scores(
+    parsed: pd.DataFrame,
+    questionnaire: Questionnaire,
+    variant: str = DEFAULT_VARIANT,
+    *,
+    matrix: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Persona-level dimension scores and their MRAT-centred versions.
 
     For persona i and dimension d with item set J_d: ``score[i, d] = mean_{j in J_d} m[i, j]``
     where ``m`` is :func:`persona_item_matrix`. The MRAT-centred score is
     ``mrat:d = score[i, d] - mean_{j in all scored items} m[i, j]`` (from
     :func:`metrics.mrat_scores`). Index: ``persona_id``; columns: the dimensions,
-    then ``mrat:<dimension>``.
+    then ``mrat:<dimension>``. A precomputed ``matrix`` is used as is.
     """
-    matrix = persona_item_matrix(parsed, questionnaire)
+    if matrix is None:
+        matrix = persona_item_matrix(parsed, questionnaire, variant)
     dims = list(questionnaire.dimensions)
     values = matrix.to_numpy(dtype=float)
     scores = pd.DataFrame(index=matrix.index)
@@ -362,7 +401,502 @@ def _seed_stability(persona_rows: pd.DataFrame) -> dict[str, float | None]:
     return out
 
 
-def analyze(
+def _overall_ci(
+    persona_rows: pd.DataFrame,
+    questionnaire: Questionnaire,
+    baselines: dict[str, np.ndarray | None],
+    *,
+    n_boot: int,
+    confidence: float,
+    seed: int,
+) -> dict[str, list[float | None]]:
+    """Joint bootstrap over personas of the overall (mean over dimensions) inertia and steerability.
+
+    Each persona contributes, per dimension d, the sum of its row distributions
+    over the items of d (a persona x (D * 6) matrix). A resample of personas
+    (with replacement) gives p*_d for every d at once, so the dimensions stay
+    paired: overall* = (1/D') sum_d I(p*_d) over the D' dimensions with answers
+    (likewise JSD_2(p_d^baseline, p*_d) for steerability).
+    """
+    usable = persona_rows.loc[persona_rows["ok"]]
+    ids = sorted(usable["persona_id"].dropna().astype(str).unique())
+    out: dict[str, list[float | None]] = {
+        "inertia_ci": [None, None],
+        "steerability_ci": [None, None],
+    }
+    if len(ids) < 2 or n_boot < 1:
+        return out
+    dims = list(questionnaire.dimensions)
+    blocks = []
+    for d in dims:
+        sel = usable.loc[usable["item"].isin(list(questionnaire.dimensions[d]))]
+        summed = sel.groupby(sel["persona_id"].astype(str))[P_COLUMNS].sum()
+        blocks.append(summed.reindex(ids, fill_value=0.0).to_numpy(dtype=float))
+    data = np.hstack(blocks)
+
+    def mean_over_dims(total: np.ndarray, fn: Callable[[int, np.ndarray], float | None]) -> float:
+        values = []
+        for i, row in enumerate(total.reshape(len(dims), N_OPTIONS)):
+            if row.sum() > 0:
+                v = fn(i, normalise(row))
+                if v is not None:
+                    values.append(v)
+        return float(np.mean(values)) if values else math.nan
+
+    def inertia_of(total: np.ndarray) -> float:
+        return mean_over_dims(total, lambda _, p: inertia_index(p))
+
+    def steer_of(total: np.ndarray) -> float:
+        def one(i: int, p: np.ndarray) -> float | None:
+            base = baselines.get(dims[i])
+            return None if base is None else steerability(base, p)
+
+        return mean_over_dims(total, one)
+
+    common = dict(n_boot=n_boot, confidence=confidence)
+    out["inertia_ci"] = _ci(data, inertia_of, **common, rng=_rng(seed, "overall", "inertia"))
+    if any(b is not None for b in baselines.values()):
+        out["steerability_ci"] = _ci(
+            data, steer_of, **common, rng=_rng(seed, "overall", "steerability")
+        )
+    return out
+
+
+def _spread(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    """(SD with ddof = 1, max - min) of the finite values; (None, None) with fewer than 2."""
+    finite = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if finite.size < 2:
+        return None, None
+    return float(finite.std(ddof=1)), float(finite.max() - finite.min())
+
+
+def seed_spread(
+    persona_rows: pd.DataFrame, baseline_rows: pd.DataFrame, questionnaire: Questionnaire
+) -> Json:
+    """Per-seed inertia and steerability per dimension, and their spread over seeds.
+
+    For seed s and dimension d, p_{d,s} pools the persona rows of seed s only:
+    ``I_s(d) = 1 - H(p_{d,s}) / log2 6`` and ``S_s(d) = JSD_2(p_d^baseline, p_{d,s})``
+    (one baseline for all seeds). Spread over the seeds: ``sd = SD_s (ddof = 1)``
+    and ``range = max_s - min_s``, per dimension and for the overall (mean over
+    dimensions) values; None with one seed. Keys: ``per_seed`` {seed: {dimension:
+    {inertia, steerability}}}, ``dimensions`` {dimension: {inertia_sd,
+    inertia_range, steerability_sd, steerability_range}}, ``overall`` (the same keys).
+    """
+    rows = persona_rows.loc[persona_rows["seed"].notna()] if "seed" in persona_rows else None
+    seeds = sorted(int(s) for s in rows["seed"].unique()) if rows is not None else []
+    baselines = {d: _pooled(baseline_rows, items) for d, items in questionnaire.dimensions.items()}
+    per_seed: Json = {}
+    overall: dict[str, list[float | None]] = {"inertia": [], "steerability": []}
+    for s in seeds:
+        part = rows.loc[rows["seed"].astype(int) == s]
+        values: Json = {}
+        for d, items in questionnaire.dimensions.items():
+            p = _pooled(part, items)
+            base = baselines[d]
+            values[d] = {
+                "inertia": float(inertia_index(p)) if p is not None else None,
+                "steerability": float(steerability(base, p))
+                if p is not None and base is not None
+                else None,
+            }
+        per_seed[str(s)] = values
+        for key in overall:
+            overall[key].append(_mean_or_none([v[key] for v in values.values()]))
+
+    def spread_of(by_metric: dict[str, list[float | None]]) -> Json:
+        out: Json = {}
+        for key, vals in by_metric.items():
+            out[f"{key}_sd"], out[f"{key}_range"] = _spread(vals)
+        return out
+
+    dimensions = {
+        d: spread_of({k: [per_seed[str(s)][d][k] for s in seeds] for k in overall})
+        for d in questionnaire.dimensions
+    }
+    return {"per_seed": per_seed, "dimensions": dimensions, "overall": spread_of(overall)}
+
+
+# --------------------------------------------------------------------------- permeability
+
+
+def _is_integer_attribute(series: pd.Series) -> bool:
+    """Numeric (integer-valued) attributes such as age and income_level."""
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    )
+
+
+def attribute_labels(values: pd.Series, bins: int = INTEGER_BINS) -> np.ndarray:
+    """Category labels of one persona attribute (for permeability and AMI).
+
+    Numeric attributes (age, income_level) are cut into up to ``bins`` quantile
+    bins (each value its own label when there are at most ``bins`` distinct
+    ones). Nulls (e.g. occupation of the not employed) become the category
+    ``"none"``.
+    """
+    if _is_integer_attribute(values):
+        numeric = pd.to_numeric(values, errors="coerce").astype(float)
+        if numeric.dropna().nunique() > bins:
+            binned = pd.qcut(numeric, q=bins, duplicates="drop")
+            labels = binned.astype(object).where(binned.notna(), "none").astype(str)
+        else:
+            labels = numeric.map(lambda v: "none" if pd.isna(v) else f"{v:g}")
+        return labels.to_numpy(dtype=object)
+    return values.astype(object).where(values.notna(), "none").astype(str).to_numpy()
+
+
+def _two_group_contrast(
+    values: pd.Series,
+) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """The two-group contrast of an attribute, if it has one: (label, mask A, mask B).
+
+    Integer attribute: above the median (A) vs at or below it (B), nulls in
+    neither. Two categories (nulls count as the category ``"none"``): the first
+    (A) vs the second (B) in sorted order. More categories: None (no single
+    two-group contrast; the omega-squared of all categories covers them).
+    """
+    if _is_integer_attribute(values):
+        numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        finite = numeric[np.isfinite(numeric)]
+        if finite.size == 0:
+            return None
+        med = float(np.median(finite))
+        return f"> {med:g} vs <= {med:g}", numeric > med, numeric <= med
+    cats = values.astype(object).where(values.notna(), "none").astype(str).to_numpy()
+    levels = sorted(set(cats))
+    if len(levels) != 2:
+        return None
+    return f"{levels[0]} vs {levels[1]}", cats == levels[0], cats == levels[1]
+
+
+def _aligned_personas(personas: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    table = personas.copy()
+    table["persona_id"] = table["persona_id"].astype(str)
+    return table.drop_duplicates("persona_id").set_index("persona_id").reindex(ids.astype(str))
+
+
+def permeability_table(
+    scores: pd.DataFrame,
+    personas: pd.DataFrame,
+    attributes: Sequence[str],
+    dimensions: Sequence[str],
+    *,
+    n_permutations: int = 1000,
+    seed: int = 0,
+    min_group_size: int = MIN_GROUP_SIZE,
+    alpha: float = FDR_ALPHA,
+) -> pd.DataFrame:
+    """Selective permeability per (attribute, dimension), long form.
+
+    ``scores``: persona x dimension MRAT-centred scores (index persona_id; a
+    column ``mrat:<d>`` is used when present, else ``<d>``). Per cell:
+    :func:`metrics.permeability` of the scores grouped by the attribute's
+    categories (:func:`attribute_labels`: integer attributes in quantile bins,
+    nulls as "none"): ``effect`` = omega-squared, ``p_value`` = permutation p
+    (one set of ``n_permutations`` permutations seeded by ``seed`` serves the
+    whole grid, :func:`metrics.permeability_many`). Personas without a score in
+    every dimension are left out of the omega-squared. ``q_value``: Benjamini-Hochberg
+    over the whole grid; ``significant`` = q <= ``alpha``. ``cohens_d`` only for
+    two-group contrasts (binary attributes, median split of integer ones;
+    :func:`_two_group_contrast`) when both groups have >= ``min_group_size``
+    personas, else NaN. Columns: attribute, dimension, effect, p_value,
+    q_value, significant, n, n_groups, method, cohens_d, contrast, n_a, n_b.
+    """
+    columns = [
+        "attribute", "dimension", "effect", "p_value", "q_value", "significant",
+        "n", "n_groups", "method", "cohens_d", "contrast", "n_a", "n_b",
+    ]  # fmt: skip
+    table = _aligned_personas(personas, scores.index)
+    missing = [a for a in attributes if a not in table.columns]
+    if missing:
+        raise ValueError(f"personas table: no attribute column {missing[0]!r}")
+    columns_used = [f"mrat:{d}" if f"mrat:{d}" in scores.columns else d for d in dimensions]
+    values = scores[columns_used].to_numpy(dtype=float, na_value=np.nan)
+    complete = np.isfinite(values).all(axis=1) if values.size else np.zeros(0, dtype=bool)
+    codes = [
+        _group_codes(attribute_labels(table[attr])[complete]) for attr in attributes
+    ]  # fmt: skip
+    grid = (
+        permeability_many(
+            values[complete], codes, n_permutations,
+            int(_rng(seed, "permeability").integers(0, 2**31)),
+        )
+        if len(dimensions)
+        else []
+    )  # fmt: skip
+    records: list[dict[str, Any]] = []
+    for a, attr in enumerate(attributes):
+        contrast = _two_group_contrast(table[attr])
+        for j, dim in enumerate(dimensions):
+            result = grid[a][j]
+            column = values[:, j]
+            d, label, n_a, n_b = math.nan, None, 0, 0
+            if contrast is not None:
+                label, mask_a, mask_b = contrast
+                xa = column[mask_a & np.isfinite(column)]
+                xb = column[mask_b & np.isfinite(column)]
+                n_a, n_b = int(xa.size), int(xb.size)
+                if n_a >= min_group_size and n_b >= min_group_size:
+                    d = cohens_d(xa, xb)
+            records.append(
+                {
+                    "attribute": attr,
+                    "dimension": dim,
+                    "effect": result.effect,
+                    "p_value": result.p_value,
+                    "n": result.n,
+                    "n_groups": result.n_groups,
+                    "method": result.method,
+                    "cohens_d": d,
+                    "contrast": label,
+                    "n_a": n_a,
+                    "n_b": n_b,
+                }
+            )
+    frame = pd.DataFrame.from_records(records, columns=[c for c in columns if c not in (
+        "q_value", "significant")])  # fmt: skip
+    q = benjamini_hochberg(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
+    frame["q_value"] = q
+    frame["significant"] = np.asarray(frame["q_value"] <= alpha, dtype=bool)
+    return frame[columns]
+
+
+def permeability_grid(table: pd.DataFrame, value: str = "effect") -> pd.DataFrame:
+    """Attribute x dimension grid of one column of :func:`permeability_table`.
+
+    ``grid.attrs["significant"]`` holds the matching boolean grid (q <= alpha).
+    """
+    attrs = list(dict.fromkeys(table["attribute"]))
+    dims = list(dict.fromkeys(table["dimension"]))
+    grid = table.pivot(index="attribute", columns="dimension", values=value)
+    grid = grid.reindex(index=attrs, columns=dims).astype(float)
+    sig = table.pivot(index="attribute", columns="dimension", values="significant")
+    grid.attrs["significant"] = sig.reindex(index=attrs, columns=dims).fillna(False).astype(bool)
+    grid.index.name, grid.columns.name = "attribute", "dimension"
+    return grid
+
+
+def cohens_d_table(
+    scores: pd.DataFrame,
+    personas: pd.DataFrame,
+    attributes: list[str],
+    dimensions: list[str],
+    min_group_size: int = MIN_GROUP_SIZE,
+) -> pd.DataFrame:
+    """Cohen's d per (attribute, dimension) for two-group contrasts only, long form.
+
+    ``d = (mean_A - mean_B) / s_pooled``,
+    ``s_pooled = sqrt(((n_A - 1) s_A^2 + (n_B - 1) s_B^2) / (n_A + n_B - 2))``
+    (:func:`metrics.cohens_d`) of the MRAT-centred score (``mrat:<d>`` when
+    present). Contrasts: :func:`_two_group_contrast` (integer: above vs at or
+    below the median; two categories: first vs second). Attributes with more
+    categories get no d (NaN, contrast None): their selective permeability is
+    :func:`permeability_table`'s omega-squared. d is NaN when a group has fewer
+    than ``min_group_size`` personas. Columns: attribute, dimension, d,
+    contrast, n_a, n_b.
+    """
+    table = _aligned_personas(personas, scores.index)
+    records: list[dict[str, Any]] = []
+    for attr in attributes:
+        if attr not in table.columns:
+            raise ValueError(f"personas table: no attribute column {attr!r}")
+        contrast = _two_group_contrast(table[attr])
+        for dim in dimensions:
+            column = f"mrat:{dim}" if f"mrat:{dim}" in scores.columns else dim
+            values = scores[column].to_numpy(dtype=float, na_value=np.nan)
+            rec: dict[str, Any] = {"d": math.nan, "contrast": None, "n_a": 0, "n_b": 0}
+            if contrast is not None:
+                label, mask_a, mask_b = contrast
+                a = values[mask_a & np.isfinite(values)]
+                b = values[mask_b & np.isfinite(values)]
+                ok = a.size >= max(min_group_size, 2) and b.size >= max(min_group_size, 2)
+                rec = {
+                    "d": cohens_d(a, b) if ok else math.nan,
+                    "contrast": label,
+                    "n_a": int(a.size),
+                    "n_b": int(b.size),
+                }
+            records.append({"attribute": attr, "dimension": dim, **rec})
+    return pd.DataFrame.from_records(
+        records, columns=["attribute", "dimension", "d", "contrast", "n_a", "n_b"]
+    )
+
+
+def cohens_d_grid(
+    scores: pd.DataFrame,
+    personas: pd.DataFrame,
+    attributes: list[str],
+    dimensions: list[str],
+    min_group_size: int = MIN_GROUP_SIZE,
+) -> pd.DataFrame:
+    """Attribute x dimension grid of :func:`cohens_d_table` (contrasts in ``attrs["contrast"]``)."""
+    long = cohens_d_table(scores, personas, attributes, dimensions, min_group_size)
+    grid = long.pivot(index="attribute", columns="dimension", values="d")
+    grid = grid.reindex(index=attributes, columns=dimensions).astype(float)
+    grid.index.name = "attribute"
+    grid.columns.name = "dimension"
+    contrast: dict[str, dict[str, str | None]] = {a: {} for a in attributes}
+    for rec in long.itertuples(index=False):
+        contrast[rec.attribute][rec.dimension] = (
+            rec.contrast if isinstance(rec.contrast, str) else None
+        )
+    grid.attrs["contrast"] = contrast
+    return grid
+
+
+# --------------------------------------------------------------------------- convergence
+
+
+def convergence_sizes(
+    n_per_seed: int, step: int = CONVERGENCE_STEP, max_points: int = MAX_CONVERGENCE_POINTS
+) -> list[int]:
+    """k = step, 2 step, ... up to n (n included).
+
+    A finer step (n // 5) when n < 3 step; a coarser one (a multiple of ``step``)
+    when more than ``max_points`` sizes would be needed.
+    """
+    if n_per_seed < 1:
+        return []
+    if n_per_seed < 3 * step:
+        step = max(1, n_per_seed // 5)
+    elif n_per_seed / step > max_points:
+        step = step * math.ceil(n_per_seed / (step * max_points))
+    sizes = list(range(step, n_per_seed + 1, step))
+    if not sizes or sizes[-1] != n_per_seed:
+        sizes.append(n_per_seed)
+    return sizes
+
+
+def _persona_seeds(persona_rows: pd.DataFrame, personas: pd.DataFrame) -> pd.DataFrame:
+    """persona_id -> seed and draw order (the personas table's ``index``, else the id)."""
+    if "seed" in persona_rows.columns:
+        pairs = persona_rows[["persona_id", "seed"]]
+    elif "seed" in personas.columns:
+        ids = set(persona_rows["persona_id"].dropna().astype(str))
+        pairs = personas.loc[personas["persona_id"].astype(str).isin(ids), ["persona_id", "seed"]]
+    else:
+        return pd.DataFrame(columns=["persona_id", "seed", "order"])
+    pairs = pairs.dropna().drop_duplicates("persona_id")
+    frame = pairs.assign(persona_id=pairs["persona_id"].astype(str), seed=pairs["seed"].astype(int))
+    if "index" in personas.columns:
+        order = personas.assign(persona_id=personas["persona_id"].astype(str))
+        order = order.drop_duplicates("persona_id").set_index("persona_id")["index"]
+        frame["order"] = frame["persona_id"].map(order)
+    else:
+        frame["order"] = np.nan
+    return frame.sort_values(["seed", "order", "persona_id"], na_position="last")
+
+
+def convergence_across_seeds(
+    mrat: pd.DataFrame,
+    seeds_of: pd.DataFrame,
+    dimensions: Sequence[str],
+    *,
+    n_boot: int,
+    confidence: float,
+    seed: int,
+    step: int = CONVERGENCE_STEP,
+) -> tuple[pd.DataFrame, Json]:
+    """The paper's convergence: between-seed variance of MRAT-centred means of k personas.
+
+    ``mrat``: persona x dimension MRAT-centred scores; ``seeds_of``: persona_id,
+    seed, in draw order (:func:`_persona_seeds`). For every dimension and k in
+    :func:`convergence_sizes` (up to the smallest seed's persona count):
+    ``V(k) = Var_seeds(mean of the seed's first k MRAT scores)`` with a
+    percentile bootstrap band (:func:`metrics.seed_convergence`). Returns the
+    long table (dimension, k, variance, band_low, band_high) and a summary:
+    enough_seeds, n_seeds, note (why there is no curve), sizes, final_variance.
+    """
+    columns = ["dimension", "k", "variance", "band_low", "band_high"]
+    seeds = sorted(seeds_of["seed"].unique()) if len(seeds_of) else []
+    info: Json = {"enough_seeds": len(seeds) >= 2, "n_seeds": len(seeds), "note": None,
+                  "sizes": [], "final_variance": {}}  # fmt: skip
+    if len(seeds) < 2:
+        info["note"] = (
+            f"convergence across persona seeds needs at least two seeds; this run has "
+            f"{len(seeds)} (add one to personas.seeds)"
+        )
+        return pd.DataFrame(columns=columns), info
+    records: list[dict[str, Any]] = []
+    for dim in dimensions:
+        if dim not in mrat.columns:
+            continue
+        per_seed = []
+        for s in seeds:
+            ids = seeds_of.loc[seeds_of["seed"] == s, "persona_id"]
+            vals = mrat[dim].reindex(ids).to_numpy(dtype=float)
+            per_seed.append(vals[np.isfinite(vals)])
+        n_min = min(v.size for v in per_seed)
+        sizes = convergence_sizes(n_min, step)
+        if not sizes:
+            continue
+        variance, low, high = seed_convergence(
+            per_seed, sizes, n_boot, confidence, _rng(seed, dim, "convergence")
+        )
+        for k, v, lo, hi in zip(sizes, variance, low, high, strict=True):
+            records.append(
+                {"dimension": dim, "k": k, "variance": v, "band_low": lo, "band_high": hi}
+            )
+        info["sizes"] = sorted(set(info["sizes"]) | set(sizes))
+        info["final_variance"][dim] = float(variance[-1])
+    return pd.DataFrame.from_records(records, columns=columns), info
+
+
+# --------------------------------------------------------------------------- the analysis
+
+
+@dataclass
+class AnalysisOutput:
+    """Everything one analyze run computes, computed once.
+
+    ``metrics``: the metrics file; ``matrix``: persona x item mean expected
+    ratings; ``scores``: :func:`persona_scores`; ``permeability``:
+    :func:`permeability_table` (empty without attributes); ``convergence``:
+    :func:`convergence_across_seeds`' table; ``bars``: per-dimension macro
+    values for DVC's bar plot.
+    """
+
+    metrics: MetricsResult
+    matrix: pd.DataFrame
+    scores: pd.DataFrame
+    permeability: pd.DataFrame = field(default_factory=pd.DataFrame)
+    convergence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    bars: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def flat_metrics(self) -> dict[str, float]:
+        """MLflow metrics named after the registry: see :func:`flatten_metrics`."""
+        return flatten_metrics(self.metrics)
+
+
+def flatten_metrics(metrics: MetricsResult) -> dict[str, float]:
+    """Scalar metrics named from the metric registry, for MLflow.
+
+    Result-scope metrics by name (``parse_rate``), overall ones as
+    ``overall.<name>`` (plus ``overall.inertia_ci_low`` / ``_high``), per-dimension
+    ones as ``<name>.<dimension>`` (``inertia.Harm``; spaces become ``_``).
+    Missing values are left out.
+    """
+    data = metrics.model_dump()
+    flat: dict[str, Any] = {}
+    for name in metric_registry.names("result"):
+        flat[name] = data.get(name)
+    overall = data.get("overall") or {}
+    for name in metric_registry.names("overall"):
+        flat[f"overall.{name}"] = overall.get(name)
+    lo, hi = overall.get("inertia_ci") or [None, None]
+    flat["overall.inertia_ci_low"], flat["overall.inertia_ci_high"] = lo, hi
+    for d, values in (data.get("dimensions") or {}).items():
+        for name in metric_registry.names("dimension"):
+            flat[f"{name}.{d}"] = values.get(name)
+    return {
+        k.replace(" ", "_"): float(v)
+        for k, v in flat.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+def run_analysis(
     parsed: pd.DataFrame,
     personas: pd.DataFrame,
     questionnaire: Questionnaire,
@@ -370,30 +904,47 @@ def analyze(
     n_boot: int,
     confidence: float,
     seed: int,
-) -> Json:
-    """Metrics of one (model, questionnaire) as a JSON-ready dict.
+    attributes: Sequence[str] | None = None,
+    variant: str = DEFAULT_VARIANT,
+    protocol: Any = None,
+    n_permutations: int = 1000,
+    min_group_size: int = MIN_GROUP_SIZE,
+    alpha: float = FDR_ALPHA,
+    convergence_step: int = CONVERGENCE_STEP,
+    convergence_boot: int = 200,
+) -> AnalysisOutput:
+    """Metrics of one (model, questionnaire, variant) and the tables behind its figures.
 
-    ``parsed`` is one model's parsed table (rows of other questionnaires are
-    ignored); ``personas`` the personas table (used for the persona count when
-    the parsed table lacks seeds). Bootstrap draws are seeded from ``seed`` and
-    the group name, so results do not depend on evaluation order.
-    The convergence curve is :func:`convergence` (a table, not a metric).
-    See :func:`_group_metrics` for the per-dimension definitions; ``overall`` is
-    the unweighted mean over dimensions of inertia, steerability, top2 and top1.
+    ``parsed`` is one model's parsed table (rows of other questionnaires and
+    variants are ignored); ``personas`` the personas table (attributes, seeds,
+    draw order). ``attributes``: persona attributes for selective permeability
+    (none: no permeability grid). ``protocol``: a
+    :class:`value_inertia.protocol.Protocol` whose hash and fields go into the
+    file. ``convergence_boot``: bootstrap resamples of the convergence bands.
+    Bootstrap and permutation draws are seeded from ``seed`` and the
+    group name, so results do not depend on evaluation order. The persona x item
+    matrix is built once. ``overall`` is the unweighted mean over dimensions of
+    inertia, steerability, top2 and top1, with a joint bootstrap CI over
+    personas for inertia and steerability (:func:`_overall_ci`). See
+    :func:`_group_metrics` for the per-dimension definitions.
     """
-    rows = _select(parsed, questionnaire)
+    rows = _select(parsed, questionnaire, variant)
     if rows.empty:
-        raise ValueError(f"parsed table: no rows for questionnaire {questionnaire.id!r}")
+        raise ValueError(
+            f"parsed table: no rows for questionnaire {questionnaire.id!r}"
+            + (f" and variant {variant!r}" if variant != DEFAULT_VARIANT else "")
+        )
+    if "seed" not in rows and "seed" in personas:  # older parsed tables: seeds from personas
+        seed_of = personas.drop_duplicates("persona_id").set_index(
+            personas.drop_duplicates("persona_id")["persona_id"].astype(str)
+        )["seed"]
+        rows["seed"] = rows["persona_id"].astype(str).map(seed_of).astype("Int64")
     persona_all = rows.loc[rows["condition"] == "persona"]
     baseline_all = rows.loc[rows["condition"] == "baseline"]
     persona_scored = persona_all.loc[~persona_all["is_catch"]]
     baseline_scored = baseline_all.loc[~baseline_all["is_catch"]]
 
     seeds = sorted(int(s) for s in persona_all["seed"].dropna().unique()) if "seed" in rows else []
-    if not seeds and "seed" in personas:
-        ids = set(persona_all["persona_id"].dropna().astype(str))
-        known = personas.loc[personas["persona_id"].astype(str).isin(ids), "seed"]
-        seeds = sorted(int(s) for s in known.dropna().unique())
     mode = _single(rows, "mode")
     letter_mass = None
     if mode == "logprobs" and "letter_mass" in rows:
@@ -401,7 +952,8 @@ def analyze(
         lm = lm[np.isfinite(lm)]
         letter_mass = float(lm.mean()) if lm.size else None
 
-    matrix = persona_item_matrix(parsed, questionnaire)
+    matrix = _matrix_of(rows, questionnaire)
+    scores = persona_scores(parsed, questionnaire, variant, matrix=matrix)
     mrat = _mrat_matrix(matrix, questionnaire)
     common = dict(n_boot=n_boot, confidence=confidence, seed=seed)
 
@@ -420,10 +972,12 @@ def analyze(
                 f"{level}/{group}", items, persona_scored, baseline_scored, mvals, **common
             )
 
-    overall = {
+    overall: Json = {
         key: _mean_or_none([m[key] for m in dimensions.values()])
         for key in ("inertia", "steerability", "top2", "top1")
     }
+    baselines = {d: _pooled(baseline_scored, it) for d, it in questionnaire.dimensions.items()}
+    overall |= _overall_ci(persona_scored, questionnaire, baselines, **common)
 
     catch_items: Json = {}
     for item in (it.number for it in questionnaire.items if it.catch):
@@ -434,9 +988,29 @@ def analyze(
             "baseline_mean_rating": float(b_rows.mean()) if len(b_rows) else None,
         }
 
+    dims = list(questionnaire.dimensions)
+    perm = pd.DataFrame()
+    if attributes:
+        perm = permeability_table(
+            scores, personas, list(attributes), dims, n_permutations=n_permutations,
+            seed=seed, min_group_size=min_group_size, alpha=alpha,
+        )  # fmt: skip
+    conv, conv_info = convergence_across_seeds(
+        mrat,
+        _persona_seeds(persona_all, personas),
+        dims,
+        step=convergence_step,
+        n_boot=convergence_boot,
+        confidence=confidence,
+        seed=seed,
+    )
+
     result: Json = {
         "model": _single(rows, "model"),
         "questionnaire": questionnaire.id,
+        "variant": variant,
+        "protocol_hash": protocol.hash if protocol is not None else None,
+        "protocol": None,  # set below, unrounded
         "mode": mode,
         "n_personas": int(persona_all["persona_id"].dropna().nunique()),
         "seeds": seeds,
@@ -450,156 +1024,39 @@ def analyze(
         "dimensions": dimensions,
         "levels": levels,
         "seed_stability": _seed_stability(persona_scored) if len(seeds) > 1 else {},
+        "seed_spread": seed_spread(persona_scored, baseline_scored, questionnaire),
+        "permeability": perm.to_dict(orient="records"),
+        "convergence": conv_info,
         "catch_items": catch_items,
     }
-    return _clean(result)
-
-
-# --------------------------------------------------------------------------- micro
-
-
-def _attribute_groups(values: pd.Series, integer: bool) -> list[tuple[str, np.ndarray]]:
-    """Candidate contrasts for one attribute: (label, boolean mask of group A).
-
-    * integer attribute: ``> median`` vs ``<= median`` (one contrast);
-    * two categories: first vs second in sorted order;
-    * more categories: each category vs the rest.
-    Null values form their own category ``"none"`` (categorical attributes) or
-    are left out of both groups (integer attributes).
-    """
-    if integer:
-        numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        finite = numeric[np.isfinite(numeric)]
-        if finite.size == 0:
-            return []
-        med = float(np.median(finite))
-        label = f"> {med:g} vs <= {med:g}"
-        return [(label, numeric > med)]
-    cats = values.astype(object).where(values.notna(), "none").astype(str)
-    levels = sorted(cats.unique())
-    arr = cats.to_numpy()
-    if len(levels) < 2:
-        return []
-    if len(levels) == 2:
-        return [(f"{levels[0]} vs {levels[1]}", arr == levels[0])]
-    return [(f"{c} vs rest", arr == c) for c in levels]
-
-
-def _is_integer_attribute(series: pd.Series) -> bool:
-    """Numeric (integer-valued) attributes such as age and income_level."""
-    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
-        series.dtype
+    cleaned = _clean(result)
+    cleaned["protocol"] = protocol.fields if protocol is not None else None
+    metrics = validate(MetricsResult, cleaned, f"metrics of {questionnaire.id}")
+    bars = pd.DataFrame(
+        [
+            {
+                "dimension": d,
+                **{k: m[k] for k in ("inertia", "steerability", "top2", "mean_rating")},
+            }
+            for d, m in dimensions.items()
+        ],
+        columns=["dimension", "inertia", "steerability", "top2", "mean_rating"],
     )
+    return AnalysisOutput(metrics, matrix, scores, perm, conv, bars)
 
 
-def cohens_d_table(
-    scores: pd.DataFrame,
+def analyze(
+    parsed: pd.DataFrame,
     personas: pd.DataFrame,
-    attributes: list[str],
-    dimensions: list[str],
-) -> pd.DataFrame:
-    """Long-form Cohen's d per (attribute, dimension) with the contrast used.
-
-    ``d = (mean_A - mean_B) / s_pooled`` with
-    ``s_pooled = sqrt(((n_A - 1) s_A^2 + (n_B - 1) s_B^2) / (n_A + n_B - 2))``
-    (:func:`metrics.cohens_d`) of the persona-level dimension score. Contrast per
-    attribute: integer -> above-median (A) vs at-or-below-median (B); two
-    categories -> first (A) vs second (B) in sorted order; more categories ->
-    the one-vs-rest contrast with the largest |d| (signed; A = the category).
-    Columns: attribute, dimension, d, contrast, n_a, n_b. ``d`` is NaN when a
-    group has fewer than 2 personas.
-    """
-    scores = scores.copy()
-    if "persona_id" in scores.columns:
-        scores = scores.set_index("persona_id")
-    scores.index = scores.index.astype(str)
-    table = personas.copy()
-    table["persona_id"] = table["persona_id"].astype(str)
-    table = table.drop_duplicates("persona_id").set_index("persona_id").reindex(scores.index)
-    records: list[dict[str, Any]] = []
-    for attr in attributes:
-        if attr not in table:
-            raise ValueError(f"personas table: no attribute column {attr!r}")
-        integer = _is_integer_attribute(table[attr])
-        candidates = _attribute_groups(table[attr], integer)
-        numeric = (
-            pd.to_numeric(table[attr], errors="coerce").notna().to_numpy() if integer else None
-        )
-        for dim in dimensions:
-            values = scores[dim].to_numpy(dtype=float, na_value=np.nan)
-            best: dict[str, Any] = {"d": math.nan, "contrast": None, "n_a": 0, "n_b": 0}
-            for label, mask_a in candidates:
-                mask_b = ~mask_a if numeric is None else (~mask_a & numeric)
-                a = values[mask_a & np.isfinite(values)]
-                b = values[mask_b & np.isfinite(values)]
-                d = float(cohens_d(a, b)) if a.size >= 2 and b.size >= 2 else math.nan
-                if best["contrast"] is None or (
-                    math.isfinite(d) and (not math.isfinite(best["d"]) or abs(d) > abs(best["d"]))
-                ):
-                    best = {"d": d, "contrast": label, "n_a": int(a.size), "n_b": int(b.size)}
-            records.append({"attribute": attr, "dimension": dim, **best})
-    return pd.DataFrame.from_records(
-        records, columns=["attribute", "dimension", "d", "contrast", "n_a", "n_b"]
+    questionnaire: Questionnaire,
+    *,
+    n_boot: int,
+    confidence: float,
+    seed: int,
+    **options: Any,
+) -> Json:
+    """The metrics file of :func:`run_analysis` as a JSON-ready dict (same options)."""
+    out = run_analysis(
+        parsed, personas, questionnaire, n_boot=n_boot, confidence=confidence, seed=seed, **options
     )
-
-
-def cohens_d_grid(
-    scores: pd.DataFrame,
-    personas: pd.DataFrame,
-    attributes: list[str],
-    dimensions: list[str],
-) -> pd.DataFrame:
-    """Attribute x dimension grid of Cohen's d (see :func:`cohens_d_table`).
-
-    The contrast behind each cell is attached as ``grid.attrs["contrast"]``
-    (``{attribute: {dimension: label}}``); the long form with group sizes is
-    :func:`cohens_d_table`.
-    """
-    long = cohens_d_table(scores, personas, attributes, dimensions)
-    grid = long.pivot(index="attribute", columns="dimension", values="d")
-    grid = grid.reindex(index=attributes, columns=dimensions).astype(float)
-    grid.index.name = "attribute"
-    grid.columns.name = "dimension"
-    contrast: dict[str, dict[str, str | None]] = {a: {} for a in attributes}
-    for rec in long.itertuples(index=False):
-        contrast[rec.attribute][rec.dimension] = rec.contrast
-    grid.attrs["contrast"] = contrast
-    return grid
-
-
-def convergence_sizes(n_personas: int, max_points: int = MAX_CONVERGENCE_POINTS) -> list[int]:
-    """Unique integer sizes from 1 to ``n_personas``, geometrically spaced (<= ``max_points``)."""
-    if n_personas < 1:
-        return []
-    raw = np.geomspace(1, n_personas, num=min(max_points, n_personas))
-    return sorted({int(round(x)) for x in raw} | {1, n_personas})[:max_points]
-
-
-def convergence(
-    scores: pd.DataFrame,
-    dimensions: list[str],
-    sizes: Sequence[int] | None = None,
-    draws: int = 200,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Variance of the dimension mean as the number of personas grows.
-
-    For each dimension and size n: ``Var_draws(mean of n randomly drawn persona
-    scores)`` (:func:`metrics.convergence_curve`). ``sizes`` defaults to
-    :func:`convergence_sizes` of the number of personas with a score; sizes
-    larger than that are dropped. Long form: dimension, n_personas, variance.
-    """
-    records: list[dict[str, Any]] = []
-    for dim in dimensions:
-        values = scores[dim].to_numpy(dtype=float, na_value=np.nan)
-        values = values[np.isfinite(values)]
-        if values.size == 0:
-            continue
-        use = convergence_sizes(values.size) if sizes is None else list(sizes)
-        use = [int(n) for n in use if 1 <= int(n) <= values.size]
-        if not use:
-            continue
-        variances = convergence_curve(values, use, draws, _rng(seed, dim, "convergence"))
-        for n, v in zip(use, np.asarray(variances, dtype=float), strict=True):
-            records.append({"dimension": dim, "n_personas": n, "variance": float(v)})
-    return pd.DataFrame.from_records(records, columns=["dimension", "n_personas", "variance"])
+    return out.metrics.model_dump(mode="json")

@@ -54,9 +54,9 @@ def artifact_stem(model: str, questionnaire: str, variant: str = DEFAULT_VARIANT
     return SEPARATOR.join(parts)
 
 
-def parse_artifact_name(name: str, kinds: frozenset[str] | set[str] = frozenset()) -> tuple[
-    ResultName, str | None
-]:
+def parse_artifact_name(
+    name: str, kinds: frozenset[str] | set[str] = frozenset()
+) -> tuple[ResultName, str | None]:
     """Split a stem or file stem back into its :class:`ResultName` and kind.
 
     ``kinds`` lists the known artefact kinds (``macro``, ``clusters``, ...): a

@@ -13,14 +13,13 @@ import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from value_inertia.config import Params, load_params
+if TYPE_CHECKING:
+    from value_inertia.config import Params
 from value_inertia.errors import UserError
-from value_inertia.hub import PublishError
-from value_inertia.pipeline import EvaluationFailed
 from value_inertia.redaction import redact
 
 app = typer.Typer(
@@ -36,6 +35,8 @@ ParamsOption = Annotated[
 
 
 def _load(params_file: Path | None) -> Params:
+    from value_inertia.config import load_params
+
     return load_params(params_file)
 
 
@@ -62,6 +63,14 @@ def configure_logging() -> None:
 def _echo_errors(message: str) -> None:
     for line in redact(message).splitlines():
         typer.echo(f"error: {line}", err=True)
+
+
+@app.command()
+def validate(params: ParamsOption = None) -> None:
+    """Check params.yaml and the inputs it names (the first DVC stage) -> data/validated/."""
+    from value_inertia.validation import validate as run_validate
+
+    typer.echo(f"wrote {run_validate(params)}")
 
 
 @app.command()
@@ -133,6 +142,17 @@ def analyze(
 
 
 @app.command()
+def summarize(
+    model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
+) -> None:
+    """Compact summary of one result (DVC's metric) -> data/summary/<model>__<q>.json."""
+    from value_inertia.summary import write_summary
+
+    _load(params).model(model)  # an unknown model name is one clear error
+    typer.echo(f"wrote {write_summary(model, questionnaire)}")
+
+
+@app.command()
 def cluster(
     model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
 ) -> None:
@@ -169,6 +189,18 @@ def recover_store_cmd(
     typer.echo(f"kept {kept} answers in {store}; {lost} unreadable; damaged file moved to {aside}")
 
 
+def _run_failures() -> tuple[type[Exception], ...]:
+    """Failed runs (exit 1); imported lazily: a module not loaded cannot have raised them."""
+    found = []
+    for module, name in (
+        ("value_inertia.pipeline", "EvaluationFailed"),
+        ("value_inertia.hub", "PublishError"),
+    ):
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point with the house error handling (used by the script and stages/).
 
@@ -184,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         _echo_errors(str(exc))
         sys.exit(2)
-    except (EvaluationFailed, PublishError) as exc:
+    except _run_failures() as exc:
         _echo_errors(str(exc))
         sys.exit(1)
     except (KeyboardInterrupt, click.Abort):
@@ -203,3 +235,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_stage(*argv: str) -> None:
     main(list(argv) + sys.argv[1:])
+
+
+@app.command()
+def quality(
+    model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
+) -> None:
+    """Quality report (alpha, omega, position bias, agreement, verdict) -> data/quality/."""
+    from value_inertia.pipeline import run_quality
+
+    typer.echo(f"wrote {run_quality(_load(params), model, questionnaire)}")

@@ -1,11 +1,16 @@
-"""Cluster personas by their response pattern and ask how much persona attributes explain it.
+"""Cluster personas by their value profile and ask how much persona attributes explain it.
 
 Input is the persona x item matrix of mean expected ratings (one model, one
-questionnaire; :func:`value_inertia.analysis.persona_item_matrix`). Items are
-put on a common footing, the number of clusters is chosen by silhouette, PCA
-gives 2-D coordinates for plotting, and the adjusted mutual information (AMI)
-between the clusters and each persona attribute says how much that attribute
-explains the clustering (0: no more than chance, 1: identical partitions).
+questionnaire; :func:`value_inertia.analysis.persona_item_matrix`). Each
+persona's ratings are MRAT-centred (ipsatized: the persona's mean over all
+scored items is subtracted), so that clusters are value profiles (what a
+persona rates higher or lower than its own average) and not agreement levels
+(how high a persona rates everything). The number of clusters is chosen by
+silhouette; when no k reaches ``min_silhouette`` the answer is k = 1, "no
+structure". PCA gives 2-D coordinates for plotting, and the adjusted mutual
+information (AMI) between the clusters and each persona attribute says how
+much that attribute explains the clustering (0: no more than chance, 1:
+identical partitions).
 """
 
 from __future__ import annotations
@@ -19,10 +24,24 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 
+from value_inertia.analysis import INTEGER_BINS, attribute_labels
+
+__all__ = [
+    "INTEGER_BINS",
+    "MIN_SILHOUETTE",
+    "ClusterResult",
+    "attribute_labels",
+    "cluster_personas",
+    "ipsatize",
+    "prepare_matrix",
+]
+
 Method = Literal["kmeans", "agglomerative"]
 METHODS: tuple[str, ...] = ("kmeans", "agglomerative")
-INTEGER_BINS = 4
 VARIANCE_EPS = 1e-12
+# Kaufman & Rousseeuw (1990): an average silhouette below 0.25 means "no substantial
+# structure"; then the personas form one cluster (k = 1).
+MIN_SILHOUETTE = 0.25
 
 
 @dataclass
@@ -30,7 +49,7 @@ class ClusterResult:
     """Cluster assignments with PCA coordinates and a JSON-ready summary.
 
     ``assignments``: persona_id, cluster, pc1, pc2 (one row per persona).
-    ``summary``: method, k, silhouette, silhouette_by_k, sizes, ami,
+    ``summary``: method, profiles, k, silhouette, silhouette_by_k, min_silhouette, sizes, ami,
     explained_variance, n_personas, n_items, n_items_used (items left after
     dropping constant ones) and ``note`` when clustering was not possible.
     Floats are rounded to 6 places.
@@ -38,6 +57,17 @@ class ClusterResult:
 
     assignments: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+
+
+def ipsatize(matrix: pd.DataFrame) -> pd.DataFrame:
+    """MRAT-centre each persona's row: ``x[i, j] - mean_j x[i, j]`` (NaN-aware).
+
+    What remains is the persona's value profile: which items it rates above or
+    below its own average. A persona that rates everything 2 and one that
+    rates everything 5 get the same (flat) profile.
+    """
+    values = matrix.astype(float)
+    return values.sub(values.mean(axis=1, skipna=True), axis=0)
 
 
 def prepare_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -56,25 +86,6 @@ def prepare_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
     keep = values.var(axis=0, ddof=0) > VARIANCE_EPS
     values = values.loc[:, keep]
     return values - values.mean(axis=0)
-
-
-def attribute_labels(values: pd.Series, bins: int = INTEGER_BINS) -> np.ndarray:
-    """Category labels of one persona attribute for AMI.
-
-    Numeric attributes (age, income_level) are cut into up to ``bins`` quantile
-    bins (fewer when there are few distinct values; each value its own label
-    when there are at most ``bins`` distinct ones). Nulls (e.g. occupation of
-    the not employed) become the category ``"none"``.
-    """
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        numeric = pd.to_numeric(values, errors="coerce").astype(float)
-        if numeric.dropna().nunique() > bins:
-            binned = pd.qcut(numeric, q=bins, duplicates="drop")
-            labels = binned.astype(object).where(binned.notna(), "none").astype(str)
-        else:
-            labels = numeric.map(lambda v: "none" if pd.isna(v) else f"{v:g}")
-        return labels.to_numpy(dtype=object)
-    return values.astype(object).where(values.notna(), "none").astype(str).to_numpy()
 
 
 def _fit(method: str, k: int, x: np.ndarray, seed: int) -> np.ndarray:
@@ -115,18 +126,24 @@ def cluster_personas(
     k_min: int = 2,
     k_max: int = 8,
     seed: int = 0,
+    min_silhouette: float = MIN_SILHOUETTE,
 ) -> ClusterResult:
-    """Cluster the personas of a persona x item matrix; choose k by silhouette.
+    """Cluster the value profiles of a persona x item matrix; choose k by silhouette.
 
     ``matrix``: index persona_id, columns item numbers, values mean expected
-    rating. The matrix is prepared with :func:`prepare_matrix`; for every k in
+    rating. Rows are MRAT-centred (:func:`ipsatize`), then items centred
+    (:func:`prepare_matrix`); for every k in
     ``[max(k_min, 2), min(k_max, n_personas - 1)]`` the personas are clustered
     (KMeans with ``n_init=10, random_state=seed``, or Ward agglomerative) and
     the silhouette ``s = mean_i (b_i - a_i) / max(a_i, b_i)`` computed; the k with
-    the highest s wins (the smallest k on ties). With fewer than 3 personas, no
-    item variance, or no k that gives a valid partition, everyone is cluster 0,
-    k = 1, silhouette None and ``summary["note"]`` says why. AMI per attribute is
-    ``adjusted_mutual_info_score(attribute labels, clusters)`` (None when k = 1).
+    the highest s wins (the smallest k on ties). When the best s is below
+    ``min_silhouette`` (default 0.25, Kaufman & Rousseeuw's "no substantial
+    structure"), the answer is k = 1: everyone is cluster 0, ``silhouette`` keeps
+    the best s found and ``note`` says "no structure". With fewer than 3
+    personas, no profile variance, or no k that gives a valid partition,
+    likewise k = 1 (silhouette None) and the note says why. AMI per attribute
+    is ``adjusted_mutual_info_score(attribute labels, clusters)`` (None when
+    k = 1). ``silhouette_by_k`` keeps every k tried.
     """
     if method not in METHODS:
         raise ValueError(f"clustering method: {method!r}; allowed: {', '.join(METHODS)}")
@@ -145,7 +162,7 @@ def cluster_personas(
         raise ValueError(f"personas table: no attribute column(s) {', '.join(missing_attrs)}")
     table = table.reindex(ids)
 
-    prepared = prepare_matrix(matrix)
+    prepared = prepare_matrix(ipsatize(matrix))
     x = prepared.to_numpy(dtype=float)
     n = len(ids)
     coords, ratios = _pca(x, seed) if x.shape[1] else (np.zeros((n, 2)), [0.0, 0.0])
@@ -157,7 +174,9 @@ def cluster_personas(
     if n < 3:
         note = f"only {n} persona(s): at least 3 are needed to cluster"
     elif x.shape[1] == 0 or float(np.var(x)) <= VARIANCE_EPS:
-        note = "the persona x item matrix has no variance: every persona answers alike"
+        note = (
+            "the value profiles have no variance: after MRAT-centring every persona answers alike"
+        )
     else:
         for k in range(max(k_min, 2), min(k_max, n - 1) + 1):
             labels = _fit(method, k, x, seed)
@@ -171,10 +190,18 @@ def cluster_personas(
                 best_k, best_s, best_labels = k, s, labels
         if best_labels is None:
             note = f"no k in [{k_min}, {min(k_max, n - 1)}] gives a valid partition of {n} personas"
+        elif best_s is not None and best_s < min_silhouette:
+            note = (
+                f"no structure: the best silhouette {best_s:.3f} (k = {best_k}) is below "
+                f"min_silhouette {min_silhouette:g}; the personas form one cluster"
+            )
+            best_labels = None
 
     if best_labels is None:
         labels = np.zeros(n, dtype=int)
-        best_k, best_s = 1, None
+        best_k = 1
+        if not silhouette_by_k:
+            best_s = None
     else:
         labels = _relabel_by_size(best_labels)
 
@@ -192,9 +219,11 @@ def cluster_personas(
     sizes = {int(c): int(v) for c, v in zip(*np.unique(labels, return_counts=True), strict=True)}
     summary: dict[str, Any] = {
         "method": method,
+        "profiles": "mrat-centred",
         "k": int(best_k),
         "silhouette": best_s,
         "silhouette_by_k": silhouette_by_k,
+        "min_silhouette": float(min_silhouette),
         "sizes": sizes,
         "ami": ami,
         "explained_variance": [round(r, 6) for r in ratios],

@@ -169,7 +169,13 @@ class AnalyzeParams(_Strict):
     bootstrap: Annotated[StrictInt, Field(ge=10)] = 1000
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     seed: StrictInt = 0
-    convergence_draws: Annotated[StrictInt, Field(ge=2)] = 50
+    # bootstrap resamples of the convergence bands (variance across seeds vs personas)
+    convergence_draws: Annotated[StrictInt, Field(ge=2)] = 200
+    # selective permeability: permutations per (attribute, dimension) cell, the
+    # Benjamini-Hochberg level that marks a cell, the smallest group of a Cohen's d
+    permutations: Annotated[StrictInt, Field(ge=19)] = 1000
+    fdr_alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05
+    min_group_size: Annotated[StrictInt, Field(ge=2)] = 5
 
 
 class ClusterParams(_Strict):
@@ -178,6 +184,8 @@ class ClusterParams(_Strict):
     k_max: Annotated[StrictInt, Field(ge=2)] = 6
     seed: StrictInt = 0
     color_attribute: str = "religion"
+    # below this best silhouette the personas form one cluster ("no structure")
+    min_silhouette: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.25
 
     @model_validator(mode="after")
     def _k_range(self) -> ClusterParams:
@@ -207,6 +215,21 @@ class Params(_Strict):
     leaderboard: LeaderboardParams = LeaderboardParams()
     hub: HubParams = HubParams()
     _source: str = PrivateAttr(default="params.yaml")  # the file it was loaded from
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _models_by_name(cls, value: object) -> object:
+        """``models`` may map each name to its spec (what dvc.yaml's ``foreach`` keys by)."""
+        if not isinstance(value, dict):
+            return value
+        out = []
+        for name, spec in value.items():
+            if isinstance(spec, dict):
+                if "name" in spec and spec["name"] != name:
+                    raise ValueError(f"{name}: name {spec['name']!r} differs from its key")
+                spec = {"name": name, **spec}
+            out.append(spec)
+        return out
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Params:

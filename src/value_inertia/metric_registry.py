@@ -52,6 +52,17 @@ class MetricSpec:
 
 REGISTRY: dict[str, MetricSpec] = {}
 
+# Modules whose pure functions register themselves; imported on first look-up so the
+# registry is complete whoever asks first. A module that adds metrics is listed here.
+METRIC_MODULES: tuple[str, ...] = ("value_inertia.metrics", "value_inertia.quality")
+
+
+def _load_metric_modules() -> None:
+    import importlib
+
+    for module in METRIC_MODULES:
+        importlib.import_module(module)
+
 
 def register(spec: MetricSpec) -> MetricSpec:
     """Add ``spec``; a second entry with the same name is a bug."""
@@ -81,6 +92,7 @@ def register_metric(
 
 
 def get(name: str) -> MetricSpec:
+    _load_metric_modules()
     try:
         return REGISTRY[name]
     except KeyError:
@@ -89,11 +101,13 @@ def get(name: str) -> MetricSpec:
 
 def names(scope: Scope | None = None) -> list[str]:
     """Registered metric names (in registration order), optionally of one scope."""
+    _load_metric_modules()
     return [n for n, s in REGISTRY.items() if scope is None or scope in s.scopes]
 
 
 def registry_records(selected: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """JSON-ready entries (published as ``metric_registry.json`` for the app)."""
+    _load_metric_modules()
     chosen = list(REGISTRY) if selected is None else list(selected)
     return [{**asdict(get(n)), "direction": get(n).direction} for n in chosen]
 
@@ -117,7 +131,8 @@ register(
         "parse_rate",
         "Parse rate",
         True,
-        "Share of answers that gave a usable option (sample mode: parsed; logprobs: any letter mass).",
+        "Share of answers that gave a usable option "
+        "(sample mode: parsed; logprobs: any letter mass).",
         "usable answers / all answers",
         ("result", "quality"),
     )

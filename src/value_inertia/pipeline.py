@@ -106,7 +106,12 @@ def run_evaluate(params: Params, model_name: str, *, progress: bool = True) -> P
     logged = {"model": model.model_dump(), "evaluate": params.evaluate.model_dump()}
     with (
         ResponseStore(paths.store_path(model.name, root)) as store,
-        stage_run("evaluate", logged, model=model.name) as ml,
+        stage_run(
+            "evaluate",
+            logged,
+            model=model.name,
+            partial=lambda: {f"answers_{k}": v for k, v in store.count().items()},
+        ) as ml,
     ):
         plan = plan_requests(model, prompts)
         summary = run_evaluation(
@@ -179,19 +184,21 @@ def run_parse(params: Params, model_name: str) -> Path:
     return out
 
 
-def _stem(model: str, questionnaire: str) -> str:
-    return f"{model}__{questionnaire}"
+def run_analyze(
+    params: Params, model_name: str, questionnaire_id: str, variant: str = "original"
+) -> Path:
+    """Metrics file, tables and figures of one (model, questionnaire, variant).
 
-
-def run_analyze(params: Params, model_name: str, questionnaire_id: str) -> Path:
-    import json
-
-    import pandas as pd
-
+    All analysis lives in :func:`value_inertia.analysis.run_analysis` (the persona x
+    item matrix is built once); this writes its outputs through the results
+    contract and logs them, with metric names from the metric registry.
+    """
     from value_inertia import plots
-    from value_inertia.analysis import analyze, cohens_d_table, convergence, persona_scores
+    from value_inertia.analysis import cohens_d_grid, run_analysis
+    from value_inertia.artifacts import ResultName
     from value_inertia.personas import load_schema
-    from value_inertia.tables import write_text_atomic
+    from value_inertia.protocol import protocol_for
+    from value_inertia.results import write_metrics
 
     root = _root()
     model = params.model(model_name)
@@ -199,67 +206,80 @@ def run_analyze(params: Params, model_name: str, questionnaire_id: str) -> Path:
     parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
     personas = read_frame(paths.personas_path(root), "personas")
     schema = load_schema(root / params.personas.schema_path)
+    protocol = protocol_for(params, model, q.id, variant, root)
     a = params.analyze
-    metrics = analyze(parsed, personas, q, n_boot=a.bootstrap, confidence=a.confidence, seed=a.seed)
-    stem = _stem(model.name, q.id)
-    mdir, pdir = paths.metrics_dir(root), paths.plots_dir(root)
-    out = mdir / f"{stem}.json"
-
-    scores = persona_scores(parsed, q)
-    dims = list(q.dimensions)
-    conv = convergence(scores, dims, draws=a.convergence_draws, seed=a.seed)
-    d_table = cohens_d_table(scores, personas, schema.names, dims)
-    bars = pd.DataFrame(
-        [
-            {
-                "dimension": d,
-                "inertia": m["inertia"],
-                "steerability": m["steerability"],
-                "top2": m["top2"],
-                "mean_rating": m["mean_rating"],
-            }
-            for d, m in metrics["dimensions"].items()
-        ]
+    result = run_analysis(
+        parsed,
+        personas,
+        q,
+        n_boot=a.bootstrap,
+        confidence=a.confidence,
+        seed=a.seed,
+        attributes=schema.names,
+        variant=variant,
+        protocol=protocol,
+        n_permutations=a.permutations,
+        min_group_size=a.min_group_size,
+        alpha=a.fdr_alpha,
+        convergence_boot=a.convergence_draws,
     )
-    grid = d_table.pivot(index="attribute", columns="dimension", values="d")
-    grid = grid.reindex(index=[n for n in schema.names if n in grid.index], columns=dims)
-
+    metrics = result.metrics
+    name = ResultName(model.name, q.id, variant)
+    mdir, pdir = paths.metrics_dir(root), paths.plots_dir(root)
+    out = mdir / f"{name.stem}.json"
+    labels = {"model": model.name, "questionnaire": q.id, "variant": variant}
+    d_grid = cohens_d_grid(result.scores, personas, schema.names, list(q.dimensions),
+                           a.min_group_size)  # fmt: skip
     figures = {
-        "micro": lambda p: plots.plot_micro_heatmap(parsed, q, p),
+        "micro": lambda p: plots.plot_micro_heatmap(
+            result.matrix, q, p, model=model.name, variant=variant
+        ),  # fmt: skip
         "macro": lambda p: plots.plot_macro_distribution(metrics, p),
-        "convergence": lambda p: plots.plot_convergence(conv, p),
-        "cohens_d": lambda p: plots.plot_cohens_d(grid, p),
+        "convergence": lambda p: plots.plot_convergence(
+            result.convergence, metrics.convergence, p, **labels
+        ),
+        "permeability": lambda p: plots.plot_permeability(
+            result.permeability, p, alpha=a.fdr_alpha, **labels
+        ),
+        "cohens_d": lambda p: plots.plot_cohens_d(d_grid, p, **labels),
     }
-    logged = {"analyze": a.model_dump(), "questionnaire": q.id}
-    with stage_run("analyze", logged, model=model.name) as ml:
+    logged = {"analyze": a.model_dump(), "questionnaire": q.id, "variant": variant}
+    with stage_run(
+        "analyze",
+        logged,
+        model=model.name,
+        questionnaire=q.id,
+        variant=variant,
+        protocol_hash=protocol.hash,
+    ) as ml:
         ml.set_tag("questionnaire", q.id)
-        write_text_atomic(json.dumps(metrics, indent=2) + "\n", out)
+        ml.set_tag("variant", variant)
+        ml.set_tag("protocol_hash", protocol.hash)
+        write_metrics(metrics, out)
         pdir.mkdir(parents=True, exist_ok=True)
-        bars.to_csv(pdir / f"{stem}__inertia.csv", index=False)
-        conv.to_csv(pdir / f"{stem}__convergence.csv", index=False)
-        d_table.to_csv(pdir / f"{stem}__cohens_d.csv", index=False)
-        for name, draw in figures.items():
-            ml.log_artifact(str(draw(pdir / f"{stem}__{name}.png")), artifact_path="figures")
+        result.bars.to_csv(pdir / name.file("inertia", ".csv"), index=False)
+        result.convergence.to_csv(pdir / name.file("convergence", ".csv"), index=False)
+        result.permeability.to_csv(pdir / name.file("permeability", ".csv"), index=False)
+        d_grid.reset_index().to_csv(pdir / name.file("cohens_d", ".csv"), index=False)
+        for kind, draw in figures.items():
+            ml.log_artifact(str(draw(pdir / name.file(kind, ".png"))), artifact_path="figures")
         ml.log_artifact(str(out), artifact_path="metrics")
-        flat = {"parse_rate": metrics["parse_rate"]}
-        flat |= {f"overall.{k}": v for k, v in metrics["overall"].items()}
-        for d, m in metrics["dimensions"].items():
-            for key in ("inertia", "steerability", "top2", "top1", "mrat"):
-                flat[f"{key}.{d}"] = m[key]
-        ml.log_metrics({k.replace(" ", "_"): v for k, v in flat.items() if v is not None})
+        ml.log_metrics(result.flat_metrics())
     return out
 
 
-def run_cluster(params: Params, model_name: str, questionnaire_id: str) -> Path:
-    import json
-
+def run_cluster(
+    params: Params, model_name: str, questionnaire_id: str, variant: str = "original"
+) -> Path:
     import pyarrow as pa
 
     from value_inertia import plots
     from value_inertia.analysis import persona_item_matrix
+    from value_inertia.artifacts import ResultName
     from value_inertia.clustering import cluster_personas
     from value_inertia.personas import load_schema
-    from value_inertia.tables import write_text_atomic
+    from value_inertia.protocol import protocol_for
+    from value_inertia.results import ClusterSummary, write_clusters
 
     root = _root()
     model = params.model(model_name)
@@ -273,7 +293,8 @@ def run_cluster(params: Params, model_name: str, questionnaire_id: str) -> Path:
         )
     parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
     personas = read_frame(paths.personas_path(root), "personas")
-    matrix = persona_item_matrix(parsed, q)
+    protocol = protocol_for(params, model, q.id, variant, root)
+    matrix = persona_item_matrix(parsed, q, variant)
     result = cluster_personas(
         matrix,
         personas,
@@ -282,24 +303,46 @@ def run_cluster(params: Params, model_name: str, questionnaire_id: str) -> Path:
         k_min=c.k_min,
         k_max=c.k_max,
         seed=c.seed,
+        min_silhouette=c.min_silhouette,
     )
-    stem = _stem(model.name, q.id)
+    name = ResultName(model.name, q.id, variant)
     cdir = paths.clusters_dir(root)
-    summary = {"model": model.name, "questionnaire": q.id, **result.summary}
-    out = cdir / f"{stem}.json"
+    summary = ClusterSummary.model_validate(
+        {
+            "model": model.name,
+            "questionnaire": q.id,
+            "variant": variant,
+            "protocol_hash": protocol.hash,
+            **result.summary,
+        }
+    )
+    out = cdir / f"{name.stem}.json"
     assignments = result.assignments.astype({"persona_id": str})
-    figure_path = paths.plots_dir(root) / f"{stem}__clusters.png"
-    with stage_run("cluster", {"cluster": c.model_dump(), "questionnaire": q.id}, model.name) as ml:
+    figure_path = paths.plots_dir(root) / name.file("clusters", ".png")
+    logged = {"cluster": c.model_dump(), "questionnaire": q.id, "variant": variant}
+    with stage_run(
+        "cluster",
+        logged,
+        model.name,
+        questionnaire=q.id,
+        variant=variant,
+        protocol_hash=protocol.hash,
+    ) as ml:
         ml.set_tag("questionnaire", q.id)
+        ml.set_tag("variant", variant)
+        ml.set_tag("protocol_hash", protocol.hash)
         write_table(
-            pa.Table.from_pandas(assignments, preserve_index=False), cdir / f"{stem}.parquet"
+            pa.Table.from_pandas(assignments, preserve_index=False), cdir / f"{name.stem}.parquet"
         )
-        write_text_atomic(json.dumps(summary, indent=2, default=str) + "\n", out)
-        figure = plots.plot_clusters(assignments, personas, c.color_attribute, figure_path)
+        write_clusters(summary, out)
+        figure = plots.plot_clusters(
+            assignments, personas, c.color_attribute, figure_path,
+            model=model.name, questionnaire=q.id, variant=variant,
+        )  # fmt: skip
         ml.log_artifact(str(figure), artifact_path="figures")
         ml.log_artifact(str(out), artifact_path="clusters")
-        numbers = {"k": summary["k"], "silhouette": summary.get("silhouette")}
-        numbers |= {f"ami.{k}": v for k, v in (summary.get("ami") or {}).items()}
+        numbers = {"k": summary.k, "silhouette": summary.silhouette}
+        numbers |= {f"ami.{k}": v for k, v in summary.ami.items()}
         ml.log_metrics({k: v for k, v in numbers.items() if v is not None})
     return out
 
@@ -307,13 +350,22 @@ def run_cluster(params: Params, model_name: str, questionnaire_id: str) -> Path:
 def run_leaderboard(params: Params) -> Path:
     from datetime import UTC, datetime
 
-    from value_inertia.leaderboard import build_leaderboard, load_current_inputs, write_leaderboard
+    from value_inertia.leaderboard import (
+        build_leaderboard,
+        load_current_inputs,
+        load_extras,
+        write_leaderboard,
+    )
     from value_inertia.tracking import params_hash
 
     root = _root()
     metrics, clusters, models = load_current_inputs(
-        root, [m.name for m in params.models], params.prompts.questionnaires
+        root,
+        [m.name for m in params.models],
+        params.prompts.questionnaires,
+        getattr(params.prompts, "variants", None),
     )
+    quality, spend = load_extras(root)
     frame = build_leaderboard(
         metrics,
         clusters,
@@ -321,6 +373,8 @@ def run_leaderboard(params: Params) -> Path:
         params_hash(params.model_dump(mode="json", by_alias=True)),
         params.leaderboard.rank_by,
         datetime.now(UTC).date().isoformat(),
+        quality=quality,
+        spend=spend,
     )
     out = paths.leaderboard_dir(root)
     with stage_run("leaderboard", {"leaderboard": params.leaderboard.model_dump()}) as ml:
@@ -345,3 +399,76 @@ def run_publish(params: Params) -> Path:
     for repo in report["repos"]:
         log.info("%s %s: %s", repo["repo_type"], repo.get("repo_id") or "-", repo["status"])
     return hub / "publish_report.json"
+
+
+# --------------------------------------------------------------------------- quality (issue 11)
+
+
+def _quality_partner(params: Params, model: ModelParams) -> ModelParams | None:
+    """The same model file run in the other answer mode (for logprob-vs-sample agreement)."""
+    for other in params.models:
+        if (
+            other.name != model.name
+            and other.mode != model.mode
+            and (other.backend, other.model, other.base_url)
+            == (model.backend, model.model, model.base_url)
+        ):
+            return other
+    return None
+
+
+def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
+    """Quality report of one result -> data/quality/<stem>.json and a position-bias figure.
+
+    Reads the model's parsed table (and, when the same model file also runs in the
+    other answer mode, that model's parsed table for the agreement section); the
+    bootstrap settings are those of ``analyze``.
+    """
+    import json
+
+    from value_inertia.artifacts import DEFAULT_VARIANT, artifact_stem
+    from value_inertia.metric_registry import names as metric_names
+    from value_inertia.protocol import protocol_for
+    from value_inertia.quality import json_ready, plot_position_bias, quality_report
+    from value_inertia.tables import write_text_atomic
+
+    root = _root()
+    model = params.model(model_name)
+    q = load_questionnaires([questionnaire_id], root)[questionnaire_id]
+    parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
+    partner_spec = _quality_partner(params, model)
+    partner = None
+    if partner_spec is not None and paths.parsed_path(partner_spec.name, root).exists():
+        partner = read_frame(paths.parsed_path(partner_spec.name, root), "parse")
+    a = params.analyze
+    report = quality_report(
+        parsed, q, partner=partner, n_boot=a.bootstrap, confidence=a.confidence, seed=a.seed
+    )
+    body = json_ready(
+        {
+            "model": model.name,
+            "questionnaire": q.id,
+            "protocol_hash": protocol_for(params, model, q.id, DEFAULT_VARIANT, root).hash,
+            "partner": partner_spec.name if partner is not None and partner_spec else None,
+            **report,
+        }
+    )
+    stem = artifact_stem(model.name, q.id)
+    out = root / "data" / "quality" / f"{stem}.json"
+    figure = paths.plots_dir(root) / f"{stem}__position_bias.png"
+    logged = {"analyze": a.model_dump(), "questionnaire": q.id}
+    with stage_run(
+        "quality", logged, model=model.name, questionnaire=q.id, protocol_hash=body["protocol_hash"]
+    ) as ml:
+        ml.set_tag("questionnaire", q.id)
+        ml.set_tag("verdict", body["verdict"])
+        if body["protocol_hash"]:
+            ml.set_tag("protocol_hash", body["protocol_hash"])
+        write_text_atomic(json.dumps(body, indent=2) + "\n", out)
+        plot_position_bias(body["position"], figure, f"Position bias ({model.name}, {q.id})")
+        ml.log_artifact(str(out), artifact_path="quality")
+        ml.log_artifact(str(figure), artifact_path="figures")
+        numbers = {k: body.get(k) for k in metric_names("quality")}
+        ml.log_metrics({f"quality.{k}": v for k, v in numbers.items() if v is not None})
+    log.info("%s / %s: %s", model.name, q.id, body["verdict"])
+    return out

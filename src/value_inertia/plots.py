@@ -1,10 +1,18 @@
-"""PNG figures of the analysis (matplotlib, no display needed).
+"""PNG figures of the analysis (matplotlib, no display and no global state needed).
 
-Every function draws one figure, writes it to ``path`` (parent folders are
-created) and returns the path. Figures are built with :class:`Figure` directly,
-not through pyplot's global state, so nothing leaks between calls, and no
-backend is selected: saving a Figure to PNG renders with Agg whatever the
-process's backend is.
+Every ``plot_*`` function takes precomputed data (the analysis computes the
+persona x item matrix, the permeability table, ... once per run) and draws
+one figure, like scikit-learn's Display objects:
+
+* ``ax=None`` (default): a new :class:`~matplotlib.figure.Figure` is made;
+* ``ax=<Axes>``: the figure is drawn into that Axes (for composing panels);
+* ``path``: the figure is written there (parent folders created) and the path
+  is returned; without ``path`` the Axes is returned.
+
+Figures are built with :class:`Figure` directly, not through pyplot, so
+nothing leaks between calls and no backend is selected at import. Every
+title names the model, the questionnaire and the prompt variant
+(:func:`figure_title`), so figures side by side can be told apart.
 """
 
 from __future__ import annotations
@@ -16,14 +24,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-from value_inertia.analysis import persona_item_matrix
+from value_inertia.artifacts import DEFAULT_VARIANT
 from value_inertia.questionnaires import N_OPTIONS, Questionnaire
 
 DPI = 110
 MAX_LEGEND_CATEGORIES = 10
+
+
+def figure_title(what: str, model: str = "", questionnaire: str = "", variant: str = "") -> str:
+    """``"<model> · <questionnaire> · <variant>: <what>"`` (the parts that are known)."""
+    parts = [p for p in (model, questionnaire, variant or DEFAULT_VARIANT) if p]
+    return f"{' · '.join(parts)}: {what}" if parts else what
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax  # type: ignore[return-value]
+    fig = Figure(figsize=figsize)
+    return fig, fig.add_subplot()
 
 
 def _save(fig: Figure, path: str | Path) -> Path:
@@ -33,36 +56,45 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return out
 
 
+def _finish(fig: Figure, ax: Any, path: str | Path | None) -> Any:
+    return _save(fig, path) if path is not None else ax
+
+
+def _plain(axis: Any) -> None:
+    """Plain decimal tick labels (no offsets, no ``2x10^0`` mantissas)."""
+    fmt = ScalarFormatter(useOffset=False, useMathText=False)
+    fmt.set_scientific(False)
+    axis.set_major_formatter(fmt)
+
+
 def _option_colours() -> list[tuple[float, float, float, float]]:
     """Six ordered colours for ratings 1..6 (diverging: low red, high blue)."""
     cmap = colormaps["RdYlBu"]
     return [cmap(x) for x in np.linspace(0.05, 0.95, N_OPTIONS)]
 
 
-def _single_value(frame: pd.DataFrame, column: str) -> str:
-    if column not in frame:
-        return ""
-    values = sorted(frame[column].dropna().astype(str).unique())
-    return ", ".join(values)
-
-
 def plot_micro_heatmap(
-    parsed: pd.DataFrame, questionnaire: Questionnaire, path: str | Path
-) -> Path:
+    matrix: pd.DataFrame,
+    questionnaire: Questionnaire,
+    path: str | Path | None = None,
+    *,
+    ax: Axes | None = None,
+    model: str = "",
+    variant: str = DEFAULT_VARIANT,
+) -> Any:
     """Persona x item heatmap of the mean expected rating (colour scale 1-6).
 
-    Cell = mean over repeats/samples of ``sum_k k * p_k`` for one persona and
-    item (persona condition, scored items only). Items are grouped by
-    dimension; dimension names label the groups below the map, item numbers
-    run along the top. Grey cells: no parsed answer.
+    ``matrix``: :func:`value_inertia.analysis.persona_item_matrix` (cell = mean
+    over repeats/samples of ``sum_k k * p_k`` for one persona and item; scored
+    items in scoring-key order). Items are grouped by dimension; dimension
+    names label the groups below the map, item numbers run along the top.
+    Grey cells: no parsed answer.
     """
-    matrix = persona_item_matrix(parsed, questionnaire)
     values = matrix.to_numpy(dtype=float)
     n_personas, n_items = values.shape
     width = max(8.0, 0.2 * n_items + 3.0)
     height = max(4.5, min(12.0, 0.04 * n_personas + 3.5))
-    fig = Figure(figsize=(width, height))
-    ax = fig.add_subplot()
+    fig, ax = _axes(ax, (width, height))
     cmap = colormaps["viridis"].with_extremes(bad="lightgrey")
     shown = np.ma.masked_invalid(values) if values.size else np.full((1, max(n_items, 1)), np.nan)
     image = ax.imshow(
@@ -91,28 +123,32 @@ def plot_micro_heatmap(
     ax.set_yticks([])
     ax.set_ylabel(f"personas (n = {n_personas})")
     ax.set_xlabel("value dimension")
-    model = _single_value(parsed, "model")
     ax.set_title(
-        f"{model + ' · ' if model else ''}{questionnaire.name}: expected rating per persona "
-        "and item",
+        figure_title("expected rating per persona and item", model, questionnaire.id, variant),
         fontsize=11,
     )
-    return _save(fig, path)
+    return _finish(fig, ax, path)
 
 
-def plot_macro_distribution(metrics_dict: Mapping[str, Any], path: str | Path) -> Path:
+def plot_macro_distribution(
+    metrics: Mapping[str, Any] | Any,
+    path: str | Path | None = None,
+    *,
+    ax: Axes | None = None,
+) -> Any:
     """Stacked horizontal bars of the 6-option answer distribution per dimension.
 
-    Two bars per dimension: the pooled persona-condition distribution p_d and
-    the baseline (no persona) distribution; each segment is the share of
-    option k. The inertia index ``I = 1 - H(p_d) / log2 6`` is printed beside
-    the persona bar.
+    ``metrics``: the metrics file (a :class:`value_inertia.results.MetricsResult`
+    or its dict). Two bars per dimension: the pooled persona-condition
+    distribution p_d and the baseline (no persona) distribution; each segment
+    is the share of option k. The inertia index ``I = 1 - H(p_d) / log2 6`` is
+    printed beside the persona bar.
     """
+    metrics_dict = metrics if isinstance(metrics, Mapping) else metrics.model_dump()
     dims: Mapping[str, Mapping[str, Any]] = metrics_dict.get("dimensions", {})
     names = list(dims)
     colours = _option_colours()
-    fig = Figure(figsize=(10.0, max(3.5, 0.62 * len(names) + 1.8)), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _axes(ax, (10.0, max(3.5, 0.62 * len(names) + 2.2)))
     bar_h = 0.38
     ticks: list[float] = []
     labels: list[str] = []
@@ -149,78 +185,77 @@ def plot_macro_distribution(metrics_dict: Mapping[str, Any], path: str | Path) -
     ax.set_yticks(ticks, labels, fontsize=8)
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlim(0, 1)
+    _plain(ax.xaxis)
     ax.set_xlabel("share of answers")
     handles = [Patch(facecolor=colours[k], label=str(k + 1)) for k in range(N_OPTIONS)]
     handles.append(Patch(facecolor="white", edgecolor="grey", hatch="//", label="baseline"))
-    fig.legend(
+    ax.legend(
         handles=handles,
         title="option (rating)",
         ncol=N_OPTIONS + 1,
-        loc="outside lower center",
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
         fontsize=8,
         frameon=False,
     )
-    model = metrics_dict.get("model", "")
-    questionnaire = metrics_dict.get("questionnaire", "")
     ax.set_title(
-        f"{model} · {questionnaire}: answer distribution per dimension (persona vs baseline)",
+        figure_title(
+            "answer distribution per dimension (persona vs baseline)",
+            str(metrics_dict.get("model", "")),
+            str(metrics_dict.get("questionnaire", "")),
+            str(metrics_dict.get("variant") or DEFAULT_VARIANT),
+        ),
         fontsize=11,
     )
-    return _save(fig, path)
+    return _finish(fig, ax, path)
 
 
-def plot_convergence(convergence_df: pd.DataFrame, path: str | Path) -> Path:
-    """Variance of the dimension mean vs the number of personas (log-log).
+def plot_convergence(
+    table: pd.DataFrame,
+    info: Mapping[str, Any] | Any = None,
+    path: str | Path | None = None,
+    *,
+    ax: Axes | None = None,
+    model: str = "",
+    questionnaire: str = "",
+    variant: str = DEFAULT_VARIANT,
+) -> Any:
+    """Between-seed variance of MRAT-centred dimension means vs personas per seed.
 
-    One line per dimension; the dashed grey line is the ``1/n`` rate expected
-    for independent personas, anchored at the median variance at n = 1.
-    Variances that are zero up to rounding (``<= 1e-12`` times the largest one,
-    e.g. drawing all personas without replacement) cannot be drawn on a log
-    axis and are left out.
+    ``table``: :func:`value_inertia.analysis.convergence_across_seeds` (dimension,
+    k, variance, band_low, band_high); ``info`` its summary. One line per
+    dimension with its bootstrap band; linear axes with plain tick labels.
+    With fewer than two seeds the figure says that two seeds are needed.
     """
-    fig = Figure(figsize=(8.0, 5.0))
-    ax = fig.add_subplot()
-    if len(convergence_df):
-        floor = 1e-12 * max(float(convergence_df["variance"].max()), 0.0)
-        convergence_df = convergence_df.loc[convergence_df["variance"] > floor]
-    dims = list(dict.fromkeys(convergence_df["dimension"])) if len(convergence_df) else []
+    info_dict = (info if isinstance(info, Mapping) else info.model_dump()) if info else {}
+    fig, ax = _axes(ax, (8.0, 5.0))
+    dims = list(dict.fromkeys(table["dimension"])) if len(table) else []
     cmap = colormaps["tab20" if len(dims) > 10 else "tab10"]
-    drawn = False
     for i, dim in enumerate(dims):
-        part = convergence_df.loc[convergence_df["dimension"] == dim].sort_values("n_personas")
-        part = part.loc[part["variance"] > 0]
-        if part.empty:
-            continue
-        ax.plot(
-            part["n_personas"],
-            part["variance"],
-            marker="o",
-            markersize=3,
-            color=cmap(i % cmap.N),
-            label=str(dim),
+        part = table.loc[table["dimension"] == dim].sort_values("k")
+        colour = cmap(i % cmap.N)
+        ax.plot(part["k"], part["variance"], marker="o", markersize=3, color=colour, label=dim)
+        ax.fill_between(
+            part["k"].to_numpy(dtype=float),
+            part["band_low"].to_numpy(dtype=float),
+            part["band_high"].to_numpy(dtype=float),
+            color=colour,
+            alpha=0.15,
+            linewidth=0,
         )
-        drawn = True
-    positive = convergence_df.loc[convergence_df["variance"] > 0] if len(convergence_df) else None
-    if drawn and positive is not None:
-        n = np.sort(positive["n_personas"].unique()).astype(float)
-        first = positive.loc[positive["n_personas"] == n[0], "variance"].median()
-        ax.plot(n, first * n[0] / n, linestyle="--", color="grey", label="1/n reference")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+    if not dims:
+        note = info_dict.get("note") or "no convergence data"
+        if not info_dict.get("enough_seeds", False) and "two seeds" not in note:
+            note = f"{note} (two seeds are needed)"
+        ax.text(0.5, 0.5, note, ha="center", va="center", wrap=True, transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
     else:
-        ax.text(
-            0.5,
-            0.5,
-            "no positive variances to show",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
-    ax.set_xlabel("number of personas (log)")
-    ax.set_ylabel("variance of the dimension mean (log)")
-    ax.set_title("Convergence of dimension means as personas are added")
-    ax.grid(True, which="both", alpha=0.3)
-    if drawn:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _plain(ax.xaxis)
+        _plain(ax.yaxis)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
         ax.legend(
             fontsize=7,
             loc="upper left",
@@ -228,7 +263,74 @@ def plot_convergence(convergence_df: pd.DataFrame, path: str | Path) -> Path:
             frameon=False,
             ncol=2 if len(dims) > 12 else 1,
         )
-    return _save(fig, path)
+    ax.set_xlabel("personas per seed (k)")
+    ax.set_ylabel("variance across seeds of the mean MRAT score")
+    ax.set_title(
+        figure_title("convergence across persona seeds", model, questionnaire, variant),
+        fontsize=11,
+    )
+    return _finish(fig, ax, path)
+
+
+def plot_permeability(
+    table: pd.DataFrame,
+    path: str | Path | None = None,
+    *,
+    ax: Axes | None = None,
+    model: str = "",
+    questionnaire: str = "",
+    variant: str = DEFAULT_VARIANT,
+    alpha: float = 0.05,
+) -> Any:
+    """Attribute x dimension heatmap of selective permeability (omega-squared).
+
+    ``table``: :func:`value_inertia.analysis.permeability_table`. Colour: the
+    effect (diverging, centred at 0; negative = less than chance); each cell
+    shows its value, and cells significant after Benjamini-Hochberg (q <=
+    ``alpha``) are outlined and starred.
+    """
+    attrs = list(dict.fromkeys(table["attribute"])) if len(table) else []
+    dims = list(dict.fromkeys(table["dimension"])) if len(table) else []
+    if len(table):
+        grid = table.pivot(index="attribute", columns="dimension", values="effect")
+        values = grid.reindex(index=attrs, columns=dims).to_numpy(dtype=float)
+        sig = table.pivot(index="attribute", columns="dimension", values="significant")
+        marks = sig.reindex(index=attrs, columns=dims).fillna(False).to_numpy(dtype=bool)
+    else:
+        values, marks = np.zeros((0, 0)), np.zeros((0, 0), dtype=bool)
+    n_rows, n_cols = values.shape
+    finite = np.abs(values[np.isfinite(values)])
+    limit = max(0.1, float(finite.max()) if finite.size else 0.1)
+    fig, ax = _axes(ax, (max(6.0, 0.75 * n_cols + 4.0), max(3.0, 0.45 * n_rows + 2.0)))
+    cmap = colormaps["RdBu_r"].with_extremes(bad="whitesmoke")
+    shown = np.ma.masked_invalid(values) if values.size else np.ma.masked_all((1, 1))
+    image = ax.imshow(shown, cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
+    fig.colorbar(image, ax=ax, label="omega-squared (0 = chance)", pad=0.02)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            v = values[i, j]
+            text = f"{v:.2f}" if np.isfinite(v) else "n/a"
+            if marks[i, j]:
+                text += "*"
+                ax.add_patch(
+                    Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=1.5)
+                )
+            colour = "white" if np.isfinite(v) and abs(v) > 0.6 * limit else "black"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(range(n_cols), dims, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(n_rows), attrs, fontsize=8)
+    ax.set_xlabel(f"value dimension (* = significant, Benjamini-Hochberg q <= {alpha:g})")
+    ax.set_ylabel("persona attribute")
+    ax.set_title(
+        figure_title(
+            "selective permeability (omega-squared of MRAT-centred scores)",
+            model,
+            questionnaire,
+            variant,
+        ),
+        fontsize=11,
+    )
+    return _finish(fig, ax, path)
 
 
 def _attribute_colours(
@@ -250,13 +352,20 @@ def plot_clusters(
     assignments: pd.DataFrame,
     personas: pd.DataFrame,
     color_attribute: str,
-    path: str | Path,
-) -> Path:
+    path: str | Path | None = None,
+    *,
+    axes: tuple[Axes, Axes] | None = None,
+    model: str = "",
+    questionnaire: str = "",
+    variant: str = DEFAULT_VARIANT,
+) -> Any:
     """Two PCA scatters of the personas: coloured by cluster, and by ``color_attribute``.
 
     ``assignments`` has persona_id, cluster, pc1, pc2 (:func:`cluster_personas`).
     Numeric attributes get a continuous colour scale; categorical ones a legend
-    (the 10 most frequent categories, the rest grey; null = "none").
+    (the 10 most frequent categories, the rest grey; null = "none"). ``axes``:
+    two Axes to draw into (default: a new figure); without ``path`` they are
+    returned.
     """
     table = personas.copy()
     table["persona_id"] = table["persona_id"].astype(str)
@@ -264,8 +373,12 @@ def plot_clusters(
     data = assignments.assign(persona_id=assignments["persona_id"].astype(str)).merge(
         table[["persona_id", color_attribute]], on="persona_id", how="left"
     )
-    fig = Figure(figsize=(13.0, 5.5))
-    ax_c, ax_a = fig.subplots(1, 2)
+    if axes is None:
+        fig = Figure(figsize=(13.0, 5.5))
+        ax_c, ax_a = fig.subplots(1, 2)
+    else:
+        ax_c, ax_a = axes
+        fig = ax_c.figure
 
     clusters = sorted(int(c) for c in data["cluster"].unique())
     cmap = colormaps["tab10"]
@@ -309,23 +422,37 @@ def plot_clusters(
         ax.set_xlabel("PC1")
         ax.set_ylabel("PC2")
         ax.grid(True, alpha=0.3)
-    fig.suptitle("Personas in the first two principal components of their item ratings")
-    return _save(fig, path)
+    fig.suptitle(
+        figure_title(
+            "personas in the first two principal components of their MRAT-centred ratings",
+            model,
+            questionnaire,
+            variant,
+        )
+    )
+    return _finish(fig, (ax_c, ax_a), path)
 
 
-def plot_cohens_d(grid: pd.DataFrame, path: str | Path) -> Path:
-    """Attribute x dimension heatmap of Cohen's d, diverging colours centred at 0.
+def plot_cohens_d(
+    grid: pd.DataFrame,
+    path: str | Path | None = None,
+    *,
+    ax: Axes | None = None,
+    model: str = "",
+    questionnaire: str = "",
+    variant: str = DEFAULT_VARIANT,
+) -> Any:
+    """Attribute x dimension heatmap of two-group Cohen's d, diverging colours centred at 0.
 
-    Every cell is annotated with d (``n/a`` where it could not be computed).
-    When one contrast applies to a whole row (binary and integer attributes),
-    it is shown next to the attribute name.
+    ``grid``: :func:`value_inertia.analysis.cohens_d_grid`. Every cell is
+    annotated with d (``n/a`` where there is no two-group contrast or a group
+    is too small); the contrast is shown next to the attribute name.
     """
     values = grid.to_numpy(dtype=float, na_value=np.nan) if grid.size else np.zeros((0, 0))
     n_rows, n_cols = values.shape
     finite = np.abs(values[np.isfinite(values)])
     limit = max(0.2, float(finite.max()) if finite.size else 0.2)
-    fig = Figure(figsize=(max(6.0, 0.75 * n_cols + 4.0), max(3.0, 0.45 * n_rows + 2.0)))
-    ax = fig.add_subplot()
+    fig, ax = _axes(ax, (max(6.0, 0.75 * n_cols + 4.0), max(3.0, 0.45 * n_rows + 2.0)))
     cmap = colormaps["RdBu_r"].with_extremes(bad="whitesmoke")
     shown = np.ma.masked_invalid(values) if values.size else np.ma.masked_all((1, 1))
     image = ax.imshow(shown, cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
@@ -347,14 +474,19 @@ def plot_cohens_d(grid: pd.DataFrame, path: str | Path) -> Path:
     ax.set_yticks(range(n_rows), row_labels, fontsize=8)
     ax.set_xlabel("value dimension")
     ax.set_ylabel("persona attribute")
-    ax.set_title("Selective permeability: Cohen's d of persona scores per attribute")
-    return _save(fig, path)
+    ax.set_title(
+        figure_title("two-group Cohen's d of MRAT-centred scores", model, questionnaire, variant),
+        fontsize=11,
+    )
+    return _finish(fig, ax, path)
 
 
 __all__ = [
+    "figure_title",
     "plot_clusters",
     "plot_cohens_d",
     "plot_convergence",
     "plot_macro_distribution",
     "plot_micro_heatmap",
+    "plot_permeability",
 ]

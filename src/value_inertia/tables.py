@@ -1,13 +1,12 @@
-"""Tables and result files on disk: atomic writes with explicit schemas, friendly reads.
+"""Tables on disk: atomic writes with explicit schemas, friendly reads.
 
-A missing or damaged input (a truncated Parquet file, a corrupt JSON file) is an
+A missing or damaged input table (a truncated Parquet file) is an
 :class:`~value_inertia.errors.InputError` whose one-line message names the file
-and the stage that makes it.
+and the stage that makes it (result JSON files: :func:`value_inertia.results.read_json`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -51,19 +50,6 @@ def read_frame(path: Path, stage_hint: str, **kwargs: Any) -> pd.DataFrame:
     except (OSError, pa.ArrowException) as exc:
         raise InputError(
             f"{path}: not a readable Parquet table ({_first_line(exc)}); "
-            f"run the {stage_hint} stage again to rebuild it"
-        ) from None
-
-
-def read_json(path: Path, stage_hint: str) -> Any:
-    """The JSON document at ``path``."""
-    if not path.exists():
-        raise InputError(f"{path}: not found; run the {stage_hint} stage first")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"{path}: not valid JSON ({_first_line(exc)}); "
             f"run the {stage_hint} stage again to rebuild it"
         ) from None
 

@@ -41,7 +41,10 @@ def _key_path(loc: tuple[int | str, ...], data: object) -> str:
     for part in loc:
         if isinstance(part, int):
             label = str(part)
-            if isinstance(node, list) and part < len(node):
+            if isinstance(node, dict) and 0 <= part < len(node):  # models keyed by name
+                key = list(node)[part]
+                label, node = str(key), node[key]
+            elif isinstance(node, list) and part < len(node):
                 item = node[part]
                 if isinstance(item, dict) and isinstance(item.get("name"), str):
                     label = item["name"]

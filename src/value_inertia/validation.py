@@ -1,0 +1,59 @@
+"""Check ``params.yaml`` and the inputs it names before any stage runs.
+
+Under ``dvc repro`` the ``validate`` stage runs first and every other stage
+depends on its output. DVC removes a stage's outputs only right before it runs
+that stage, so a bad params file stops the pipeline here, before anything that
+was already computed is deleted (see dvc.yaml).
+
+The output (``data/validated/params.json``) does not change with the params:
+a valid change re-runs only the stages whose own params changed, as before.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from value_inertia import paths
+from value_inertia.config import ConfigError, Params, load_params
+
+CHECKS = (
+    "params.yaml against the configuration schema",
+    "persona attribute schema",
+    "questionnaires named in prompts.questionnaires",
+    "cluster.color_attribute is a persona attribute",
+)
+
+
+def validated_path(root: Path | None = None) -> Path:
+    return (root or paths.project_root()) / "data" / "validated" / "params.json"
+
+
+def check_params(params: Params, root: Path) -> None:
+    """Cross-checks that need the input files (each raises a one-line :class:`ConfigError`)."""
+    from value_inertia.personas import load_schema
+    from value_inertia.questionnaires import load_questionnaires
+
+    schema = load_schema(root / params.personas.schema_path)
+    load_questionnaires(params.prompts.questionnaires, root)
+    attribute = params.cluster.color_attribute
+    if attribute not in schema.names:
+        raise ConfigError(
+            f"{params._source}: cluster.color_attribute: {attribute!r} is not a persona "
+            f"attribute; allowed: {', '.join(schema.names)}"
+        )
+
+
+def validate(params_file: Path | None = None) -> Path:
+    """Load and check the params; write the (params-independent) marker file."""
+    from value_inertia.tables import write_text_atomic
+
+    root = paths.project_root()
+    params = load_params(params_file)
+    check_params(params, root)
+    out = validated_path(root)
+    record = {"valid": True, "file": "params.yaml", "checks": list(CHECKS)}
+    text = json.dumps(record, indent=2) + "\n"
+    if not out.exists() or out.read_text(encoding="utf-8") != text:
+        write_text_atomic(text, out)
+    return out

@@ -1,0 +1,108 @@
+"""The analyze, cluster and leaderboard stage functions on a small synthetic project.
+
+MLflow is replaced by a recorder (the tracking module has its own tests), so
+these check what the stages write and which metric names they log.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.leaderboard_data import build_project
+from value_inertia import paths, pipeline
+from value_inertia.artifacts import ResultName
+from value_inertia.config import load_params
+from value_inertia.personas import load_schema
+from value_inertia.protocol import protocol_for
+from value_inertia.results import read_clusters, read_metrics
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.runs: list[dict[str, Any]] = []
+
+    @contextmanager
+    def stage_run(self, stage: str, params: Any, model: str | None = None):
+        run: dict[str, Any] = {"stage": stage, "tags": {}, "metrics": {}, "artifacts": []}
+        self.runs.append(run)
+
+        class Run:
+            def set_tag(self, key: str, value: str) -> None:
+                run["tags"][key] = value
+
+            def log_metrics(self, values: dict[str, float]) -> None:
+                run["metrics"].update(values)
+
+            def log_artifact(self, path: str, artifact_path: str | None = None) -> None:
+                run["artifacts"].append(Path(path).name)
+
+        yield Run()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("pipeline") / "proj"
+    build_project(root, with_leaderboard=False)
+    text = (root / "params.yaml").read_text()
+    (root / "params.yaml").write_text(text.replace("bootstrap: 1000", "bootstrap: 20"))
+    return root
+
+
+@pytest.fixture()
+def recorder(monkeypatch: pytest.MonkeyPatch, project: Path) -> Recorder:
+    rec = Recorder()
+    monkeypatch.setattr(pipeline, "stage_run", rec.stage_run)
+    monkeypatch.setenv("VALUE_INERTIA_ROOT", str(project))
+    return rec
+
+
+def test_analyze_cluster_and_leaderboard_stages(project: Path, recorder: Recorder) -> None:
+    params = load_params(project / "params.yaml")
+    params = params.model_copy(
+        update={"analyze": params.analyze.model_copy(update={"permutations": 49})}
+    )
+    out = pipeline.run_analyze(params, "drift.model", "mfq30")
+    name = ResultName("drift.model", "mfq30")
+    assert out == paths.metrics_dir(project) / f"{name.stem}.json"
+    metrics = read_metrics(out)
+    proto = protocol_for(params, "drift.model", "mfq30", "original", project)
+    assert metrics.protocol_hash == proto.hash and metrics.protocol == proto.fields
+    assert metrics.variant == "original"
+    attributes = load_schema(project / params.personas.schema_path).names
+    assert len(metrics.permeability) == len(attributes) * 5
+    assert metrics.overall.inertia_ci[0] is not None
+    assert metrics.convergence is not None and metrics.convergence.enough_seeds  # two seeds
+    assert set(metrics.seed_spread.per_seed) == {"111", "333"}
+    for kind in ("micro", "macro", "convergence", "permeability", "cohens_d"):
+        assert (paths.plots_dir(project) / name.file(kind, ".png")).stat().st_size > 1000
+    table = pd.read_csv(paths.plots_dir(project) / name.file("permeability", ".csv"))
+    assert {"effect", "p_value", "q_value", "significant"} <= set(table.columns)
+    run = recorder.runs[-1]
+    assert run["tags"]["protocol_hash"] == proto.hash
+    assert run["metrics"]["inertia.Harm"] == pytest.approx(metrics.dimensions["Harm"].inertia)
+    assert "overall.inertia" in run["metrics"] and "parse_rate" in run["metrics"]
+    assert f"{name.stem}__permeability.png" in run["artifacts"]
+
+    cluster_out = pipeline.run_cluster(params, "drift.model", "mfq30")
+    summary = read_clusters(cluster_out)
+    assert summary.protocol_hash == proto.hash and summary.profiles == "mrat-centred"
+    assert summary.min_silhouette == params.cluster.min_silhouette
+    assert summary.model == "drift.model" and summary.questionnaire == "mfq30"
+
+    board_dir = pipeline.run_leaderboard(params)
+    board = pd.read_parquet(board_dir / "leaderboard.parquet")
+    drift = board[(board["model"] == "drift.model") & (board["questionnaire"] == "mfq30")]
+    row = drift.iloc[0]
+    # the re-analysed result has a protocol of its own: it is ranked alone
+    assert row["protocol_hash"] == proto.hash and row["rank"] == 1 and row["rank_label"] == "1"
+    assert row["inertia_ci_low"] <= row["inertia_ci_high"]
+    records = json.loads((board_dir / "leaderboard.json").read_text())
+    assert {"rank_label", "tie_group", "protocol_hash", "variant"} <= set(records[0])
+    md = (board_dir / "leaderboard.md").read_text()
+    assert f"Protocol `{proto.hash}`" in md

@@ -1,0 +1,119 @@
+"""Protocol identity: what changes the hash and what does not."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from value_inertia.config import Params
+from value_inertia.errors import InputError
+from value_inertia.parsing import PARSER_VERSION
+from value_inertia.protocol import protocol_for, protocol_hash
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> Path:
+    for rel in ("data/questionnaires", "data/schemas"):
+        shutil.copytree(REPO / rel, tmp_path / rel)
+    return tmp_path
+
+
+def params(**changes: dict) -> Params:
+    base = Params().model_dump(by_alias=True)
+    for section, values in changes.items():
+        if section == "model":
+            base["models"][0].update(values)
+        else:
+            base[section].update(values)
+    return Params.model_validate(base, context={"root": REPO})
+
+
+def h(p: Params, root: Path, q: str = "mfq30", variant: str = "original") -> str:
+    return protocol_for(p, p.models[0].name, q, variant, root).hash
+
+
+def test_hash_is_16_hex_of_the_canonical_fields(root: Path) -> None:
+    proto = protocol_for(params(), "gemma3-270m", "mfq30", "original", root)
+    assert len(proto.hash) == 16 and int(proto.hash, 16) >= 0
+    canonical = json.dumps(proto.fields, sort_keys=True, separators=(",", ":"))
+    assert proto.hash == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    assert proto.hash == protocol_hash(proto.fields)
+    qbytes = (root / "data/questionnaires/mfq30.yaml").read_bytes()
+    assert proto.fields["questionnaire"]["file"] == "sha256:" + hashlib.sha256(qbytes).hexdigest()
+    assert proto.fields["parse"]["parser_version"] == str(PARSER_VERSION)
+    assert proto.fields["prompts"]["variant"] == "original"
+    assert "questionnaires" not in proto.fields["prompts"]
+    json.dumps(proto.fields)  # readable, JSON-ready
+    # the same settings give the same hash
+    assert h(params(), root) == proto.hash
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"personas": {"n": 11}},
+        {"personas": {"seeds": [111, 333]}},
+        {"prompts": {"preamble": False}},
+        {"prompts": {"preamble_text": "Pretend."}},
+        {"prompts": {"forced_choice": False}},
+        {"prompts": {"shuffle_options": True}},
+        {"prompts": {"shuffle_seed": 3}},
+        {"prompts": {"repeats": 2}},
+        {"prompts": {"baseline_repeats": 2}},
+        {"model": {"mode": "sample"}},
+        {"model": {"api": "chat"}},
+        {"model": {"temperature": 1.0}},
+    ],
+    ids=lambda c: json.dumps(c),
+)
+def test_what_is_measured_changes_the_hash(root: Path, change: dict) -> None:
+    assert h(params(**change), root) != h(params(), root)
+
+
+def test_files_variant_and_questionnaire_change_the_hash(root: Path) -> None:
+    before = h(params(), root)
+    assert h(params(), root, variant="shuffled") != before
+    assert h(params(), root, q="pvqrr") != before
+    schema = root / "data/schemas/persona_attributes.yaml"
+    schema.write_text(schema.read_text() + "\n# edited\n")
+    after_schema = h(params(), root)
+    assert after_schema != before
+    qfile = root / "data/questionnaires/mfq30.yaml"
+    qfile.write_bytes(qfile.read_bytes() + b"\n")
+    assert h(params(), root) != after_schema
+
+
+def test_sample_settings_count_only_in_sample_mode(root: Path) -> None:
+    logprobs = h(params(), root)
+    assert h(params(model={"max_tokens": 256}), root) == logprobs
+    assert h(params(model={"samples": 3}), root) == logprobs
+    sample = params(model={"mode": "sample"})
+    assert h(params(model={"mode": "sample", "max_tokens": 256}), root) != h(sample, root)
+    assert h(params(model={"mode": "sample", "samples": 3}), root) != h(sample, root)
+
+
+def test_model_identity_and_run_settings_do_not_change_the_hash(root: Path) -> None:
+    base = h(params(), root)
+    renamed = params(model={"name": "other", "model": "other-weights", "concurrency": 4})
+    assert h(renamed, root) == base
+    assert h(params(prompts={"questionnaires": ["mfq30"]}), root) == base
+    assert h(params(analyze={"bootstrap": 50}), root) == base
+
+
+def test_letter_mass_gate_is_read_when_present(root: Path) -> None:
+    p = params()
+    proto = protocol_for(p, "gemma3-270m", "mfq30", "original", root)
+    gate = getattr(p.parse, "min_letter_mass", None)
+    assert proto.fields["parse"]["min_letter_mass"] == gate
+
+
+def test_missing_files_are_named(root: Path) -> None:
+    (root / "data/questionnaires/mfq30.yaml").unlink()
+    with pytest.raises(InputError, match=r"mfq30\.yaml: questionnaire file not found"):
+        protocol_for(params(), "gemma3-270m", "mfq30", "original", root)

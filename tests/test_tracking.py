@@ -1,0 +1,191 @@
+"""MLflow tracking of stage runs (in-process, a scratch sqlite store), the summary file,
+the `validate` check and the `models` mapping; the DVC side is in test_pipeline_dvc.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import make_project, run_cli
+from value_inertia import tracking
+from value_inertia.config import ConfigError, load_params
+from value_inertia.summary import summarize, write_summary
+
+
+@pytest.fixture
+def tracked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    proj = make_project(tmp_path / "proj")
+    monkeypatch.chdir(proj)
+    monkeypatch.setenv("VALUE_INERTIA_ROOT", str(proj))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{proj / 'mlflow.db'}")
+    for var in ("DVC_STAGE", "DVC_EXP_NAME", "DVC_ROOT"):
+        monkeypatch.delenv(var, raising=False)
+    spec = {"name": "m1", "backend": "embedded", "model": "gemma3-270m-q4-k-m"}
+    (proj / "data/models").mkdir(parents=True)
+    (proj / "data/models/m1.json").write_text(json.dumps(spec))
+    return proj
+
+
+def _runs(proj: Path):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{proj / 'mlflow.db'}")
+    return mlflow, mlflow.search_runs(experiment_names=[tracking.EXPERIMENT])
+
+
+def test_stage_runs_of_one_dvc_execution_share_a_parent(
+    tracked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DVC_EXP_NAME", "my-exp")
+    for stage, q in (("analyze", "mfq30"), ("cluster", "mfq30")):
+        monkeypatch.setenv("DVC_STAGE", f"{stage}@m1-{q}")
+        with tracking.stage_run(stage, {stage: {"seed": 0}}, "m1", questionnaire=q) as ml:
+            ml.log_metrics({"inertia.Harm": 0.25, "overall.inertia": 0.5, "skipped": None})
+    mlflow, runs = _runs(tracked)
+    parents = runs[runs["tags.pipeline"].notna()]
+    assert list(parents["tags.mlflow.runName"]) == ["my-exp"]
+    assert list(parents.status) == ["FINISHED"]
+    stages = runs[runs["tags.pipeline"].isna()]
+    assert set(stages["tags.mlflow.parentRunId"]) == set(parents.run_id)
+    assert set(stages["tags.mlflow.runName"]) == {"analyze m1 / mfq30", "cluster m1 / mfq30"}
+    assert set(stages["tags.dvc_stage"]) == {"analyze@m1-mfq30", "cluster@m1-mfq30"}
+    assert set(stages["tags.dvc_exp"]) == {"my-exp"}
+    # each run logs only what it was given
+    params = {c for c in runs.columns if c.startswith("params.")}
+    assert params == {"params.analyze.seed", "params.cluster.seed"}
+    for _, run in stages.iterrows():
+        assert run[f"params.{run['tags.stage']}.seed"] == "0"
+    assert "metrics.skipped" not in runs.columns
+    # the experiment opens on its runs in MLflow 3's UI
+    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    # one external logged model per model, with the metrics linked to it
+    models = mlflow.search_logged_models(
+        experiment_ids=[experiment.experiment_id], output_format="list"
+    )
+    assert [m.name for m in models] == ["m1"]
+    assert models[0].tags["mlflow.model.isExternal"] == "true"
+    assert {m.key for m in models[0].metrics} == {"inertia.Harm", "overall.inertia"}
+
+
+def test_outside_dvc_a_run_has_no_parent_and_a_new_execution_gets_a_new_parent(
+    tracked: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with tracking.stage_run("personas", {"personas": {"n": 1}}):
+        pass
+    monkeypatch.setenv("DVC_STAGE", "personas")
+    with tracking.stage_run("personas", {"personas": {"n": 1}}):
+        pass
+    pointer = tracked / tracking.POINTER
+    data = json.loads(pointer.read_text())
+    data["key"] = "another dvc process"
+    pointer.write_text(json.dumps(data))
+    with tracking.stage_run("personas", {"personas": {"n": 1}}):
+        pass
+    _, runs = _runs(tracked)
+    parents = runs[runs["tags.pipeline"].notna()]
+    stages = runs[runs["tags.pipeline"].isna()]
+    assert len(parents) == 2 and len(stages) == 3
+    assert stages["tags.mlflow.parentRunId"].isna().sum() == 1
+    assert all(name.startswith("repro ") for name in parents["tags.mlflow.runName"])
+
+
+def test_an_interrupted_run_logs_what_it_finished(tracked: Path) -> None:
+    done = {"answers_ok": 0}
+    with (
+        pytest.raises(KeyboardInterrupt),
+        tracking.stage_run("evaluate", {"evaluate": {}}, "m1", partial=lambda: done),
+    ):
+        done["answers_ok"] = 226
+        raise KeyboardInterrupt
+    _, runs = _runs(tracked)
+    assert list(runs.status) == ["KILLED"]
+    assert list(runs["metrics.answers_ok"]) == [226]
+
+
+def test_tracking_root_follows_dvc_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    assert tracking.tracking_uri(tmp_path / "temp-workspace") == f"sqlite:///{tmp_path}/mlflow.db"
+    assert tracking.dvc_invocation() is None  # pytest does not run under DVC
+
+
+def test_summary_keeps_overall_ci_and_per_dimension_values(tmp_path: Path) -> None:
+    metrics = {
+        "protocol_hash": "abc",
+        "n_personas": 3,
+        "parse_rate": 1.0,
+        "overall": {
+            "inertia": 0.4,
+            "steerability": 0.1,
+            "top2": 0.6,
+            "inertia_ci": [0.3, 0.5],
+            "steerability_ci": [None, None],  # undefined (one persona): left out
+        },
+        "dimensions": {"Harm": {"inertia": 0.2, "steerability": 0.05, "top2": 0.5, "mrat": 0.1}},
+        "levels": {"big": list(range(100))},
+    }
+    assert summarize(metrics) == {
+        "protocol_hash": "abc",
+        "n_personas": 3,
+        "parse_rate": 1.0,
+        "overall": {
+            "inertia": 0.4,
+            "steerability": 0.1,
+            "top2": 0.6,
+            "inertia_ci_low": 0.3,
+            "inertia_ci_high": 0.5,
+        },
+        "dimensions": {"Harm": {"inertia": 0.2, "steerability": 0.05}},
+    }
+    mdir = tmp_path / "data/metrics"
+    mdir.mkdir(parents=True)
+    (mdir / "m1__mfq30.json").write_text(json.dumps(metrics))
+    shuffled = {**metrics, "overall": {"inertia": 0.3}}
+    (mdir / "m1__mfq30__shuffled.json").write_text(json.dumps(shuffled))
+    out = json.loads(write_summary("m1", "mfq30", tmp_path).read_text())
+    assert out["overall"]["inertia"] == 0.4
+    assert out["variants"]["shuffled"]["overall"] == {"inertia": 0.3}
+
+
+def test_models_may_be_keyed_by_name(tmp_path: Path) -> None:
+    project = make_project(tmp_path)
+    path = project / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data["models"], dict)  # the repository's params: what DVC iterates
+    data["models"]["other"] = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}
+    path.write_text(yaml.safe_dump(data))
+    assert [m.name for m in load_params(path).models] == ["gemma3-270m", "other"]
+    data["models"]["other"]["name"] = "else"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="other: name 'else' differs from its key"):
+        load_params(path)
+    del data["models"]["other"]["name"]
+    data["models"]["other"]["temperature"] = 9
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=r"models\[other\]\.temperature"):
+        load_params(path)
+
+
+def test_validate_names_the_bad_key_and_writes_a_params_independent_marker(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path, personas={"n": 2})
+    ok = run_cli(project, "validate")
+    assert ok.returncode == 0, ok.stderr
+    marker = project / "data/validated/params.json"
+    before = marker.read_bytes()
+    project.joinpath("params.yaml").write_text(
+        project.joinpath("params.yaml").read_text().replace("n: 2", "n: 3")
+    )
+    assert run_cli(project, "validate").returncode == 0
+    assert marker.read_bytes() == before  # a valid change does not touch downstream stages
+    data = yaml.safe_load((project / "params.yaml").read_text())
+    data["cluster"]["color_attribute"] = "shoe_size"
+    (project / "params.yaml").write_text(yaml.safe_dump(data))
+    bad = run_cli(project, "validate")
+    assert bad.returncode == 2
+    assert "cluster.color_attribute: 'shoe_size' is not a persona attribute" in bad.stderr
