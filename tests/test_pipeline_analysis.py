@@ -7,6 +7,7 @@ these check what the stages write and which metric names they log.
 from __future__ import annotations
 
 import json
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.leaderboard_data import build_project
+from tests.leaderboard_data import cached_project
 from value_inertia import paths, pipeline
 from value_inertia.artifacts import ResultName
 from value_inertia.config import load_params
@@ -48,7 +49,7 @@ class Recorder:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("pipeline") / "proj"
-    build_project(root, with_leaderboard=False)
+    shutil.copytree(cached_project(tmp_path_factory), root)  # built once per session
     text = (root / "params.yaml").read_text()
     (root / "params.yaml").write_text(text.replace("bootstrap: 1000", "bootstrap: 20"))
     return root
