@@ -28,13 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-import openai  # noqa: E402
-from latency_server import start_subprocess  # noqa: E402
+import httpx
+import openai
+from latency_server import start_subprocess
 
-from value_inertia.backends.base import Request, Result  # noqa: E402
-from value_inertia.backends.openai_backend import OpenAIBackend  # noqa: E402
-from value_inertia.config import ModelParams  # noqa: E402
+from value_inertia.backends.base import Request, Result
+from value_inertia.backends.openai_backend import OpenAIBackend
+from value_inertia.config import ModelParams
 
 MODEL = "latency-bench"
 PROMPT = (
@@ -204,7 +204,7 @@ def run_httpx(base_url: str, n: int, connections: int, latency: float, per_pool:
 # --------------------------------------------------------------------------- driver
 
 
-def measured(server, row_fn) -> Row:  # noqa: ANN001
+def measured(server, row_fn) -> Row:
     server.reset()
     row = row_fn()
     stats = server.stats()

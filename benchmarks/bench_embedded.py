@@ -92,7 +92,7 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def run_backend_logprobs(backend, prompts: pd.DataFrame, reuse: bool) -> tuple[Row, np.ndarray]:  # noqa: ANN001
+def run_backend_logprobs(backend, prompts: pd.DataFrame, reuse: bool) -> tuple[Row, np.ndarray]:
     reqs = requests_for(prompts, reuse, "reuse" if reuse else "noreuse")
     backend.llm.n_tokens = 0
     backend.tokens_evaluated = 0
@@ -170,7 +170,7 @@ def run_llama_cpp_path(
     return row, np.array(probs, dtype=float)
 
 
-def run_sample(backend, prompts: pd.DataFrame, max_tokens: int) -> dict:  # noqa: ANN001
+def run_sample(backend, prompts: pd.DataFrame, max_tokens: int) -> dict:
     import llama_cpp
 
     from value_inertia.config import ModelParams

@@ -55,7 +55,7 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def batch_rate(llm, n: int, reps: int) -> tuple[float, float]:  # noqa: ANN001
+def batch_rate(llm, n: int, reps: int) -> tuple[float, float]:
     """Median tokens/s (wall, CPU) of one ``eval`` of ``n`` tokens on an empty KV cache."""
     vocab = llm.n_vocab()
     rng = np.random.default_rng(n)
@@ -71,7 +71,7 @@ def batch_rate(llm, n: int, reps: int) -> tuple[float, float]:  # noqa: ANN001
     return n / statistics.median(times), n / statistics.median(cpu)
 
 
-def replay(llm, work: list[tuple[list[int], int]]) -> tuple[float, float, int]:  # noqa: ANN001
+def replay(llm, work: list[tuple[list[int], int]]) -> tuple[float, float, int]:
     """The backend's eval pattern as bare ``llm.eval`` calls: (wall s, CPU s, tokens)."""
     evaluated = 0
     llm.n_tokens = 0
@@ -94,7 +94,7 @@ def replay(llm, work: list[tuple[list[int], int]]) -> tuple[float, float, int]: 
     return time.perf_counter() - t0, time.process_time() - c0, evaluated
 
 
-def measure(name: str, model_spec, prompts, args) -> dict:  # noqa: ANN001
+def measure(name: str, model_spec, prompts, args) -> dict:
     from value_inertia.backends.base import Request
     from value_inertia.backends.embedded import EmbeddedBackend
 

@@ -70,7 +70,7 @@ def build_project(root: Path, n_prompts: int) -> dict:
     return {"personas": n_personas, "prompts": prompts.num_rows, "model": params.models[0]}
 
 
-def fill_store(root: Path, model, prompts) -> tuple[int, float]:  # noqa: ANN001
+def fill_store(root: Path, model, prompts) -> tuple[int, float]:
     from value_inertia import paths
     from value_inertia.backends.base import Result
     from value_inertia.evaluation import plan_requests
@@ -97,7 +97,7 @@ def fill_store(root: Path, model, prompts) -> tuple[int, float]:  # noqa: ANN001
     return len(requests), time.perf_counter() - t0
 
 
-def in_process(root: Path, model) -> list[tuple[str, float]]:  # noqa: ANN001
+def in_process(root: Path, model) -> list[tuple[str, float]]:
     from value_inertia import paths
     from value_inertia.evaluation import materialise_responses, plan_requests, run_evaluation
     from value_inertia.store import ResponseStore
@@ -105,7 +105,7 @@ def in_process(root: Path, model) -> list[tuple[str, float]]:  # noqa: ANN001
 
     called = []
 
-    def factory():  # noqa: ANN202
+    def factory():
         called.append(True)
         raise FactoryCalled("the backend factory was called although every answer is stored")
 

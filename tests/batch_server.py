@@ -64,7 +64,7 @@ class BatchServer:
             def _body(self) -> bytes:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if m := re.fullmatch(r"/v1/files/([\w-]+)/content", path):
                     data = server.files.get(m.group(1))
@@ -90,7 +90,7 @@ class BatchServer:
                     )
                 return self._send(404, {"error": {"message": f"no route {path}"}})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 path = self.path.split("?", 1)[0]
                 body = self._body()
                 if path == "/v1/files":

@@ -1,4 +1,10 @@
-"""Shared fixtures: a scratch project copy, the packaged GGUF, a real llama.cpp server."""
+"""Shared fixtures: a scratch project copy, the packaged GGUF, a real llama.cpp server.
+
+Slow tests (``pytest -m "not slow"`` leaves them out; CI runs everything) are those
+that load the real model, start a real server, run DVC or drive a browser. A test
+that asks for one of :data:`SLOW_FIXTURES` is marked slow here; a test that loads
+the embedded model by itself carries ``@pytest.mark.slow``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,29 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
+
+#: fixtures that start a real server, load the real model, run DVC or drive a browser
+SLOW_FIXTURES = frozenset({"llama_server", "server", "gguf_path", "dvc_project", "browser"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def require_programs(*programs: Path, install: str) -> None:
+    """Skip (fail under ``CI=true``) when a program a test drives is not installed."""
+    missing = [str(p) for p in programs if not p.exists()]
+    if missing:
+        message = f"{' and '.join(missing)} not found: {install}"
+        if in_ci():
+            pytest.fail(f"{message} (CI=true: a missing program fails the run)")
+        pytest.skip(message)
 
 
 def free_port() -> int:
@@ -98,6 +127,10 @@ class LlamaServer:
                 "2048",
                 "--seed",
                 "0",
+                # the model's own chat template: without it the server falls back to
+                # llama-2's, and Gemma's chat answers start with a newline, not a letter
+                "--chat_format",
+                "gemma",
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,

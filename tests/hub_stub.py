@@ -181,7 +181,7 @@ class HubStub:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def _read_body(self) -> bytes:
@@ -236,7 +236,7 @@ class HubStub:
                         return
                     try:
                         status, payload = stub._route(request)
-                    except Exception as exc:  # noqa: BLE001 - reported to the test
+                    except Exception as exc:
                         stub.errors.append(f"{method} {request.path}: {exc!r}")
                         status, payload = 500, {"error": str(exc)}
                     if status >= 400 and status not in (409, 412):
@@ -258,19 +258,19 @@ class HubStub:
                     else None,
                 )
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._handle("GET")
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self._handle("POST")
 
-            def do_HEAD(self) -> None:  # noqa: N802
+            def do_HEAD(self) -> None:
                 self._handle("HEAD")
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 self._handle("PUT")
 
-            def do_DELETE(self) -> None:  # noqa: N802
+            def do_DELETE(self) -> None:
                 self._handle("DELETE")
 
         return Handler

@@ -1,9 +1,11 @@
 """A small synthetic project tree for the leaderboard, Hub and app tests.
 
-Real personas and prompts (the project's own generators and questionnaires),
-synthetic answers with a known character per model, and the metrics, cluster
-summaries, model specs, figures and leaderboard computed from them with the
-project's own analysis, clustering, plotting and leaderboard code.
+The project's own stages run on it, as ``dvc repro`` would run them (personas,
+prompts, models, evaluate, parse, analyze, cluster, leaderboard), on real
+personas, prompts and questionnaires. Only the model is synthetic: before
+``evaluate`` runs, each model's response store is filled with made-up answers
+of a known character, so ``evaluate`` sends nothing and everything after it is
+the pipeline's own work.
 
 Models (chosen so that the ranking is known in advance):
 
@@ -11,34 +13,28 @@ Models (chosen so that the ranking is known in advance):
   peaked at one option -> the highest inertia, zero steerability;
 * ``drift.model`` (logprobs; the dot tests name sanitising): peaked answers
   whose peak moves with the persona -> medium inertia, some steerability;
-* ``wobbly-model`` (sample mode): one-hot answers spread over all options
-  -> the lowest inertia, no letter mass.
+* ``wobbly-model`` (sample mode): one-hot answers spread over all options,
+  given as a letter to parse -> the lowest inertia, no letter mass.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
+import pytest
 import yaml
 
-from value_inertia import paths
-from value_inertia.analysis import P_COLUMNS, analyze, cohens_d_grid, persona_item_matrix
-from value_inertia.analysis import persona_scores as persona_scores_of
-from value_inertia.clustering import cluster_personas
+from value_inertia import paths, pipeline
 from value_inertia.config import load_params
-from value_inertia.leaderboard import build_leaderboard, load_inputs, write_leaderboard
-from value_inertia.personas import build_personas, load_schema
-from value_inertia.plots import plot_cohens_d, plot_macro_distribution
-from value_inertia.prompts import build_prompts
-from value_inertia.questionnaires import load_questionnaires
-from value_inertia.tables import write_table
+from value_inertia.evaluation import plan_requests
+from value_inertia.store import ResponseStore
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("steady-model", "drift.model", "wobbly-model")
@@ -48,6 +44,7 @@ SEEDS = (111, 333)
 PARAMS_HASH = "0123456789ab"
 DATE = "2025-01-31"
 ATTRIBUTES = ["sex", "age", "religion", "employment"]
+KEY_VARIABLE = "WOBBLY_KEY"
 
 
 def softmax_around(centre: float, width: float) -> np.ndarray:
@@ -108,126 +105,70 @@ def write_params(root: Path, **hub: Any) -> None:
         {k: v for k, v in spec(m).items() if k not in ("samples",) and v is not None}
         for m in MODELS
     ]
+    params["analyze"].update({"bootstrap": 10, "confidence": 0.9, "convergence_draws": 3})
+    params["cluster"].update({"k_max": 3, "color_attribute": "sex"})
     params["leaderboard"] = {"rank_by": "inertia"}
     params["hub"] = {"private": False, **hub}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def parsed_table(model: str, prompts: pd.DataFrame, personas: pd.DataFrame) -> pd.DataFrame:
+def fill_store(root: Path, model_name: str) -> None:
+    """Answer every request ``evaluate`` will plan for ``model_name``, in its store."""
+    params = load_params(root / "params.yaml")
+    model = params.model(model_name)
+    prompts = pd.read_parquet(paths.prompts_path(root))
+    personas = pd.read_parquet(paths.personas_path(root))
     index_of = {
         str(r.persona_id): int(r.index) + (0 if r.seed == SEEDS[0] else N_PER_SEED)
         for r in personas.itertuples(index=False)
     }
-    m = spec(model)
-    probs = np.stack(
-        [
-            answer(
-                model,
-                index_of.get(str(pid), -1) if isinstance(pid, str) else -1,
-                int(item),
-                int(rep),
-            )
-            for pid, item, rep in zip(
-                prompts["persona_id"], prompts["item"], prompts["repeat"], strict=True
-            )
-        ]
-    )
-    frame = prompts[
-        [
-            "prompt_id",
-            "condition",
-            "persona_id",
-            "seed",
-            "questionnaire",
-            "item",
-            "dimension",
-            "catch",
-            "repeat",
-        ]
-    ].copy()
-    frame.insert(1, "model", model)
-    frame.insert(2, "mode", m["mode"])
-    frame["sample_index"] = 0
-    frame["rating"] = probs.argmax(axis=1) + 1
-    for i, col in enumerate(P_COLUMNS):
-        frame[col] = probs[:, i]
-    frame["letter_mass"] = 0.8 if m["mode"] == "logprobs" else np.nan
-    return frame
+    by_id = prompts.set_index("prompt_id")
+    _, rows = plan_requests(model, prompts)
+    with ResponseStore(paths.store_path(model.name, root)) as store:
+        for prompt_id, _, key in rows:
+            row = by_id.loc[prompt_id]
+            pid = row["persona_id"]
+            persona = index_of[str(pid)] if isinstance(pid, str) else -1
+            probs = answer(model.name, persona, int(row["item"]), int(row["repeat"]))
+            letter = "ABCDEF"[int(probs.argmax())]
+            if model.mode == "logprobs":
+                record = {"text": letter, "probs": probs.tolist(), "letter_mass": 0.8}
+            else:
+                record = {"text": letter, "probs": None, "letter_mass": None}
+            store.put(key, "ok", record)
 
 
-def responses_table(model: str, parsed: pd.DataFrame) -> pd.DataFrame:
-    m = spec(model)
-    frame = pd.DataFrame(
-        {
-            "prompt_id": parsed["prompt_id"],
-            "model": model,
-            "backend": m["backend"],
-            "mode": m["mode"],
-            "sample_index": 0,
-            "status": "ok",
-            "text": ["ABCDEF"[r - 1] for r in parsed["rating"]],
-        }
-    )
-    for i, letter in enumerate("ABCDEF"):
-        frame[f"p_{letter}"] = parsed[P_COLUMNS[i]].to_numpy()
-    frame["letter_mass"] = parsed["letter_mass"].to_numpy()
-    return frame
+@contextmanager
+def in_project(root: Path) -> Iterator[None]:
+    """Run stages in ``root`` as the CLI would (its root, its MLflow store, the API key)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("VALUE_INERTIA_ROOT", str(root))
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        mp.setenv(KEY_VARIABLE, "synthetic-not-a-secret")
+        yield
 
 
 def build_project(root: Path, *, with_leaderboard: bool = True, **hub: Any) -> Path:
-    """Write the whole synthetic project below ``root`` and return ``root``."""
+    """Run the pipeline's stages on the synthetic project below ``root``; return ``root``."""
     root.mkdir(parents=True, exist_ok=True)
     for rel in ("data/questionnaires", "data/schemas"):
         shutil.copytree(REPO / rel, root / rel, dirs_exist_ok=True)
     write_params(root, **hub)
-    params = load_params(root / "params.yaml")
-    schema = load_schema(root / params.personas.schema_path)
-    write_table(
-        build_personas(schema, params.personas.n, params.personas.seeds), paths.personas_path(root)
-    )
-    personas = pd.read_parquet(paths.personas_path(root))
-    questionnaires = load_questionnaires(list(QUESTIONNAIRES), root)
-    write_table(build_prompts(params.prompts, questionnaires, personas), paths.prompts_path(root))
-    prompts = pd.read_parquet(paths.prompts_path(root))
-
-    for model in MODELS:
-        parsed = parsed_table(model, prompts, personas)
-        write_table(
-            pa.Table.from_pandas(parsed, preserve_index=False), paths.parsed_path(model, root)
-        )
-        write_table(
-            pa.Table.from_pandas(responses_table(model, parsed), preserve_index=False),
-            paths.responses_path(model, root),
-        )
-        spec_path = paths.model_specs_dir(root) / f"{model}.json"
-        spec_path.parent.mkdir(parents=True, exist_ok=True)
-        spec_path.write_text(json.dumps(spec(model), indent=2, sort_keys=True))
-        for qid, q in questionnaires.items():
-            stem = f"{model}__{qid}"
-            metrics = analyze(parsed, personas, q, n_boot=10, confidence=0.9, seed=0)
-            out = paths.metrics_dir(root) / f"{stem}.json"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(metrics, indent=2))
-            result = cluster_personas(
-                persona_item_matrix(parsed, q), personas, ATTRIBUTES, k_max=3, seed=0
-            )
-            cdir = paths.clusters_dir(root)
-            cdir.mkdir(parents=True, exist_ok=True)
-            summary = {**result.summary, "model": model, "questionnaire": qid}
-            (cdir / f"{stem}.json").write_text(json.dumps(summary, indent=2))
-            write_table(
-                pa.Table.from_pandas(result.assignments, preserve_index=False),
-                cdir / f"{stem}.parquet",
-            )
-            if qid == "mfq30":  # figures for one questionnaire are enough (and plots are slow)
-                plot_macro_distribution(metrics, paths.plots_dir(root) / f"{stem}__macro.png")
-                scores = persona_scores_of(parsed, q)
-                grid = cohens_d_grid(scores, personas, ATTRIBUTES, list(q.dimensions))
-                plot_cohens_d(grid, paths.plots_dir(root) / f"{stem}__cohens_d.png")
-    if with_leaderboard:
-        metrics_list, clusters_list, models = load_inputs(root)
-        frame = build_leaderboard(metrics_list, clusters_list, models, PARAMS_HASH, "inertia", DATE)
-        write_leaderboard(frame, paths.leaderboard_dir(root))
+    with in_project(root):
+        params = load_params(root / "params.yaml")
+        pipeline.run_personas(params)
+        pipeline.run_prompts(params)
+        pipeline.run_models(params)
+        for model in MODELS:
+            fill_store(root, model)
+            pipeline.run_evaluate(params, model, progress=False)
+            pipeline.run_parse(params, model)
+            for qid in QUESTIONNAIRES:
+                pipeline.run_analyze(params, model, qid)
+                pipeline.run_cluster(params, model, qid)
+        if with_leaderboard:
+            pipeline.run_leaderboard(params)
     return root
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.conftest import REPO
 from value_inertia.answer_table import P_COLUMNS, apply_judge, parse_responses, to_table
@@ -76,6 +77,7 @@ def test_sample_text_is_parsed_and_unreadable_kept_with_reason() -> None:
     assert parsed[P_COLUMNS].iloc[2].isna().all()
 
 
+@pytest.mark.slow  # loads the embedded model
 def test_judge_decides_unparsed_rows_and_is_cached(tmp_path: Path) -> None:
     prompts = make_prompts(shuffle=False).head(3)
     texts = ["C", "Hmm, hard to say. The fifth one, I guess?", "no idea"]

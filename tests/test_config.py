@@ -56,6 +56,43 @@ def test_bad_params_name_the_key(tmp_path: Path, mutate, expected: str) -> None:
     assert str(path) in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda d: d["personas"].update(seed=[1]),
+            "personas.seed: unknown key; did you mean 'seeds'?",
+        ),
+        (
+            lambda d: d["models"]["gemma3-270m"].update(temprature=0.1),
+            "models[gemma3-270m].temprature: unknown key; did you mean 'temperature'?",
+        ),
+        (lambda d: d.update(promts={}), "promts: unknown key; did you mean 'prompts'?"),
+        (
+            lambda d: d["personas"].update(colour="red"),
+            "personas.colour: unknown key; allowed: n, schema, seeds",
+        ),
+    ],
+)
+def test_unknown_key_suggests_the_closest_valid_one(tmp_path: Path, mutate, expected) -> None:
+    path = write_params(make_project(tmp_path), mutate)
+    with pytest.raises(ConfigError) as err:
+        load_params(path)
+    assert f"{path}: {expected}" in str(err.value).splitlines()
+
+
+def test_unknown_key_in_a_questionnaire_suggests_the_field(tmp_path: Path) -> None:
+    from value_inertia.questionnaires import load_questionnaire
+
+    data = yaml.safe_load((REPO / "data/questionnaires/mfq30.yaml").read_text())
+    data["items"][0]["txt"] = data["items"][0].pop("text")
+    path = tmp_path / "mfq30.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ConfigError) as err:
+        load_questionnaire(path)
+    assert f"{path}: items[item 1].txt: unknown key; did you mean 'text'?" in str(err.value)
+
+
 def test_cli_exits_2_with_one_clear_line_and_keeps_outputs(tmp_path: Path) -> None:
     project = make_project(tmp_path, personas={"n": 2})
     ok = run_cli(project, "personas")

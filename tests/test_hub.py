@@ -628,7 +628,7 @@ def test_simultaneous_publishes_in_threads_both_survive(
     def run(i: int) -> None:
         try:
             reports.append(publish(runs[i], params[i]))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]

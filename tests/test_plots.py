@@ -109,6 +109,16 @@ def test_micro_heatmap(parsed: pd.DataFrame, questionnaire: Questionnaire, tmp_p
     assert drawn.mask.sum() == 1  # the unparsed answer is a grey cell
     assert ax.get_title() == "m · tiny · reversed: expected rating per persona and item"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["Care", "Order"]
+    # the matrix itself: expected rating sum_k k * p_k per persona (sorted) and scored item
+    rows = parsed[(parsed.condition == "persona") & ~parsed["catch"]]
+    expected = rows.assign(e=rows[P_COLUMNS].to_numpy() @ np.arange(1, 7)).pivot_table(
+        index="persona_id", columns="item", values="e", dropna=False
+    )
+    np.testing.assert_allclose(drawn.filled(np.nan), expected.to_numpy(), equal_nan=True)
+    assert ax.images[0].get_clim() == (1, 6)
+    [top] = ax.child_axes
+    assert [t.get_text() for t in top.get_xticklabels()] == ["1", "2", "3", "4", "5", "6"]
+    assert ax.get_ylabel() == f"personas (n = {N_PERSONAS})"
 
 
 def test_macro_distribution(tmp_path: Path) -> None:
@@ -133,8 +143,21 @@ def test_macro_distribution(tmp_path: Path) -> None:
     assert_png(plot_macro_distribution(metrics, out), out)
     ax = plot_macro_distribution(metrics, ax=new_ax())
     assert ax.get_title().startswith("m · tiny · shuffled:")
-    care = sorted((p.get_x(), p.get_width()) for p in ax.patches if abs(p.get_y() + 0.39) < 0.01)
-    assert [w for _, w in care] == pytest.approx([0.1, 0.1, 0.2, 0.2, 0.2, 0.2])
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["Care · persona", "Care · baseline", "Order · persona", "Order · baseline"]
+    ticks = dict(zip(labels, ax.get_yticks(), strict=True))
+    # each bar: six segments, left to right, as wide as the shares of options 1..6
+    for label, dist in (
+        ("Care · persona", [0.1, 0.1, 0.2, 0.2, 0.2, 0.2]),
+        ("Care · baseline", [0, 0, 0, 0, 0.5, 0.5]),
+        ("Order · persona", [0.5, 0.5, 0, 0, 0, 0]),
+    ):
+        bars = [b for b in ax.patches if abs(b.get_y() + b.get_height() / 2 - ticks[label]) < 1e-9]
+        assert [b.get_width() for b in bars] == pytest.approx(dist)
+        assert [b.get_x() for b in bars] == pytest.approx(np.cumsum([0, *dist[:-1]]))
+        assert all(bool(b.get_hatch()) == label.endswith("baseline") for b in bars)
+    missing = ticks["Order · baseline"]
+    assert not [b for b in ax.patches if abs(b.get_y() + b.get_height() / 2 - missing) < 1e-9]
     texts = [t.get_text() for t in ax.texts]
     assert "I = 0.03" in texts and "I = 0.61" in texts and "no data" in texts
     labels = [t.get_text() for t in ax.xaxis.get_ticklabels()]
@@ -209,6 +232,26 @@ def test_clusters_plot(personas: pd.DataFrame, attribute: str, tmp_path: Path) -
                                model="m", questionnaire="tiny")  # fmt: skip
     assert len(ax_c.collections) == 2  # one scatter per cluster
     assert "m · tiny · original" in fig.get_suptitle()
+    # left: each cluster's scatter at exactly its personas' PCA coordinates
+    for c, points in enumerate(ax_c.collections):
+        part = assignments[assignments.cluster == c]
+        np.testing.assert_allclose(points.get_offsets(), part[["pc1", "pc2"]].to_numpy())
+    legend = [t.get_text() for t in ax_c.get_legend().get_texts()]
+    assert legend == ["cluster 0 (n = 4)", "cluster 1 (n = 4)"]
+    # right: every persona, coloured by the attribute
+    [points] = ax_a.collections
+    np.testing.assert_allclose(points.get_offsets(), assignments[["pc1", "pc2"]].to_numpy())
+    assert ax_a.get_title() == f"Personas coloured by {attribute}"
+    if attribute == "age":  # numeric: a colour scale over the ages
+        np.testing.assert_allclose(points.get_array(), personas["age"].to_numpy(dtype=float))
+    else:  # categorical: a legend of the categories (nulls as "none"), one colour each
+        values = personas[attribute].fillna("none")
+        assert [t.get_text() for t in ax_a.get_legend().get_texts()] == sorted(values.unique())
+        colours = points.get_facecolors()
+        for value in values.unique():
+            same = colours[(values == value).to_numpy()]
+            assert (same == same[0]).all()
+        assert len({tuple(c) for c in colours}) == values.nunique()
 
 
 def test_cohens_d_plot(tmp_path: Path) -> None:
@@ -224,7 +267,12 @@ def test_cohens_d_plot(tmp_path: Path) -> None:
     out = tmp_path / "cohens_d.png"
     assert_png(plot_cohens_d(grid, out), out)
     ax = plot_cohens_d(grid, ax=new_ax(), model="m", questionnaire="tiny")
-    assert sorted(t.get_text() for t in ax.texts) == ["-0.30", "0.05", "0.80", "n/a"]
+    assert [t.get_text() for t in ax.texts] == ["0.80", "-0.30", "n/a", "0.05"]
+    shown = ax.images[0].get_array()
+    np.testing.assert_allclose(shown.filled(np.nan), grid.to_numpy(), equal_nan=True)
+    low, high = ax.images[0].get_clim()
+    assert low == -high == -0.8  # centred at 0, as wide as the largest |d|
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Care", "Order"]
     assert [t.get_text() for t in ax.get_yticklabels()] == [
         "sex (female vs male)",
         "age (> 50 vs <= 50)",

@@ -33,14 +33,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-import openai  # noqa: E402
-from bench_client_throughput import MODEL, cpu_s, prompt  # noqa: E402
-from latency_server import start_subprocess  # noqa: E402
+import httpx
+import openai
+from bench_client_throughput import MODEL, cpu_s, prompt
+from latency_server import start_subprocess
 
-from value_inertia.backends.base import Request, Result, distribution_from_logprobs  # noqa: E402
-from value_inertia.backends.openai_backend import MalformedReply, OpenAIBackend  # noqa: E402
-from value_inertia.config import ModelParams  # noqa: E402
+from value_inertia.backends.base import Request, Result, distribution_from_logprobs
+from value_inertia.backends.openai_backend import MalformedReply, OpenAIBackend
+from value_inertia.config import ModelParams
 
 
 class Pools8(OpenAIBackend):
@@ -54,7 +54,7 @@ class Pools8(OpenAIBackend):
         n = math.ceil(m.concurrency / self.per_pool)
         return [httpx.AsyncClient(limits=limits, timeout=m.timeout_s) for _ in range(n)]
 
-    async def _run_all(self, requests, on_result) -> None:  # noqa: ANN001
+    async def _run_all(self, requests, on_result) -> None:
         m = self.model
         https = self._http_clients()
         clients = [
@@ -138,7 +138,7 @@ class AiohttpRaw(RawMixin, Aiohttp):
 class Direct(OpenAIBackend):
     """No openai client at all: one aiohttp session, JSON in and out (retries kept)."""
 
-    async def _run_all(self, requests, on_result) -> None:  # noqa: ANN001
+    async def _run_all(self, requests, on_result) -> None:
         import aiohttp
 
         m = self.model
@@ -160,7 +160,7 @@ class Direct(OpenAIBackend):
 
             await asyncio.gather(*(worker() for _ in range(m.concurrency)))
 
-    async def _logprobs_call(self, client, request: Request) -> Result:  # noqa: ANN001
+    async def _logprobs_call(self, client, request: Request) -> Result:
         m = self.model
         body = {
             "model": m.model,

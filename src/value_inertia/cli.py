@@ -2,12 +2,16 @@
 
 Every command reads ``params.yaml`` from the project root (or ``--params``).
 Configuration and input errors print one line per problem, naming the file and
-key, and exit with code 2.
+key, and exit with code 2. The library reports progress through the
+``value_inertia`` loggers; the CLI shows their INFO messages on stderr (the
+message alone, secrets redacted).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,6 +38,26 @@ def _load(params_file: Path | None) -> Params:
     from value_inertia.config import load_params
 
     return load_params(params_file)
+
+
+class _Redact(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+def configure_logging() -> None:
+    """What the CLI process shows: the library's INFO messages on stderr; MLflow's
+    warnings (not the user's to act on) hidden."""
+    logger = logging.getLogger("value_inertia")
+    if not any(isinstance(f, _Redact) for h in logger.handlers for f in h.filters):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.addFilter(_Redact())
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    warnings.filterwarnings("ignore", module=r"mlflow(\..*)?")
 
 
 def _echo_errors(message: str) -> None:
@@ -331,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     import click
 
+    configure_logging()
     try:
         # typer turns KeyboardInterrupt into exit code 130 and, in this mode, returns codes
         code = app(args=argv, standalone_mode=False)

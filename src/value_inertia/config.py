@@ -8,11 +8,9 @@ what is allowed; the CLI turns it into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,8 +25,10 @@ from pydantic import (
 
 from value_inertia.errors import ConfigError
 from value_inertia.paths import project_root, questionnaire_dir
+from value_inertia.yamlio import format_validation_error, load_yaml
 
-__all__ = ["ConfigError"]  # re-exported: callers import it from here too
+# re-exported: callers import these from here too
+__all__ = ["ConfigError", "format_validation_error", "load_yaml"]
 
 
 class _Strict(BaseModel):
@@ -365,58 +365,6 @@ class Params(_Strict):
             raise ConfigError(f"{self._source}: {exc}") from None
 
 
-def _key_path(loc: tuple[int | str, ...], data: object) -> str:
-    """Render a pydantic error location as ``models[gemma].temperature``."""
-    parts: list[str] = []
-    node = data
-    for part in loc:
-        if isinstance(part, int):
-            label = str(part)
-            if isinstance(node, dict) and 0 <= part < len(node):  # models keyed by name
-                key = list(node)[part]
-                label, node = str(key), node[key]
-            elif isinstance(node, list) and part < len(node):
-                item = node[part]
-                if isinstance(item, dict) and isinstance(item.get("name"), str):
-                    label = item["name"]
-                elif isinstance(item, dict) and "number" in item:
-                    label = f"item {item['number']}"
-                node = item
-            else:
-                node = None
-            parts.append(f"[{label}]")
-        else:
-            node = node.get(part) if isinstance(node, dict) else None
-            parts.append(("." if parts else "") + part)
-    return "".join(parts)
-
-
-def format_validation_error(err: ValidationError, source: str, data: object) -> str:
-    lines = []
-    for e in err.errors():
-        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-        path = _key_path(loc, data) or "(top level)"
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        msg = re.sub(r"^Value error, ", "", msg)
-        lines.append(f"{source}: {path}: {msg}")
-    return "\n".join(lines)
-
-
-def load_yaml(path: Path) -> object:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
-
-
 def load_params(path: Path | str | None = None) -> Params:
     """Load and validate ``params.yaml`` (default: the repository's)."""
     path = Path(path) if path is not None else project_root() / "params.yaml"
@@ -428,6 +376,6 @@ def load_params(path: Path | str | None = None) -> Params:
     try:
         params = Params.model_validate(data, context={"root": path.resolve().parent})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path), data)) from None
+        raise ConfigError(format_validation_error(exc, str(path), data, Params)) from None
     params._source = str(path)
     return params

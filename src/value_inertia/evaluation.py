@@ -124,7 +124,7 @@ class EvaluationSummary:
         return text
 
 
-class BudgetReached(Exception):  # noqa: N818 - the CLI reports it like a failed run
+class BudgetReached(Exception):  # the CLI reports it like a failed run
     """The next requests would cross ``budget_usd``; everything answered so far is kept."""
 
     def __init__(self, message: str, summary: EvaluationSummary) -> None:

@@ -78,7 +78,6 @@ from dataclasses import dataclass
 # the protocol hash (value_inertia.protocol), so results of two parsers never rank together.
 PARSER_VERSION = "2"
 LETTERS = "ABCDEF"
-REASONS = ("empty", "refusal", "ambiguous", "no_option_found")
 
 
 @dataclass(frozen=True)

@@ -128,12 +128,6 @@ class PersonaSchema(BaseModel):
     def names(self) -> list[str]:
         return [a.name for a in self.attributes]
 
-    def attribute(self, name: str) -> Attribute:
-        for a in self.attributes:
-            if a.name == name:
-                return a
-        raise KeyError(name)
-
 
 def load_schema(path: Path) -> PersonaSchema:
     data = load_yaml(path)
@@ -142,7 +136,7 @@ def load_schema(path: Path) -> PersonaSchema:
     try:
         return PersonaSchema.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path), data)) from None
+        raise ConfigError(format_validation_error(exc, str(path), data, PersonaSchema)) from None
 
 
 def persona_id(seed: int, index: int, attributes: dict[str, object]) -> str:

@@ -7,7 +7,7 @@ existing output.
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ from value_inertia.prompts import build_prompts, select_variants
 from value_inertia.questionnaires import load_questionnaires
 from value_inertia.tables import read_frame, write_table
 from value_inertia.tracking import stage_run
+
+log = logging.getLogger(__name__)
 
 
 def _root() -> Path:
@@ -84,7 +86,7 @@ class EvaluationFailed(Exception):
     """More requests failed than ``evaluate.max_failure_fraction`` allows."""
 
 
-def make_backend(model: ModelParams, params: Params):  # noqa: ANN201 - Backend protocol
+def make_backend(model: ModelParams, params: Params):  # returns a Backend
     if model.backend == "embedded":
         from value_inertia.backends.embedded import EmbeddedBackend
 
@@ -145,7 +147,7 @@ def run_evaluate(
             budget = Budget(model, est, spent.cost_usd or 0.0)
         stopped: BudgetReached | None = None
 
-        def backend():  # noqa: ANN202 - Backend protocol
+        def backend():
             if model.is_batch():
                 from value_inertia.batch import BatchBackend, Poll
 
@@ -174,7 +176,7 @@ def run_evaluate(
         }
         if spend.cost_usd is not None:
             spend_metrics["spend_cost_usd"] = spend.cost_usd
-        print(summary.line(), file=sys.stderr)
+        log.info(summary.line())
         if stopped is not None:
             ml.log_metrics({**summary.metrics(), **spend_metrics})
             raise EvaluationFailed(str(stopped))
@@ -196,10 +198,10 @@ def run_evaluate(
         # reading every row: seconds for large runs, see benchmarks/bench_resume.py)
         ml.log_artifact(str(out), artifact_path="responses")
         if model.mode == "logprobs" and int(prompts["repeat"].max()) > 0:
-            print(
-                f"{model.name}: logprobs mode: the repeats of a prompt share one request "
+            log.info(
+                "%s: logprobs mode: the repeats of a prompt share one request "
                 "(the distribution is deterministic); the parsed table keeps one row each",
-                file=sys.stderr,
+                model.name,
             )
         fraction = failed / max(table.num_rows, 1)
         if fraction > params.evaluate.max_failure_fraction:
@@ -261,7 +263,7 @@ def run_parse(params: Params, model_name: str) -> Path:
         reasons = parsed.loc[~ok, "reason"].value_counts().to_dict()
         if reasons:
             ml.log_dict(reasons, "unparsed_reasons.json")
-    print(f"{model.name}: parse rate {ok.mean():.1%} of {len(parsed)} answers", file=sys.stderr)
+    log.info("%s: parse rate %.1f%% of %d answers", model.name, 100 * ok.mean(), len(parsed))
     return out
 
 
@@ -539,9 +541,7 @@ def run_publish(params: Params) -> Path:
         ml.log_dict(report, "publish_report.json")
         ml.log_metrics({"dataset_configs": len(dataset["configs"])})
     for repo in report["repos"]:
-        print(
-            f"{repo['repo_type']} {repo.get('repo_id') or '-'}: {repo['status']}", file=sys.stderr
-        )
+        log.info("%s %s: %s", repo["repo_type"], repo.get("repo_id") or "-", repo["status"])
     return hub / "publish_report.json"
 
 
@@ -614,5 +614,5 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
         ml.log_artifact(str(figure), artifact_path="figures")
         numbers = {k: body.get(k) for k in metric_names("quality")}
         ml.log_metrics({f"quality.{k}": v for k, v in numbers.items() if v is not None})
-    print(f"{model.name} / {q.id}: {body['verdict']}", file=sys.stderr)
+    log.info("%s / %s: %s", model.name, q.id, body["verdict"])
     return out

@@ -162,14 +162,14 @@ def token_counter(model: ModelParams, stored: Sequence[tuple[int, int]] = ()) ->
     if model.backend == "embedded":
         try:
             return GGUFCounter(model)
-        except Exception:  # noqa: BLE001 - no GGUF here: fall back to an estimate
+        except Exception:  # no GGUF here: fall back to an estimate
             pass
     else:
         try:
             import tiktoken
 
             return TiktokenCounter(tiktoken.encoding_for_model(model.model))
-        except Exception:  # noqa: BLE001 - not installed, unknown id, or no encoding files offline
+        except Exception:  # not installed, unknown id, or no encoding files offline
             pass
     pairs = [(c, t) for c, t in stored if t and t > 0]
     if pairs:

@@ -872,10 +872,7 @@ def plot_position_bias(position: Mapping[str, Any] | None, path: str | Path, tit
     Without shuffled answers (``position`` None) the figure says so, so the
     file exists for every result.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no backend to select: savefig renders PNG
 
     fig = Figure(figsize=(5.5, 3.4))
     ax = fig.subplots()

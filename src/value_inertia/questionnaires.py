@@ -112,7 +112,7 @@ def load_questionnaire(path: Path) -> Questionnaire:
     try:
         q = Questionnaire.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path), data)) from None
+        raise ConfigError(format_validation_error(exc, str(path), data, Questionnaire)) from None
     if q.id != path.stem:
         raise ConfigError(f"{path}: id: {q.id!r} must equal the file name {path.stem!r}")
     return q

@@ -1,11 +1,23 @@
-"""Durable response store: one SQLite file (WAL) per model.
+"""Durable response store: an append-only answer journal and an SQLite index, per model.
 
-Every finished request is committed the moment it arrives, keyed by
-:func:`request_key` (a hash of the model identity, the request payload and the
-sample index), so a run that is killed at any point resumes without sending a
-finished request again. Failed requests are kept too, with their error, and
-are retried by the next run. One evaluation at a time holds a store: a second
-one refuses with a clear message instead of double-sending.
+Every finished request is written twice, the journal first:
+
+1. ``<model>.answers.jsonl`` beside the store, the source of truth: one JSON line
+   per stored record (key, status, record, time and a SHA-256 checksum of the
+   four), appended and ``fsync``'d before the index sees it. Lines are never
+   rewritten, so a crash can at worst leave one torn last line.
+2. ``<model>.sqlite`` (WAL), the index the pipeline queries, keyed by
+   :func:`request_key` (a hash of the model identity, the request payload and the
+   sample index). Its ``meta`` table records how much of the journal it holds:
+   journal lines written before a crash reached the index are replayed on open.
+
+A run that is killed at any point resumes without sending a finished request
+again. Failed requests are kept too, with their error, and are retried by the
+next run. A damaged index is never written into: :func:`recover_store` sets it
+aside and rebuilds it from the journal (plus whatever SQLite can still read of
+the old index), checking every line's checksum; nothing is parsed by hand. One
+evaluation at a time holds a store: a second one refuses with a clear message
+instead of double-sending.
 """
 
 from __future__ import annotations
@@ -13,10 +25,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
-import struct
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -26,7 +38,13 @@ from filelock import FileLock, Timeout
 
 from value_inertia.errors import UserError
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
+#: ``meta`` key: bytes of the journal the index holds (a journal line is applied
+#: in the same transaction that advances it)
+JOURNAL_OFFSET = "journal_offset"
+STATUSES = ("ok", "failed")
 
 
 class StoreError(UserError):
@@ -42,13 +60,98 @@ def request_key(identity: Mapping[str, Any], payload: Mapping[str, Any], sample_
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def journal_path(store: Path) -> Path:
+    """The answer journal beside ``store``: ``data/store/<model>.answers.jsonl``."""
+    return store.with_name(f"{store.stem}.answers.jsonl")
+
+
+# -- the journal ---------------------------------------------------------------
+_Row = tuple[str, str, str, float]  # key, status, record (JSON text), updated_at
+
+
+def _checksum(key: str, status: str, record: str, updated: float) -> str:
+    blob = json.dumps([key, status, record, updated], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def journal_line(key: str, status: str, record: str, updated: float) -> bytes:
+    """One journal line (ASCII JSON, newline-terminated) for one stored row."""
+    entry = {
+        "key": key,
+        "status": status,
+        "record": record,
+        "updated_at": updated,
+        "sha256": _checksum(key, status, record, updated),
+    }
+    return (json.dumps(entry) + "\n").encode()
+
+
+def _parse_line(line: bytes) -> _Row | None:
+    """The row a journal line holds, or None if the line is damaged (checksum, shape)."""
+    try:
+        entry = json.loads(line)
+        row = (entry["key"], entry["status"], entry["record"], entry["updated_at"])
+        ok = (
+            isinstance(row[0], str)
+            and row[1] in STATUSES
+            and isinstance(row[2], str)
+            and isinstance(row[3], int | float)
+            and entry["sha256"] == _checksum(*row)
+            and isinstance(json.loads(row[2]), dict)
+        )
+    except (ValueError, TypeError, KeyError):
+        return None
+    return (row[0], row[1], row[2], float(row[3])) if ok else None
+
+
+def read_journal(path: Path, start: int = 0) -> tuple[list[_Row], int, int]:
+    """Rows of the journal from byte ``start``: (rows, damaged lines, end offset read).
+
+    A last line without its newline (a write cut short) is not read: the end
+    offset stops before it.
+    """
+    rows: list[_Row] = []
+    damaged = 0
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read()
+    whole = data[: data.rfind(b"\n") + 1]
+    for line in whole.splitlines():
+        if not line.strip():
+            continue
+        row = _parse_line(line)
+        if row is None:
+            damaged += 1
+        else:
+            rows.append(row)
+    return rows, damaged, start + len(whole)
+
+
+def _apply(conn: sqlite3.Connection, rows: Iterable[_Row]) -> None:
+    """Write rows into the index, in order: an answer is never replaced by a failure."""
+    for key, status, blob, updated in rows:
+        if status == "ok":
+            conn.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", (key, status, blob, updated)
+            )
+        else:
+            conn.execute(
+                "INSERT INTO responses VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+                " status=excluded.status, record=excluded.record, updated_at=excluded.updated_at"
+                " WHERE responses.status != 'ok'",
+                (key, status, blob, updated),
+            )
+
+
 class ResponseStore:
     """Append-mostly key -> record store. Use as a context manager."""
 
     def __init__(self, path: Path, *, lock: bool = True) -> None:
         self.path = path
+        self.journal = journal_path(path)
         self._lock = FileLock(str(path) + ".lock") if lock else None
         self._conn: sqlite3.Connection | None = None
+        self._journal_fh: Any = None
 
     # -- lifecycle -------------------------------------------------------
     def __enter__(self) -> ResponseStore:
@@ -63,13 +166,20 @@ class ResponseStore:
                 ) from None
         try:
             self._conn = self._open()
+            self._journal_fh = self._open_journal(self._conn)
         except BaseException:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
             if self._lock is not None:
                 self._lock.release()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._journal_fh is not None:
+            self._journal_fh.close()
+            self._journal_fh = None
         if self._conn is not None:
             with contextlib.suppress(sqlite3.DatabaseError):
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -107,6 +217,82 @@ class ResponseStore:
             raise self._damaged(str(exc)) from None
         return conn
 
+    def _open_journal(self, conn: sqlite3.Connection) -> Any:
+        """Bring index and journal in step, then open the journal for appending.
+
+        * no journal yet (a new store, or one from before the journal): every row of
+          the index is written to a new journal;
+        * a new, empty index beside a journal (the index was deleted, or
+          :func:`recover_store` is rebuilding it): the whole journal is replayed;
+        * journal lines the index has not seen (a crash between the two writes):
+          replayed into the index;
+        * a journal shorter than the index says: the journal is damaged.
+        """
+        row = conn.execute("SELECT v FROM meta WHERE k=?", (JOURNAL_OFFSET,)).fetchone()
+        offset = int(row[0]) if row else None
+        try:
+            if not self.journal.exists():
+                rows = conn.execute(
+                    "SELECT key, status, record, updated_at FROM responses ORDER BY updated_at"
+                ).fetchall()
+                if rows:
+                    log.warning(
+                        "%s: writing the answer journal %s from the %d stored rows",
+                        self.path,
+                        self.journal,
+                        len(rows),
+                    )
+                fh = open(self.journal, "ab")  # noqa: SIM115 - closed in __exit__
+                fh.write(b"".join(journal_line(*r) for r in rows))
+                fh.flush()
+                os.fsync(fh.fileno())
+                self._fsync_dir()
+                self._set_offset(conn, fh.tell())
+                conn.commit()
+                return fh
+            size = self.journal.stat().st_size
+            if offset is None:
+                if conn.execute("SELECT 1 FROM responses LIMIT 1").fetchone() is not None:
+                    raise self._damaged(f"the answer journal {self.journal} is not this index's")
+                offset = 0  # a new, empty index beside a journal: rebuilt from it
+            elif size < offset:
+                raise self._damaged(
+                    f"the answer journal {self.journal} is shorter than the index records"
+                )
+            fh = open(self.journal, "ab")  # noqa: SIM115 - closed in __exit__
+            if size > offset:
+                rows, damaged, end = read_journal(self.journal, offset)
+                if end < size:  # a torn last line: end it, so the next line starts clean
+                    fh.write(b"\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    damaged += 1
+                _apply(conn, rows)
+                self._set_offset(conn, fh.tell())
+                conn.commit()
+                if rows or damaged:
+                    log.warning(
+                        "%s: %d answers from the journal added to the index (%d damaged lines)",
+                        self.path,
+                        len(rows),
+                        damaged,
+                    )
+            return fh
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(str(exc)) from None
+
+    def _fsync_dir(self) -> None:
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def _set_offset(conn: sqlite3.Connection, offset: int) -> None:
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (JOURNAL_OFFSET, str(offset)))
+
     def _damaged(self, why: str) -> StoreError:
         return StoreError(
             f"{self.path}: the response store is damaged ({why}). Run "
@@ -123,19 +309,26 @@ class ResponseStore:
     # -- data ------------------------------------------------------------
     def put(self, key: str, status: str, record: Mapping[str, Any]) -> None:
         """Commit one finished request; an answer is never replaced by a failure."""
-        blob = json.dumps(record, ensure_ascii=False, allow_nan=True)
-        if status == "ok":
-            self.conn.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
-                (key, status, blob, time.time()),
-            )
-        else:
-            self.conn.execute(
-                "INSERT INTO responses VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
-                " status=excluded.status, record=excluded.record, updated_at=excluded.updated_at"
-                " WHERE responses.status != 'ok'",
-                (key, status, blob, time.time()),
-            )
+        self.put_many([(key, status, record)])
+
+    def put_many(self, items: Iterable[tuple[str, str, Mapping[str, Any]]]) -> None:
+        """Commit several finished requests at once: one journal ``fsync``, one transaction."""
+        now = time.time()
+        rows: list[_Row] = []
+        for key, status, record in items:
+            if status not in STATUSES:
+                raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
+            rows.append((key, status, json.dumps(record, ensure_ascii=False, allow_nan=True), now))
+        if not rows:
+            return
+        if self._journal_fh is None:
+            raise RuntimeError("store is not open; use it as a context manager")
+        fh = self._journal_fh
+        fh.write(b"".join(journal_line(*r) for r in rows))
+        fh.flush()
+        os.fsync(fh.fileno())  # the journal holds the answers before the index does
+        _apply(self.conn, rows)
+        self._set_offset(self.conn, fh.tell())
         self.conn.commit()
 
     def done_keys(self, keys: Iterable[str]) -> set[str]:
@@ -268,14 +461,15 @@ class ResponseStore:
 
 
 def recover_store(path: Path) -> tuple[Path, int, int]:
-    """Salvage a damaged store: move it aside, copy every readable row into a new one.
+    """Rebuild a damaged store's index from its answer journal.
 
-    Rows are read twice: through SQLite, row by row (whatever its b-trees still
-    reach, the WAL included), and straight from the bytes of every table page of
-    the file and its WAL, so rows on intact pages survive a damaged root or
-    interior page and a truncated file. Of several versions of a key the answer
-    (status ok) wins, then the newest. Returns (where the damaged file went,
-    rows kept, damaged records that could not be read).
+    The damaged index (with its WAL) is moved aside; a fresh index is built from
+    every journal line whose checksum holds, plus every row SQLite itself can
+    still read from the old index (a store from before the journal has only
+    those). Of several versions of a key the answer (status ok) wins, then the
+    newest. Rows found only in the old index are appended to the journal. The
+    journal is never rewritten. Returns (where the damaged file went, rows kept,
+    damaged journal lines and index rows that could not be read).
     """
     if not path.exists():
         raise StoreError(f"{path}: no such store")
@@ -291,47 +485,36 @@ def recover_store(path: Path) -> tuple[Path, int, int]:
             side = Path(str(path) + suffix)
             if side.exists():
                 shutil.move(side, Path(str(aside) + suffix))
-        by_sql, lost_sql = _rows_by_sql(aside)
-        by_pages, lost_pages = _rows_by_pages(aside)
-        best: dict[str, tuple[str, str, str, float]] = {}
-        for row in [*by_sql, *by_pages]:
+        journal = journal_path(path)
+        from_journal, damaged_lines, end = read_journal(journal) if journal.exists() else ([], 0, 0)
+        if journal.exists() and end < journal.stat().st_size:
+            damaged_lines += 1  # a torn last line
+        from_index, lost_rows = _rows_by_sql(aside)
+        best: dict[str, _Row] = {}
+        for row in [*from_index, *from_journal]:
             old = best.get(row[0])
             if old is None or (row[1] == "ok", row[3]) > (old[1] == "ok", old[3]):
                 best[row[0]] = row
+        journaled = set(from_journal)
+        missing = sorted((r for r in best.values() if r not in journaled), key=lambda r: r[3])
+        with open(journal, "ab") as fh:
+            if fh.tell() > end:  # end a torn last line before appending
+                fh.write(b"\n")
+            fh.write(b"".join(journal_line(*r) for r in missing))
+            fh.flush()
+            os.fsync(fh.fileno())
         lock.release()
-        with ResponseStore(path) as fresh:
-            fresh.conn.executemany(
-                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", list(best.values())
-            )
-            fresh.conn.commit()
-        return aside, len(best), max(lost_sql, lost_pages)
+        with ResponseStore(path) as fresh:  # a new, empty index replays the whole journal
+            kept = sum(fresh.count().values())
+        return aside, kept, damaged_lines + lost_rows
     finally:
         if lock.is_locked:
             lock.release()
         os.sync()
 
 
-_Row = tuple[str, str, str, float]
-
-
-def _valid_row(values: object) -> _Row | None:
-    """A row of ``responses`` that is whole: hex key, known status, JSON object, time."""
-    if not isinstance(values, list | tuple) or len(values) != 4:
-        return None
-    key, status, blob, updated = values
-    if not (isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key)):
-        return None
-    if status not in ("ok", "failed") or not isinstance(updated, int | float):
-        return None
-    try:
-        if not isinstance(blob, str) or not isinstance(json.loads(blob), dict):
-            return None
-    except ValueError:
-        return None
-    return key, status, blob, float(updated)
-
-
 def _rows_by_sql(db: Path) -> tuple[list[_Row], int]:
+    """Every row SQLite can still read from a damaged index, row by row (WAL included)."""
     rows: list[_Row] = []
     lost = 0
     try:
@@ -361,114 +544,16 @@ def _rows_by_sql(db: Path) -> tuple[list[_Row], int]:
     return rows, lost
 
 
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    value = 0
-    for j in range(8):
-        byte = buf[i + j]
-        value = (value << 7) | (byte & 0x7F)
-        if byte < 0x80:
-            return value, i + j + 1
-    return (value << 8) | buf[i + 8], i + 9
-
-
-def _record(payload: bytes) -> list[object]:
-    """Decode an SQLite record (https://sqlite.org/fileformat.html#record_format)."""
-    header_len, i = _varint(payload, 0)
-    types = []
-    while i < header_len:
-        t, i = _varint(payload, i)
-        types.append(t)
-    pos, values = header_len, []
-    for t in types:
-        if t in (0, 8, 9):
-            values.append(None if t == 0 else t - 8)
-            continue
-        if 1 <= t <= 6:
-            n = (1, 2, 3, 4, 6, 8)[t - 1]
-            values.append(int.from_bytes(payload[pos : pos + n], "big", signed=True))
-        elif t == 7:
-            n = 8
-            values.append(struct.unpack(">d", payload[pos : pos + 8])[0])
-        elif t >= 12:
-            n = (t - 12) // 2
-            raw = payload[pos : pos + n]
-            values.append(raw.decode("utf-8") if t % 2 else raw)
-        else:
-            raise ValueError(f"serial type {t}")
-        pos += n
-    if pos > len(payload):
-        raise ValueError("record runs past its payload")
-    return values
-
-
-def _rows_by_pages(db: Path) -> tuple[list[_Row], int]:
-    """Rows of every table leaf page in the file and its WAL, read without SQLite."""
-    data = db.read_bytes()
-    size = int.from_bytes(data[16:18], "big") if len(data) >= 100 else 0
-    size = 65536 if size == 1 else size
-    page_size = size if 512 <= size <= 65536 and size & (size - 1) == 0 else 4096
-    reserved = data[20] if len(data) >= 100 and data[20] < 64 else 0
-    usable = page_size - reserved
-    # a cut-off last page is read too, zero-filled: its cells near the start may be whole
-    pages: list[tuple[int, bytes]] = [
-        (n + 1, data[n * page_size : (n + 1) * page_size].ljust(page_size, b"\0"))
-        for n in range(-(-len(data) // page_size))
-    ]
-    latest = dict(pages)
-    wal = Path(str(db) + "-wal")
-    if wal.exists():
-        wdata = wal.read_bytes()
-        wsize = int.from_bytes(wdata[8:12], "big") if len(wdata) >= 32 else 0
-        if wsize == page_size:
-            for at in range(32, len(wdata) - 24 - page_size + 1, 24 + page_size):
-                number = int.from_bytes(wdata[at : at + 4], "big")
-                page = wdata[at + 24 : at + 24 + page_size]
-                pages.append((number, page))
-                latest[number] = page
-    rows: list[_Row] = []
-    lost = 0
-    for number, page in pages:
-        head = 100 if number == 1 else 0
-        if page[head] != 0x0D:  # not a table leaf page
-            continue
-        for payload in _leaf_payloads(page, head, usable, latest):
-            try:
-                values = _record(payload) if payload is not None else None
-            except (IndexError, ValueError, struct.error):
-                values = None
-            row = _valid_row(values)
-            if row is not None:
-                rows.append(row)
-            elif values is None or (len(values) == 4 and isinstance(values[0], str)):
-                lost += 1  # a damaged cell, or a damaged row of ours
-    return rows, lost
-
-
-def _leaf_payloads(
-    page: bytes, head: int, usable: int, pages: dict[int, bytes]
-) -> Iterator[bytes | None]:
-    """The payload of each cell of a table leaf page (None where it cannot be read)."""
-    cells = int.from_bytes(page[head + 3 : head + 5], "big")
-    max_local = usable - 35
-    for c in range(min(cells, len(page) // 4)):
-        try:
-            pointer = int.from_bytes(page[head + 8 + 2 * c : head + 10 + 2 * c], "big")
-            length, i = _varint(page, pointer)
-            _, i = _varint(page, i)  # rowid
-            if length <= max_local:
-                payload = page[i : i + length]
-            else:  # the rest of the payload is on a chain of overflow pages
-                m = (usable - 12) * 32 // 255 - 23
-                k = m + (length - m) % (usable - 4)
-                local = k if k <= max_local else m
-                chunks = [page[i : i + local]]
-                have, nxt = local, int.from_bytes(page[i + local : i + local + 4], "big")
-                while have < length and nxt in pages and len(chunks) <= length // 256 + 1:
-                    overflow = pages[nxt]
-                    chunks.append(overflow[4:usable])
-                    have += usable - 4
-                    nxt = int.from_bytes(overflow[:4], "big")
-                payload = b"".join(chunks)[:length]
-            yield payload if len(payload) == length else None
-        except IndexError:
-            yield None
+def _valid_row(values: object) -> _Row | None:
+    """A row of ``responses`` that is whole: key, known status, JSON object, time."""
+    if not isinstance(values, list | tuple) or len(values) != 4:
+        return None
+    key, status, blob, updated = values
+    if not isinstance(key, str) or status not in STATUSES or not isinstance(updated, int | float):
+        return None
+    try:
+        if not isinstance(blob, str) or not isinstance(json.loads(blob), dict):
+            return None
+    except ValueError:
+        return None
+    return key, status, blob, float(updated)

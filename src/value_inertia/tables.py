@@ -1,16 +1,24 @@
-"""Parquet tables on disk: atomic writes with explicit schemas, friendly reads."""
+"""Tables on disk: atomic writes with explicit schemas, friendly reads.
+
+A damaged input table (a truncated Parquet file) is an
+:class:`~value_inertia.errors.InputError`, a missing one a
+:class:`~value_inertia.errors.ConfigError`; either message is one line naming the
+file and the stage that makes it (result JSON files:
+:func:`value_inertia.results.read_json`).
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from value_inertia.config import ConfigError
+from value_inertia.errors import ConfigError, InputError
 
 
 def write_table(table: pa.Table, path: Path) -> None:
@@ -30,10 +38,22 @@ def write_frame(frame: pd.DataFrame, schema: pa.Schema, path: Path) -> None:
     write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), path)
 
 
-def read_frame(path: Path, stage_hint: str) -> pd.DataFrame:
-    if not path.exists():
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read_frame(path: Path, stage_hint: str, **kwargs: Any) -> pd.DataFrame:
+    """The Parquet table at ``path`` (``kwargs`` go to :func:`pandas.read_parquet`)."""
+    if not path.exists():  # (a ConfigError, as before: callers and tests expect it)
         raise ConfigError(f"{path}: not found; run the {stage_hint} stage first")
-    return pd.read_parquet(path)
+    try:
+        return pd.read_parquet(path, **kwargs)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(
+            f"{path}: not a readable Parquet table ({_first_line(exc)}); "
+            f"run the {stage_hint} stage again to rebuild it"
+        ) from None
 
 
 def write_text_atomic(text: str, path: Path) -> None:

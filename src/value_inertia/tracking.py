@@ -310,16 +310,18 @@ def logged_model_id(mlflow: Any, experiment_id: str, model: str, root: Path) -> 
         return None
     identity = model_identity(spec)
     digest = params_hash(identity)
+    # MLflow refuses / : . % " ' in model names; the tag keeps the real name
+    name = "".join("-" if c in "/:.%\"'" else c for c in model)
     found = mlflow.search_logged_models(
         experiment_ids=[experiment_id],
-        filter_string=f"name = '{model}' AND tags.identity_hash = '{digest}'",
+        filter_string=f"name = '{name}' AND tags.identity_hash = '{digest}'",
         max_results=1,
         output_format="list",
     )
     if found:
         return found[0].model_id
     created = mlflow.create_external_model(
-        name=model,
+        name=name,
         tags={"identity_hash": digest, "backend": str(spec.get("backend")), "model": model},
         params={k: redact(str(v)) for k, v in identity.items()},
         model_type="language model",

@@ -105,6 +105,14 @@ def _set(path: str, value: object) -> Callable[[dict], None]:
     return change
 
 
+def _truncate(rel: str) -> Callable[[Path], None]:
+    def apply(project: Path) -> None:
+        data = (project / rel).read_bytes()
+        (project / rel).write_bytes(data[: len(data) // 2])
+
+    return apply
+
+
 def _write(rel: str, text: str) -> Callable[[Path], None]:
     def apply(project: Path) -> None:
         (project / rel).write_text(text)
@@ -222,6 +230,34 @@ CASES: list[tuple[str, tuple[str, ...], Callable[[Path], None], str, list[str]]]
         ["item 1", "duplicate item number"],
     ),
     (
+        "parsed-table-truncated",
+        ("analyze", "-m", "remote", "-q", "mini"),
+        _truncate("data/parsed/remote.parquet"),
+        "data/parsed/remote.parquet",
+        ["not a readable Parquet table", "run the parse (model remote) stage again"],
+    ),
+    (
+        "prompts-table-not-parquet",
+        EVALUATE,
+        _write("data/prompts/prompts.parquet", "PAR1 not really"),
+        "data/prompts/prompts.parquet",
+        ["not a readable Parquet table", "run the prompts stage again"],
+    ),
+    (
+        "metrics-json-corrupt",
+        ("leaderboard",),
+        _write("data/metrics/remote__mini.json", '{"model": "remote", "questionnaire": '),
+        "data/metrics/remote__mini.json",
+        ["not valid JSON", "line 1"],
+    ),
+    (
+        "params-misspelt-key",
+        ("personas",),
+        _edit_yaml(PARAMS, _set("personas.seed", [1])),
+        PARAMS,
+        ["personas.seed", "unknown key; did you mean 'seeds'?"],
+    ),
+    (
         "schema-missing-field",
         ("personas",),
         _edit_yaml(SCHEMA, lambda s: s["attributes"][1].pop("template")),
@@ -262,9 +298,11 @@ def test_bad_input_gets_one_clear_error_and_touches_no_output(
     project = tmp_path / "proj"
     shutil.copytree(good_project, project)
     monkeypatch.delenv(UNSET, raising=False)
-    before = _outputs(project)
-    assert {"data/personas/personas.parquet", "data/responses/remote.parquet"} <= set(before)
+    assert {"data/personas/personas.parquet", "data/responses/remote.parquet"} <= set(
+        _outputs(project)
+    )
     breakage(project)
+    before = _outputs(project)  # the damaged file included: the failing stage touches nothing
 
     result = run_cli(project, *stage)
 

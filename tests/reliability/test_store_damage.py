@@ -1,7 +1,14 @@
-"""A damaged response store: a clear error, and a recovery that keeps what survives."""
+"""A damaged response store: a clear error, and a recovery that keeps what survives.
+
+The store is an answer journal (JSON lines with checksums, the source of truth)
+and an SQLite index. Damage to the index loses nothing: recovery rebuilds it
+from the journal. Only an answer whose journal line *and* index row are both
+damaged is lost, and only that one is sent again.
+"""
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from pathlib import Path
@@ -13,10 +20,17 @@ import yaml
 from tests.conftest import run_cli, set_models
 from tests.fault_proxy import FaultProxy
 from tests.reliability.conftest import build_prompts, error_lines, forwarded_keys, remote
-from value_inertia.config import load_params
+from value_inertia.config import ModelParams, load_params
 from value_inertia.evaluation import plan_requests
 from value_inertia.pipeline import run_evaluate
-from value_inertia.store import ResponseStore, StoreError, recover_store
+from value_inertia.store import (
+    ResponseStore,
+    StoreError,
+    journal_line,
+    journal_path,
+    recover_store,
+    request_key,
+)
 
 PAGE = 4096
 PAD = "." * 1100  # answers of realistic size: a few per page, like sample-mode text
@@ -89,7 +103,22 @@ def _ok_rows(store: Path) -> set[str]:
         conn.close()
 
 
-def _check_refusal_then_recovery(project, proxy, model, keys, store, n_prompts) -> None:
+def _damage_journal_lines(store: Path, keys: list[str]) -> None:
+    """Change one character of the record in the journal lines of ``keys`` (checksums fail)."""
+    journal = journal_path(store)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if any(k.encode() in line for k in keys):
+            at = line.index(b"letter_mass")
+            lines[i] = line[:at] + b"L" + line[at + 1 :]
+    journal.write_bytes(b"".join(lines))
+
+
+def _check_refusal_then_recovery(
+    project, proxy, model, keys, store, n_prompts, lost: set[str] = frozenset()
+) -> None:
+    """The stage refuses the damaged store; recovery keeps all but ``lost``; the rerun
+    sends exactly ``lost`` and reproduces the responses table."""
     responses = project / "data/responses/remote.parquet"
     before = responses.read_bytes()
 
@@ -104,8 +133,7 @@ def _check_refusal_then_recovery(project, proxy, model, keys, store, n_prompts) 
     rec = run_cli(project, "recover-store", str(store))
     assert rec.returncode == 0, rec.stderr
     kept = _ok_rows(store)
-    assert kept < keys  # something was lost ...
-    assert len(kept) > 0.9 * len(keys)  # ... but only the rows on the damaged page(s)
+    assert kept == keys - lost  # the journal (or the old index) had every other answer
     assert f"kept {len(kept)} answers" in rec.stdout
     aside = [p for p in store.parent.glob("remote.sqlite.damaged-*") if p.suffix[-1].isdigit()]
     assert len(aside) == 1 and aside[0].stat().st_size > 0  # the damaged file is kept aside
@@ -114,11 +142,12 @@ def _check_refusal_then_recovery(project, proxy, model, keys, store, n_prompts) 
     assert again.returncode == 0, again.stderr
     # only the lost requests were sent again, each once
     sent = forwarded_keys(proxy.forwarded_bodies, model.identity())
-    assert sorted(sent) == sorted(keys - kept)
+    assert sorted(sent) == sorted(lost)
     frame = pd.read_parquet(responses)
     assert (frame.status == "ok").all() and len(frame) == n_prompts
     old = pd.read_parquet(pd.io.common.BytesIO(before))
-    survived = frame.request_key.isin(kept)
+    survived = ~frame.request_key.isin(lost)
+    assert survived.sum() > 0.9 * n_prompts
     pd.testing.assert_frame_equal(
         frame[survived].reset_index(drop=True), old[survived].reset_index(drop=True)
     )
@@ -152,15 +181,32 @@ def test_damaged_answer_text_in_an_intact_file(filled) -> None:
     _check_refusal_then_recovery(project, proxy, model, keys, store, n_prompts)
 
 
+def test_damaged_index_and_journal_lose_only_the_answers_damaged_in_both(filled) -> None:
+    """Index header destroyed (SQLite reads nothing) and 5 journal lines damaged: exactly
+    those 5 answers are lost and sent again; a damaged journal line whose answer SQLite
+    can still read from the old index is not lost."""
+    project, proxy, model, keys, store, n_prompts = filled
+    ordered = sorted(keys)
+    lost = set(ordered[:5])
+    _damage_journal_lines(store, sorted(lost))
+    with open(store, "r+b") as fh:
+        fh.write(random.Random(5).randbytes(100))
+    _check_refusal_then_recovery(project, proxy, model, keys, store, n_prompts, lost=lost)
+
+
+def _fill(store: Path, n: int = 300) -> None:
+    with ResponseStore(store) as s:
+        for i in range(n):
+            s.put(f"{i:064x}", "ok" if i % 5 else "failed", _fake_record(i))
+
+
 @pytest.mark.parametrize("where", ["file header", "root page of the table"])
-def test_recovery_reads_intact_pages_past_a_damaged_header_or_root(
+def test_recovery_rebuilds_the_index_past_a_damaged_header_or_root(
     tmp_path: Path, where: str
 ) -> None:
-    """Rows are read from the pages themselves: nothing is lost with the page that leads to them."""
+    """Nothing is lost with the page that leads to the rows: the journal has every row."""
     store = tmp_path / "m.sqlite"
-    with ResponseStore(store) as s:
-        for i in range(300):
-            s.put(f"{i:064x}", "ok" if i % 5 else "failed", _fake_record(i))
+    _fill(store)
     conn = sqlite3.connect(store)
     root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='responses'").fetchone()[0]
     conn.close()
@@ -170,9 +216,108 @@ def test_recovery_reads_intact_pages_past_a_damaged_header_or_root(
         fh.write(random.Random(3).randbytes(100))
     with pytest.raises(StoreError, match="recover-store"):
         ResponseStore(store).__enter__()
-    _, kept, _ = recover_store(store)
-    assert kept == 300
+    _, kept, lost = recover_store(store)
+    assert (kept, lost) == (300, 0)
     with ResponseStore(store) as s:
         assert s.count() == {"ok": 240, "failed": 60}
         got = s.get_many([f"{7:064x}"])
     assert got[f"{7:064x}"] == ("ok", _fake_record(7))
+
+
+def test_a_deleted_index_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
+    store = tmp_path / "m.sqlite"
+    _fill(store, 50)
+    with ResponseStore(store) as s:
+        before = dict(s.conn.execute("SELECT key, record || status || updated_at FROM responses"))
+    store.unlink()
+    with ResponseStore(store) as s:
+        after = dict(s.conn.execute("SELECT key, record || status || updated_at FROM responses"))
+    assert after == before  # byte for byte, times included
+
+
+def test_journal_lines_the_index_missed_are_replayed(tmp_path: Path) -> None:
+    """A crash after the journal's fsync and before the index's commit loses nothing."""
+    store = tmp_path / "m.sqlite"
+    _fill(store, 10)
+    late = json.dumps(_fake_record(99))
+    with open(journal_path(store), "ab") as fh:
+        fh.write(journal_line(f"{99:064x}", "ok", late, 1_800_000_099.0))
+    with ResponseStore(store) as s:
+        assert s.get_many([f"{99:064x}"]) == {f"{99:064x}": ("ok", _fake_record(99))}
+        assert s.count() == {"ok": 9, "failed": 2}
+
+
+def test_a_torn_last_journal_line_is_set_apart_and_nothing_else_lost(tmp_path: Path) -> None:
+    """A write cut short leaves half a line: the store opens, appends on a fresh line, and
+    recovery keeps every whole line (the torn one counts as unreadable)."""
+    store = tmp_path / "m.sqlite"
+    _fill(store, 20)
+    whole = journal_line(f"{77:064x}", "ok", json.dumps(_fake_record(77)), 1_800_000_077.0)
+    with open(journal_path(store), "ab") as fh:
+        fh.write(whole[: len(whole) // 2])
+    with ResponseStore(store) as s:
+        s.put(f"{21:064x}", "ok", _fake_record(21))
+        assert s.done_keys([f"{77:064x}", f"{21:064x}"]) == {f"{21:064x}"}
+    store.write_bytes(b"garbage" * 100)
+    _, kept, lost = recover_store(store)
+    assert (kept, lost) == (21, 1)
+    with ResponseStore(store) as s:
+        assert s.get_many([f"{21:064x}"])[f"{21:064x}"] == ("ok", _fake_record(21))
+
+
+def test_a_store_from_before_the_journal_gets_one_and_is_recoverable(tmp_path: Path) -> None:
+    store = tmp_path / "m.sqlite"
+    _fill(store, 30)
+    journal_path(store).unlink()  # what a store written before the journal existed looks like
+    conn = sqlite3.connect(store)
+    conn.execute("DELETE FROM meta WHERE k='journal_offset'")
+    conn.commit()
+    conn.close()
+    with ResponseStore(store):
+        pass
+    assert len(journal_path(store).read_bytes().splitlines()) == 30
+    with open(store, "r+b") as fh:
+        fh.write(b"\0" * 100)
+    assert recover_store(store)[1:] == (30, 0)
+
+
+def test_a_truncated_journal_is_refused_and_refilled_from_the_index(tmp_path: Path) -> None:
+    store = tmp_path / "m.sqlite"
+    _fill(store, 40)
+    journal = journal_path(store)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:25]))
+    with pytest.raises(StoreError, match="journal .* is shorter than the index"):
+        ResponseStore(store).__enter__()
+    assert recover_store(store)[1:] == (40, 0)  # the intact index had the other 15
+    assert len(journal.read_bytes().splitlines()) == 40
+    store.unlink()
+    with ResponseStore(store) as s:  # the journal alone now rebuilds everything
+        assert s.count() == {"ok": 32, "failed": 8}
+
+
+def test_an_answer_is_never_replaced_by_a_failure_after_recovery(tmp_path: Path) -> None:
+    store = tmp_path / "m.sqlite"
+    key = f"{1:064x}"
+    with ResponseStore(store) as s:
+        s.put(key, "ok", _fake_record(1))
+        s.put(key, "failed", {"error": "timeout"})
+    store.unlink()
+    with ResponseStore(store) as s:
+        assert s.get_many([key]) == {key: ("ok", _fake_record(1))}
+
+
+def test_store_keys_are_pinned() -> None:
+    """The keys index answers users paid for: a change here must be deliberate."""
+    identity = {"backend": "openai", "model": "gpt", "base_url": "http://x/v1", "mode": "sample"}
+    assert request_key(identity, {"prompt": "Hello"}, 0) == (
+        "bc9fa2b5934caef6ac94894c5ae9e90fbae676edcfa75c7df2b4ba952f30dd1d"
+    )
+    assert request_key(identity, {"messages": [{"role": "user", "content": "Hé"}]}, 3) == (
+        "d02cae516ed76ddb2aaf97e296481d0411788b39f5763d2e06374d39b6292599"
+    )
+    default = ModelParams(name="g").identity()
+    assert (
+        request_key(default, {"prompt": "Answer: "}, 0)
+        == "6f832e82eb10c3806f1142969a4931b5a8a6c2828b72f4de50b39f07afe21e39"
+    )

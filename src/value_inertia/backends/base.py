@@ -45,7 +45,7 @@ class Result:
 ResultCallback = Callable[[Result], None]
 
 
-class StopSending(Exception):  # noqa: N818 - a signal, not an error of the caller's
+class StopSending(Exception):  # a signal, not an error of the caller's
     """Raised by ``Backend.run`` after it stopped early; every result so far was reported.
 
     ``reason`` says why in one line (for example: the endpoint refuses connections).

@@ -23,7 +23,6 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -123,17 +122,9 @@ def _describe(exc: BaseException, secret_vars: tuple[str, ...] = ()) -> str:
     return redact(text, secret_vars)[:500]
 
 
-@dataclass
-class OpenAIStats:
-    retries: int = 0
-    requests_sent: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-
 class OpenAIBackend:
     def __init__(self, model: ModelParams) -> None:
         self.model = model
-        self.stats = OpenAIStats()
         self._api_key = model.api_key() or "no-key"
         self._secret_vars = (model.api_key_env,) if model.api_key_env else ()
         self._n_supported: bool | None = None
@@ -284,23 +275,15 @@ class OpenAIBackend:
             ):
                 with attempt:
                     attempts += 1
-                    if attempts > 1:
-                        self.stats.retries += 1
                     if limiter is not None:
                         await limiter.acquire()
-                    self.stats.requests_sent += 1
                     try:
-                        try:
-                            async with asyncio.timeout(self.model.timeout_s):
-                                result = await call(client, request, **kw)
-                        except TimeoutError:
-                            raise ReplyTimeout(
-                                f"no complete reply within {self.model.timeout_s:g} s"
-                            ) from None
-                    except BaseException as exc:
-                        name = type(exc).__name__
-                        self.stats.errors[name] = self.stats.errors.get(name, 0) + 1
-                        raise
+                        async with asyncio.timeout(self.model.timeout_s):
+                            result = await call(client, request, **kw)
+                    except TimeoutError:
+                        raise ReplyTimeout(
+                            f"no complete reply within {self.model.timeout_s:g} s"
+                        ) from None
         except Exception as exc:  # out of retries, or not retryable
             return Result(
                 key=request.key,
@@ -426,7 +409,7 @@ def parse_reply_body(model: ModelParams, key: str, body: dict[str, Any]) -> Resu
     kind = ChatCompletion if model.api == "chat" else Completion
     try:
         resp = kind.model_validate(body)
-    except Exception as exc:  # noqa: BLE001 - any shape problem is a malformed reply
+    except Exception as exc:  # any shape problem is a malformed reply
         raise MalformedReply(f"reply body is not a {kind.__name__}: {exc}") from None
     result = parse_reply(model, key, resp)
     result.extra.pop("texts", None)

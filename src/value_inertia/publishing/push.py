@@ -343,7 +343,7 @@ def publish(root: Path, params: Params) -> dict[str, Any]:
                             commit_message="value-inertia: publish space",
                         )
                     )
-            except Exception as exc:  # noqa: BLE001 - reported, then raised redacted
+            except Exception as exc:  # reported, then raised redacted
                 failure = redact(f"{repo_type} {repo_id}: {type(exc).__name__}: {exc}")
                 entry["status"] = "failed"
                 entry["error"] = failure
@@ -381,7 +381,7 @@ def submit(root: Path, to_repo: str) -> dict[str, Any]:
         )
     except ConfigError:
         raise
-    except Exception as exc:  # noqa: BLE001 - raised redacted
+    except Exception as exc:  # raised redacted
         raise PublishError(
             redact(f"submission to {to_repo} failed: {type(exc).__name__}: {exc}")
         ) from None
