@@ -67,8 +67,7 @@ def test_hash_is_16_hex_of_the_canonical_fields(root: Path) -> None:
         {"prompts": {"repeats": 2}},
         {"prompts": {"baseline_repeats": 2}},
         {"model": {"mode": "sample"}},
-        {"model": {"api": "chat"}},
-        {"model": {"temperature": 1.0}},
+        {"model": {"mode": "sample", "temperature": 0.7}},
     ],
     ids=lambda c: json.dumps(c),
 )
@@ -93,6 +92,10 @@ def test_sample_settings_count_only_in_sample_mode(root: Path) -> None:
     logprobs = h(params(), root)
     assert h(params(model={"max_tokens": 256}), root) == logprobs
     assert h(params(model={"samples": 3}), root) == logprobs
+    # logprobs are the raw next-token distribution whatever the sampler's temperature
+    assert h(params(model={"temperature": 0.7}), root) == logprobs
+    sample_t1 = h(params(model={"mode": "sample", "temperature": 1.0}), root)
+    assert h(params(model={"mode": "sample", "temperature": 0.7}), root) != sample_t1
     sample = params(model={"mode": "sample"})
     assert h(params(model={"mode": "sample", "max_tokens": 256}), root) != h(sample, root)
     assert h(params(model={"mode": "sample", "samples": 3}), root) != h(sample, root)
@@ -102,6 +105,8 @@ def test_model_identity_and_run_settings_do_not_change_the_hash(root: Path) -> N
     base = h(params(), root)
     renamed = params(model={"name": "other", "model": "other-weights", "concurrency": 4})
     assert h(renamed, root) == base
+    # chat vs completions is how a chat or a base model gets the same prompt content
+    assert h(params(model={"api": "chat"}), root) == base
     assert h(params(prompts={"questionnaires": ["mfq30"]}), root) == base
     assert h(params(analyze={"bootstrap": 50}), root) == base
 

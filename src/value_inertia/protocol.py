@@ -9,13 +9,16 @@ they share a ``protocol_hash``. The hash covers:
   questionnaires and variants to run (preamble, preamble_text, forced_choice,
   shuffle_options, shuffle_seed, repeats, baseline_repeats, ...) and the
   prompt ``variant`` of this result;
-* how answers are drawn: mode, api, temperature, and in ``sample`` mode
-  max_tokens and samples;
+* how answers are drawn: mode, and in ``sample`` mode temperature,
+  max_tokens and samples (logprobs mode measures the raw next-token
+  distribution, whatever the temperature);
 * how answers are read: ``parse.min_letter_mass`` (the letter-mass gate) and
   :data:`value_inertia.parsing.PARSER_VERSION`.
 
-Not the model's identity (name, weights, endpoint): different models under the
-same protocol are exactly what the leaderboard compares.
+Not the model's identity (name, weights, endpoint, and ``api``: chat vs
+completions is how a chat or a base model receives the same prompt content):
+different models under the same protocol are exactly what the leaderboard
+compares.
 
 ``hash = sha256(canonical JSON of fields)[:16]``, canonical = sorted keys, no
 whitespace, so the same settings give the same hash on every machine.
@@ -102,10 +105,14 @@ def protocol_for(
             "seeds": [int(s) for s in params.personas.seeds],
         },
         "prompts": {**prompts, "variant": variant},
+        # Not here: `api` (chat vs completions is how the same prompt content reaches a
+        # chat or a base model, like the model's own chat template: part of the model's
+        # identity, so base and chat models can be compared) and, in logprobs mode, the
+        # temperature (the measured distribution is the raw next-token softmax whatever
+        # the sampler's temperature says; see the README).
         "answers": {
             "mode": spec.mode,
-            "api": spec.api,
-            "temperature": float(spec.temperature),
+            "temperature": float(spec.temperature) if sample else None,
             "max_tokens": int(spec.max_tokens) if sample else None,
             "samples": int(spec.samples) if sample else None,
         },

@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,8 @@ import numpy as np
 from value_inertia.backends.base import Request, Result, ResultCallback
 from value_inertia.config import ConfigError, ModelParams
 from value_inertia.questionnaires import OPTION_LETTERS
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from value_inertia.store import ResponseStore
@@ -141,7 +144,13 @@ def check_store_weights(store: ResponseStore, model: ModelParams) -> str | None:
 
     if model.backend != "embedded":
         return None
-    path = resolve_model_path(model.model)
+    try:
+        path = resolve_model_path(model.model)
+    except ConfigError:
+        # no weights here to compare: stored answers are used as recorded, and a request
+        # still to send stops with this error when the backend loads the model
+        log.warning("%s: weights file not found; stored answers are not re-checked", model.name)
+        return None
     sha = weights_sha256(path)
     recorded = store.get_meta(WEIGHTS_META_KEY)
     if recorded is None:
