@@ -188,6 +188,10 @@ def mini_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_mini_questionnaire(proj)
     params = yaml.safe_load((proj / "params.yaml").read_text())
     params["prompts"]["questionnaires"] = ["mini"]
+    params["prompts"]["variants"] = ["original"]  # 12 prompts, not 12 per variant
+    models = params["models"]
+    for model in models.values() if isinstance(models, dict) else models:
+        model.pop("variants", None)
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     monkeypatch.chdir(proj)
     monkeypatch.setenv("VALUE_INERTIA_ROOT", str(proj))
