@@ -118,18 +118,22 @@ class GGUFCounter(TokenCounter):
             self.llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
         self.model = model
         self.source = f"GGUF tokenizer ({path.name})"
+        # what EmbeddedBackend.prompt_text and split_tokens read for chat prompts
+        self._formatter = None
+        self._chat_bos = self.llm.metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
 
-    def _tokens(self, text: str, bos: bool) -> int:
-        return len(self.llm.tokenize(text.encode(), add_bos=bos, special=False))
+    def _tokens(self, text: str, bos: bool, special: bool = False) -> int:
+        return len(self.llm.tokenize(text.encode(), add_bos=bos, special=special))
 
     def count(self, payload: dict[str, Any]) -> int:
         if "prompt" in payload:
-            text = str(payload["prompt"])
-        else:  # the same chat template the backend applies
-            from value_inertia.backends.embedded import EmbeddedBackend
+            return self._tokens(str(payload["prompt"]), True)
+        # the chat template the backend applies, tokenized as the backend does: the
+        # template's special tokens read as such, a BOS only where the GGUF asks for one
+        from value_inertia.backends.embedded import EmbeddedBackend
 
-            text = EmbeddedBackend.prompt_text(self, Request(key="", payload=payload))  # type: ignore[arg-type]
-        return self._tokens(text, True)
+        text = EmbeddedBackend.prompt_text(self, Request(key="", payload=payload))  # type: ignore[arg-type]
+        return self._tokens(text, self._chat_bos, special=True)
 
     def count_all(self, requests: Sequence[Request]) -> list[int]:
         """Counts of many requests, exact, fast: a persona's shared prefix (``prefix_chars``)
