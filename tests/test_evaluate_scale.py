@@ -179,33 +179,42 @@ def _plan(project: Path, *args: str) -> list[dict]:
 
 def test_plan_embedded_counts_tokens_exactly(mini_project: Path) -> None:
     # no prompts table yet: the plan builds the prompts in memory, writes nothing
-    [before] = _plan(mini_project)
+    plans = {p["model"]: p for p in _plan(mini_project)}
     assert not (mini_project / "data/prompts").exists()
-    assert before["requests_to_send"] == before["requests_total"] == 12
-    assert before["tokens_in_exact"] and before["tokens_in_source"].startswith("GGUF tokenizer")
-    assert before["tokens_out"] == 12 and before["cost_usd"] == 0.0
+    params = load_params(mini_project / "params.yaml")
+    assert list(plans) == [m.name for m in params.models]
+    # a completion-prompt model and a chat-template one, both answering in logprobs mode
+    checked = ["gemma3-270m", "smollm2-135m"]
+    assert [params.model(name).api for name in checked] == ["completions", "chat"]
+    for name in checked:
+        before = plans[name]
+        assert before["requests_to_send"] == before["requests_total"] == 12
+        assert before["tokens_in_exact"]
+        assert before["tokens_in_source"].startswith("GGUF tokenizer")
+        assert before["tokens_out"] == 12 and before["cost_usd"] == 0.0
     table = run_cli(mini_project, "plan")
     assert table.returncode == 0 and "12 to send of 12" in table.stdout
     for stage in ("personas", "prompts"):
         assert run_cli(mini_project, stage).returncode == 0
-    done = run_cli(mini_project, "evaluate", "-m", "gemma3-270m", "--no-progress")
-    assert done.returncode == 0, done.stderr
-    [after] = _plan(mini_project)
-    assert after["requests_to_send"] == 0 and after["requests_stored"] == 12
-    responses = pd.read_parquet(mini_project / "data/responses/gemma3-270m.parquet")
-    # the tokenizer's count before the run is what the model counted during it
-    assert after["check"]["tokens_in_recorded"] == int(responses.tokens_in.sum())
-    assert after["check"]["tokens_in_estimated"] == before["tokens_in"]
-    assert after["check"]["tokens_in_error"] == 0
-    spend = json.loads((mini_project / "data/spend/gemma3-270m.json").read_text())
-    assert spend == {
-        "model": "gemma3-270m",
-        "tokens_in": int(responses.tokens_in.sum()),
-        "tokens_out": 0,
-        "cost_usd": 0.0,
-        "requests": 12,
-    }
-    assert after["recorded"] == spend
+    for name in checked:
+        done = run_cli(mini_project, "evaluate", "-m", name, "--no-progress")
+        assert done.returncode == 0, done.stderr
+        [after] = _plan(mini_project, "-m", name)
+        assert after["requests_to_send"] == 0 and after["requests_stored"] == 12
+        responses = pd.read_parquet(mini_project / f"data/responses/{name}.parquet")
+        # the tokenizer's count before the run is what the model counted during it
+        assert after["check"]["tokens_in_recorded"] == int(responses.tokens_in.sum())
+        assert after["check"]["tokens_in_estimated"] == plans[name]["tokens_in"]
+        assert after["check"]["tokens_in_error"] == 0
+        spend = json.loads((mini_project / f"data/spend/{name}.json").read_text())
+        assert spend == {
+            "model": name,
+            "tokens_in": int(responses.tokens_in.sum()),
+            "tokens_out": 0,
+            "cost_usd": 0.0,
+            "requests": 12,
+        }
+        assert after["recorded"] == spend
 
 
 PRICES = {"price_input_per_mtok": 1000.0, "price_output_per_mtok": 2000.0}
