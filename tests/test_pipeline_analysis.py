@@ -117,7 +117,6 @@ def test_analyze_writes_each_prompt_variants_shift(
 ) -> None:
     import numpy as np
 
-    from tests.leaderboard_data import parsed_table
     from value_inertia.analysis import P_COLUMNS
     from value_inertia.variants import read_report
 
@@ -130,21 +129,21 @@ def test_analyze_writes_each_prompt_variants_shift(
     )
     stem = ResultName("drift.model", "mfq30").stem
     figure = paths.plots_dir(root) / f"{stem}__variant_shift.png"
+    parsed_path = paths.parsed_path("drift.model", root)
+    parsed = pd.read_parquet(parsed_path)  # what the fixture's parse stage wrote
 
     # a parsed table without other variants: the file says so, the figure still exists
+    parsed[parsed["variant"] == "original"].to_parquet(parsed_path, index=False)
     pipeline.run_analyze(params, "drift.model", "mfq30")
     alone = read_report(root / "data" / "variants" / f"{stem}.json")
     assert alone.variants == {} and "only the original" in alone.note
     assert figure.stat().st_size > 1000
 
     # the shuffled variant answers every persona prompt with "6": inertia goes up
-    prompts = pd.read_parquet(paths.prompts_path(root))
-    personas = pd.read_parquet(paths.personas_path(root))
-    parsed = parsed_table("drift.model", prompts, personas)
-    parsed["variant"] = prompts["variant"].to_numpy()
+    assert set(parsed["variant"]) == {"original", "shuffled"}
     planted = (parsed["variant"] == "shuffled") & (parsed["condition"] == "persona")
     parsed.loc[planted, P_COLUMNS] = np.eye(6)[5]
-    parsed.to_parquet(paths.parsed_path("drift.model", root), index=False)
+    parsed.to_parquet(parsed_path, index=False)
     figure.unlink()
     pipeline.run_analyze(params, "drift.model", "mfq30")
     report = read_report(root / "data" / "variants" / f"{stem}.json")
@@ -171,5 +170,13 @@ def test_analyze_writes_each_prompt_variants_shift(
     row = board[(board["model"] == "drift.model") & (board["questionnaire"] == "mfq30")].iloc[0]
     assert row["shift_inertia_shuffled"] == pytest.approx(shift.inertia, abs=1e-6)
     assert row["shift_inertia_shuffled_low"] == pytest.approx(shift.inertia_ci[0], abs=1e-6)
+    # the other models answered the shuffled variant in the fixture's own stages: each row
+    # carries that model's shift, from its own report
     others = board[board["model"] != "drift.model"]
-    assert others["shift_inertia_shuffled"].isna().all()
+    assert len(others) == 4
+    for other in others.itertuples(index=False):
+        own = read_report(
+            root / "data" / "variants" / f"{ResultName(other.model, other.questionnaire).stem}.json"
+        )
+        expected = own.variants["shuffled"].shift.overall.inertia
+        assert other.shift_inertia_shuffled == pytest.approx(expected, abs=1e-6)
