@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import REPO
 from value_inertia.answer_table import P_COLUMNS, apply_judge, parse_responses, to_table
+from value_inertia.backends import make_backend
 from value_inertia.config import ModelParams, Params, PromptsParams
 from value_inertia.evaluation import RESPONSE_SCHEMA
 from value_inertia.personas import build_personas, load_schema
-from value_inertia.pipeline import make_backend
 from value_inertia.prompts import build_prompts
 from value_inertia.questionnaires import load_questionnaires
 from value_inertia.store import ResponseStore

@@ -13,6 +13,7 @@ from typing import Any
 
 from value_inertia import paths
 from value_inertia.artifacts import DEFAULT_VARIANT
+from value_inertia.backends import make_backend
 from value_inertia.config import ConfigError, ModelParams, Params
 from value_inertia.personas import build_personas, load_schema
 from value_inertia.prompts import build_prompts, select_variants
@@ -84,18 +85,6 @@ def run_models(params: Params) -> Path:
 
 class EvaluationFailed(Exception):
     """More requests failed than ``evaluate.max_failure_fraction`` allows."""
-
-
-def make_backend(model: ModelParams, params: Params):  # returns a Backend
-    if model.backend == "embedded":
-        from value_inertia.backends.embedded import EmbeddedBackend
-
-        return EmbeddedBackend(
-            model, n_ctx=params.evaluate.n_ctx, n_threads=params.evaluate.n_threads
-        )
-    from value_inertia.backends.openai_backend import OpenAIBackend
-
-    return OpenAIBackend(model)
 
 
 def run_evaluate(

@@ -22,9 +22,9 @@ from tests.reliability.conftest import (
     start_evaluate,
     wait_for,
 )
+from value_inertia.backends import make_backend
 from value_inertia.config import load_params
 from value_inertia.evaluation import materialise_responses, plan_requests, run_evaluation
-from value_inertia.pipeline import make_backend
 from value_inertia.store import ResponseStore
 
 
