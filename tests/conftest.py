@@ -64,6 +64,13 @@ def make_project(dest: Path, **overrides: dict) -> Path:
             params[section].update(value)
         else:
             params[section] = value
+    if "variants" not in (overrides.get("prompts") or {}):
+        # scratch projects ask the original prompts only, unless a test asks for variants
+        params["prompts"]["variants"] = ["original"]
+        models = params.get("models")
+        for spec in models.values() if isinstance(models, dict) else models or []:
+            if isinstance(spec, dict):
+                spec.pop("variants", None)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return dest
 
