@@ -346,16 +346,20 @@ def test_model_view_shows_provenance_and_figures(browser: WebDriver, app_url: st
 
     def loaded_images() -> list[str]:
         images = browser.find_elements(By.CSS_SELECTOR, "#figures img")
+        for image in images:  # figures below the fold load when they come into view
+            browser.execute_script("arguments[0].scrollIntoView()", image)
         return [
             i.get_attribute("src")
             for i in images
             if browser.execute_script("return arguments[0].naturalWidth", i) > 100
         ]
 
-    wait_for(browser, lambda: len(loaded_images()) >= 2, "the model's figures did not load")
-    sources = loaded_images()
-    assert any("steady-model__mfq30__macro" in s for s in sources)
-    assert any("steady-model__mfq30__cohens_d" in s for s in sources)
+    wanted = ("steady-model__mfq30__macro", "steady-model__mfq30__cohens_d")
+    wait_for(
+        browser,
+        lambda: all(any(w in s for s in loaded_images()) for w in wanted),
+        "the model's figures did not load",
+    )
     text = browser.find_element(By.TAG_NAME, "body").text
     assert "steady-model · mfq30" in text and "Harm" in text
     assert "Provenance" in text and "0.1.0" in text  # package version of the row
