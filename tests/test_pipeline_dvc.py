@@ -87,6 +87,8 @@ def dvc_project(
     params = yaml.safe_load((proj / "params.yaml").read_text())
     params["personas"]["n"] = 1
     params["prompts"]["questionnaires"] = ["mini"]
+    params["prompts"]["variants"] = ["original"]  # one model, one variant: a small project
+    params["models"] = {MODEL: {**params["models"][MODEL], "variants": None}}
     params["analyze"]["bootstrap"] = 50
     params["cluster"]["k_max"] = 3
     (proj / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -13,7 +13,7 @@ import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -258,6 +258,17 @@ batch_app = typer.Typer(
 app.add_typer(batch_app, name="batch")
 
 
+def _planned_requests(params: Path | None, model: str) -> tuple[Any, list[Any]]:
+    """The model's spec and its unique requests for the current prompts table."""
+    from value_inertia import paths
+    from value_inertia.evaluation import plan_requests
+    from value_inertia.tables import read_frame
+
+    m = _load(params).model(model)
+    requests, _ = plan_requests(m, read_frame(paths.prompts_path(), "prompts"))
+    return m, requests
+
+
 @batch_app.command("export")
 def batch_export(
     model: ModelOption,
@@ -271,14 +282,9 @@ def batch_export(
     """Write the requests still missing as OpenAI batch JSONL (custom_id = store key)."""
     from value_inertia import paths
     from value_inertia.batch import export_requests
-    from value_inertia.evaluation import plan_requests
     from value_inertia.store import ResponseStore
-    from value_inertia.tables import read_frame
 
-    p = _load(params)
-    m = p.model(model)
-    prompts = read_frame(paths.prompts_path(), "prompts")
-    requests, _ = plan_requests(m, prompts)
+    m, requests = _planned_requests(params, model)
     if shard is not None:
         k, _, n_shards = shard.partition("/")
         if not (k.isdigit() and n_shards.isdigit() and int(k) < int(n_shards)):
@@ -301,14 +307,9 @@ def batch_import(
     """Commit a `vllm run-batch` output file into the store, matched on custom_id."""
     from value_inertia import paths
     from value_inertia.batch import import_results
-    from value_inertia.evaluation import plan_requests
     from value_inertia.store import ResponseStore
-    from value_inertia.tables import read_frame
 
-    p = _load(params)
-    m = p.model(model)
-    prompts = read_frame(paths.prompts_path(), "prompts")
-    requests, _ = plan_requests(m, prompts)
+    m, requests = _planned_requests(params, model)
     with ResponseStore(paths.store_path(m.name)) as store:
         report = import_results(m, requests, store, file)
     typer.echo(f"{file}: {report.line()}; run `value-inertia evaluate -m {m.name}` next")

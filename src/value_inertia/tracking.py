@@ -85,11 +85,9 @@ def params_hash(data: Mapping[str, Any]) -> str:
 
 def file_digest(path: Path) -> str:
     """The md5 of a file's bytes: the same hash ``dvc.lock`` records for it."""
-    md5 = hashlib.md5()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            md5.update(block)
-    return md5.hexdigest()
+    from value_inertia.tables import file_hash
+
+    return file_hash(path, "md5")
 
 
 def _git(root: Path, *args: str) -> str | None:

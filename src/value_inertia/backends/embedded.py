@@ -27,7 +27,6 @@ derived from the request key (reproducible per sample).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import logging
@@ -42,6 +41,7 @@ import numpy as np
 from value_inertia.backends.base import Request, Result, ResultCallback
 from value_inertia.config import ConfigError, ModelParams
 from value_inertia.questionnaires import OPTION_LETTERS
+from value_inertia.tables import file_hash
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +115,8 @@ def weights_sha256(path: Path) -> str:
             cache = {str(k): str(v) for k, v in loaded.items()}
     if entry in cache:
         return cache[entry]
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
     cache = {k: v for k, v in cache.items() if not k.startswith(f"{path}|")}
-    cache[entry] = digest.hexdigest()
+    cache[entry] = file_hash(path, "sha256")
     with contextlib.suppress(OSError):
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")

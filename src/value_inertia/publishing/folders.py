@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from value_inertia.errors import ConfigError
+from value_inertia.tables import file_hash
 
 CONFIG_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -34,11 +35,7 @@ def model_slugs(models: Iterable[str]) -> dict[str, str]:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_hash(path, "sha256")
 
 
 def folder_files(folder: Path) -> list[Path]:
