@@ -55,7 +55,7 @@ from value_inertia.metrics import (
     top2_concentration,
 )
 from value_inertia.questionnaires import N_OPTIONS, Questionnaire
-from value_inertia.results import MetricsResult, validate
+from value_inertia.results import MetricsResult, json_ready, validate
 
 P_COLUMNS: list[str] = [f"p_{k}" for k in range(1, N_OPTIONS + 1)]
 RATINGS: np.ndarray = np.arange(1, N_OPTIONS + 1, dtype=float)
@@ -69,30 +69,6 @@ Json = dict[str, Any]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _clean(obj: Any, ndigits: int = 6) -> Any:
-    """Make ``obj`` JSON-serialisable: floats rounded to ``ndigits``, NaN/inf -> None."""
-    if isinstance(obj, dict):
-        return {
-            (k if isinstance(k, str | int) else str(k)): _clean(v, ndigits) for k, v in obj.items()
-        }
-    if isinstance(obj, list | tuple):
-        return [_clean(v, ndigits) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [_clean(v, ndigits) for v in obj.tolist()]
-    if obj is None or obj is pd.NA:
-        return None
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        value = float(obj)
-        if not math.isfinite(value):
-            return None
-        return round(value, ndigits)
-    return obj
 
 
 def _rng(seed: int, *keys: str) -> np.random.Generator:
@@ -1029,7 +1005,7 @@ def run_analysis(
         "convergence": conv_info,
         "catch_items": catch_items,
     }
-    cleaned = _clean(result)
+    cleaned = json_ready(result)
     cleaned["protocol"] = protocol.fields if protocol is not None else None
     metrics = validate(MetricsResult, cleaned, f"metrics of {questionnaire.id}")
     bars = pd.DataFrame(

@@ -46,12 +46,24 @@ class _Redact(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message is logged (not at set-up)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:  # the base class assigns it once; ignored
+        pass
+
+
 def configure_logging() -> None:
     """What the CLI process shows: the library's INFO messages on stderr; MLflow's
     warnings (not the user's to act on) hidden."""
     logger = logging.getLogger("value_inertia")
     if not any(isinstance(f, _Redact) for h in logger.handlers for f in h.filters):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler.addFilter(_Redact())
         logger.addHandler(handler)

@@ -562,7 +562,8 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
     from value_inertia.artifacts import DEFAULT_VARIANT, artifact_stem
     from value_inertia.metric_registry import names as metric_names
     from value_inertia.protocol import protocol_for
-    from value_inertia.quality import json_ready, plot_position_bias, quality_report
+    from value_inertia.quality import plot_position_bias, quality_report
+    from value_inertia.results import json_ready
     from value_inertia.tables import write_text_atomic
 
     root = _root()

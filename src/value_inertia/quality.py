@@ -904,20 +904,3 @@ def plot_position_bias(position: Mapping[str, Any] | None, path: str | Path, tit
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight", facecolor="white")
     return out
-
-
-def json_ready(obj: Any, ndigits: int = 6) -> Any:
-    """``obj`` for ``json.dumps``: floats rounded to ``ndigits``, NaN/inf -> None, tuples and
-    arrays -> lists, numpy scalars -> Python numbers."""
-    if isinstance(obj, Mapping):
-        return {str(k): json_ready(v, ndigits) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | np.ndarray):
-        return [json_ready(v, ndigits) for v in list(obj)]
-    if isinstance(obj, bool | np.bool_):
-        return bool(obj)
-    if isinstance(obj, int | np.integer):
-        return int(obj)
-    if isinstance(obj, float | np.floating):
-        value = float(obj)
-        return round(value, ndigits) if np.isfinite(value) else None
-    return obj

@@ -16,9 +16,13 @@ reader; the keys below are the contract and are validated.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from value_inertia.artifacts import DEFAULT_VARIANT
@@ -229,3 +233,28 @@ def write_clusters(result: ClusterSummary | dict[str, Any], path: Path) -> Path:
         else validate(ClusterSummary, result, "clusters")
     )
     return _write(model, path)
+
+
+def json_ready(obj: Any, ndigits: int = 6) -> Any:
+    """Make ``obj`` JSON-serialisable: floats rounded to ``ndigits``, NaN/inf -> None."""
+    if isinstance(obj, Mapping):
+        return {
+            (k if isinstance(k, str | int) else str(k)): json_ready(v, ndigits)
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [json_ready(v, ndigits) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [json_ready(v, ndigits) for v in obj.tolist()]
+    if obj is None or obj is pd.NA:
+        return None
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        value = float(obj)
+        if not math.isfinite(value):
+            return None
+        return round(value, ndigits)
+    return obj

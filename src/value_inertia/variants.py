@@ -36,10 +36,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from value_inertia import metric_registry, paths
-from value_inertia.analysis import P_COLUMNS, _clean, _rng, _select
+from value_inertia.analysis import P_COLUMNS, _rng, _select
 from value_inertia.artifacts import DEFAULT_VARIANT
 from value_inertia.metric_registry import MetricSpec
 from value_inertia.questionnaires import N_OPTIONS, Questionnaire
+from value_inertia.results import json_ready
 
 Json = dict[str, Any]
 METRICS: tuple[str, ...] = ("inertia", "steerability")
@@ -313,7 +314,7 @@ def variant_shifts(
     for block in [out["reference"], *out["variants"].values()]:
         draws = block.pop("_draws")
         block.update(_block(block.pop("_point"), draws, dims, confidence))
-    return _clean(out)
+    return json_ready(out)
 
 
 def _variant_block(
