@@ -948,9 +948,10 @@ def run_analysis(
                 f"{level}/{group}", items, persona_scored, baseline_scored, mvals, **common
             )
 
+    # every registered overall metric: the unweighted mean over dimensions
     overall: Json = {
-        key: _mean_or_none([m[key] for m in dimensions.values()])
-        for key in ("inertia", "steerability", "top2", "top1")
+        key: _mean_or_none([m.get(key) for m in dimensions.values()])
+        for key in metric_registry.names("overall")
     }
     baselines = {d: _pooled(baseline_scored, it) for d, it in questionnaire.dimensions.items()}
     overall |= _overall_ci(persona_scored, questionnaire, baselines, **common)
