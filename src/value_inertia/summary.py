@@ -42,19 +42,20 @@ def summarize(metrics: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = metrics[key]
     top: dict[str, Any] = {k: overall[k] for k in OVERALL if _number(overall.get(k)) is not None}
     for key in ("inertia", "steerability"):
-        ci = overall.get(f"{key}_ci")
-        if (
-            isinstance(ci, list | tuple)
-            and len(ci) == 2
-            and all(_number(v) is not None for v in ci)
-        ):
-            top[f"{key}_ci_low"], top[f"{key}_ci_high"] = ci
+        top |= _ci_columns(key, overall.get(f"{key}_ci"))
     out["overall"] = top
     out["dimensions"] = {
         d: {k: m[k] for k in PER_DIMENSION if _number(m.get(k)) is not None}
         for d, m in (metrics.get("dimensions") or {}).items()
     }
     return out
+
+
+def _ci_columns(name: str, ci: object) -> dict[str, Any]:
+    """``{<name>_ci_low, <name>_ci_high}`` when ``ci`` is a pair of numbers, else empty."""
+    if isinstance(ci, list | tuple) and len(ci) == 2 and all(_number(v) is not None for v in ci):
+        return {f"{name}_ci_low": ci[0], f"{name}_ci_high": ci[1]}
+    return {}
 
 
 def _read(path: Path) -> Mapping[str, Any]:
@@ -86,13 +87,7 @@ def _variant_shifts(path: Path) -> dict[str, dict[str, Any]]:
             for name in PER_DIMENSION:
                 if _number(values.get(name)) is not None:
                     part[name] = values[name]
-                ci = values.get(f"{name}_ci")
-                if (
-                    isinstance(ci, list | tuple)
-                    and len(ci) == 2
-                    and all(_number(v) is not None for v in ci)
-                ):
-                    part[f"{name}_ci_low"], part[f"{name}_ci_high"] = ci
+                part |= _ci_columns(name, values.get(f"{name}_ci"))
             if part:
                 compact[key] = part
         out[str(variant)] = compact
