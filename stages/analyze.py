@@ -1,4 +1,8 @@
-"""DVC stage `analyze`: `value-inertia analyze`, then `summarize` (the DVC metric), one process."""
+"""DVC stage `analyze` (one per model and questionnaire, `matrix`): everything read from one
+result, in one process so the imports (MLflow, scipy, matplotlib) are paid once, not three
+times: `value-inertia analyze` and `summarize` (metrics, variants, the DVC metric),
+`cluster` (persona clusters) and `quality` (the quality report). Each still logs its own
+MLflow run; each also runs alone from the CLI."""
 
 import sys
 from pathlib import Path
@@ -9,5 +13,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from value_inertia.cli import run_stage
 
 if __name__ == "__main__":
-    run_stage("analyze")
-    run_stage("summarize")
+    for command in ("analyze", "summarize", "cluster", "quality"):
+        run_stage(command)

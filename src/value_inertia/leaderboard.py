@@ -1,6 +1,6 @@
 """The leaderboard: one row per (model, questionnaire, variant), ranked within its protocol.
 
-Input is what the analysis and cluster stages wrote, read through the results
+Input is what the analyze stage wrote (metrics, clusters, quality), read through the results
 contract (:mod:`value_inertia.results`): the metrics file of each result
 (``data/metrics/<stem>.json``), the cluster summaries
 (``data/clusters/<stem>.json``), the model specs (``data/models/<model>.json``)

@@ -77,7 +77,8 @@ def read_quality(root: Path, models: list[str]) -> dict[tuple[str, str, str], di
             report = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                f"{path}: not valid JSON ({exc}); run the quality stage again"
+                f"{path}: not valid JSON ({exc}); "
+                "run `value-inertia quality` again (DVC stage analyze)"
             ) from None
         if isinstance(report, dict):
             out[(name.model, name.questionnaire, name.variant)] = report
