@@ -122,3 +122,36 @@ def test_missing_files_are_named(root: Path) -> None:
     (root / "data/questionnaires/mfq30.yaml").unlink()
     with pytest.raises(InputError, match=r"mfq30\.yaml: questionnaire file not found"):
         protocol_for(params(), "gemma3-270m", "mfq30", "original", root)
+
+
+def judged(judge_model: str | None, scope: str = "unparsed", judge_name: str = "judge") -> Params:
+    """One sample-mode model and one judge model, the judge named by ``parse.judge``."""
+    base = Params().model_dump(by_alias=True)
+    answerer = {**base["models"][0], "name": "answerer", "mode": "sample"}
+    judge = {**base["models"][0], "name": judge_name, "model": judge_model or "judge-weights"}
+    base["models"] = [answerer, judge]
+    base["parse"].update(judge=judge_name if judge_model else None, judge_scope=scope)
+    return Params.model_validate(base, context={"root": REPO})
+
+
+def test_the_judge_of_sample_answers_is_part_of_the_protocol(root: Path) -> None:
+    def sample_hash(p: Params) -> str:
+        return protocol_for(p, "answerer", "mfq30", "original", root).hash
+
+    rules_only = sample_hash(judged(None))
+    # no judge: the hash results read by the rules always had (no new key)
+    proto = protocol_for(judged(None), "answerer", "mfq30", "original", root)
+    assert "judge" not in proto.fields["parse"]
+    judged_a = sample_hash(judged("judge-a"))
+    assert judged_a != rules_only
+    assert sample_hash(judged("judge-b")) != judged_a  # another judge model
+    assert sample_hash(judged("judge-a", scope="all")) != judged_a  # it reads every answer
+    assert sample_hash(judged("judge-a", judge_name="renamed")) == judged_a  # a name only
+    fields = protocol_for(judged("judge-a"), "answerer", "mfq30", "original", root).fields
+    assert fields["parse"]["judge"]["model"]["model"] == "judge-a"
+    # a logprobs-mode result is not read by the judge: its hash does not move
+    p = judged("judge-a")
+    logprobs = p.model_copy(update={"parse": p.parse.model_copy(update={"judge": None})})
+    assert protocol_for(p, "judge", "mfq30", "original", root).hash == (
+        protocol_for(logprobs, "judge", "mfq30", "original", root).hash
+    )

@@ -12,8 +12,12 @@ they share a ``protocol_hash``. The hash covers:
 * how answers are drawn: mode, and in ``sample`` mode temperature,
   max_tokens and samples (logprobs mode measures the raw next-token
   distribution, whatever the temperature);
-* how answers are read: ``parse.min_letter_mass`` (the letter-mass gate) and
-  :data:`value_inertia.parsing.PARSER_VERSION`.
+* how answers are read: ``parse.min_letter_mass`` (the letter-mass gate),
+  :data:`value_inertia.parsing.PARSER_VERSION` and, in ``sample`` mode with
+  ``parse.judge`` set, the judge: its model identity
+  (:meth:`~value_inertia.config.ModelParams.identity`, not its name) and
+  ``parse.judge_scope``. The key is added only when a judge reads the answers,
+  so results read by the rules alone keep the hash they always had.
 
 Not the model's identity (name, weights, endpoint, and ``api``: chat vs
 completions is how a chat or a base model receives the same prompt content):
@@ -117,8 +121,14 @@ def protocol_for(
             "samples": int(spec.samples) if sample else None,
         },
         "parse": {
-            "min_letter_mass": getattr(params.parse, "min_letter_mass", None),
+            "min_letter_mass": params.parse.min_letter_mass,
             "parser_version": str(PARSER_VERSION),
         },
     }
+    if sample and params.parse.judge:
+        # the judge decides ratings the rules could not (or, scope "all", every rating)
+        fields["parse"]["judge"] = {
+            "model": params.model(params.parse.judge).identity(),
+            "scope": params.parse.judge_scope,
+        }
     return Protocol(fields)
