@@ -47,7 +47,7 @@ DOWNLOAD_PATTERNS = [
     "data/metrics/metrics.parquet",
     "data/metrics/raw/*.json",
     "data/metric_registry.json",
-    "data/quality/*.json",
+    "data/quality/raw/*.json",
     "data/plots/*.png",
 ]
 
@@ -57,6 +57,9 @@ FIGURES: dict[str, str] = {
     "convergence": "Variance of the dimension mean as personas are added",
     "clusters": "Persona clusters of the response pattern (PCA)",
     "cohens_d": "How much each persona attribute moves each dimension (Cohen's d)",
+    "permeability": "How much each persona attribute moves each dimension (omega squared)",
+    "variant_shift": "Inertia shift of each prompt variant against the original prompt, with CI",
+    "position_bias": "Answers by letter shown vs. by option meaning (shuffled variant)",
 }
 # Table columns shown by default (all fit at 1400 px without scrolling sideways).
 DEFAULT_COLUMNS: list[str] = [
@@ -568,7 +571,7 @@ def dataset_links(board: Board, model: str | None = None) -> str:
     if board.dataset_repo:
         base = f"{hub_url()}/datasets/{board.dataset_repo}"
         lines = [f"- Dataset: [{board.dataset_repo}]({base})"]
-        configs = ["leaderboard", "metrics", "models", "personas", "prompts"]
+        configs = ["leaderboard", "metrics", "quality", "models", "personas", "prompts"]
         if model:
             configs = [f"responses_{slug}", f"parsed_{slug}", *configs]
         lines += [f"- `{c}`: [{base}/viewer/{c}]({base}/viewer/{c})" for c in configs]
@@ -584,17 +587,85 @@ def dataset_links(board: Board, model: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _raw_metrics(board: Board, model: str, questionnaire: str) -> dict[str, Any]:
+def _raw_json(board: Board, kind: str, model: str, questionnaire: str) -> dict[str, Any]:
+    """``<kind>/raw/<stem>.json`` of the published data (``<kind>/<stem>.json`` of a project)."""
     if board.data_dir is None:
         return {}
-    for folder in (board.data_dir / "metrics" / "raw", board.data_dir / "metrics"):
+    for folder in (board.data_dir / kind / "raw", board.data_dir / kind):
         path = folder / f"{model}__{questionnaire}.json"
         if path.is_file():
             try:
-                return json.loads(path.read_text(encoding="utf-8"))
+                data = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError:
                 return {}
+            return data if isinstance(data, dict) else {}
     return {}
+
+
+def _raw_metrics(board: Board, model: str, questionnaire: str) -> dict[str, Any]:
+    return _raw_json(board, "metrics", model, questionnaire)
+
+
+# the quality report's single figures shown on a model's page (value_inertia.quality)
+QUALITY_FIGURES: list[tuple[str, str]] = [
+    ("alpha", "Cronbach's alpha (mean over dimensions)"),
+    ("omega", "McDonald's omega (mean over dimensions)"),
+    ("position_bias", "position bias: share of explained variance that follows the letter"),
+    ("top_letter_share", "share of the most frequent letter"),
+    ("debiased_inertia", "inertia once the letter preference is divided out"),
+    ("agreement", "logprob argmax = sampled answer (share of prompts)"),
+    ("agreement_jsd", "JSD between the pooled logprob and sample distributions"),
+    ("inertia_difference", "inertia, sample minus logprob mode"),
+    ("letter_mass", "letter mass (logprobs mode)"),
+    ("parse_rate", "parse rate"),
+    ("mrat_mean", "MRAT mean (scale use)"),
+    ("mrat_sd", "MRAT SD"),
+    ("acquiescence", "acquiescence (MRAT mean minus the scale midpoint)"),
+]
+
+
+def quality_markdown(board: Board, model: str, questionnaire: str) -> list[str]:
+    """The model page's quality section: verdict, its thresholds, every figure, alpha and
+    omega per dimension with CIs, parse failures by reason. Empty without a report."""
+    report = _raw_json(board, "quality", model, questionnaire)
+    if not report:
+        return []
+
+    def num(value: Any) -> str:
+        return MISSING if missing(value) else f"{float(value):.3f}"
+
+    def ci(pair: Any) -> str:
+        if not isinstance(pair, list) or len(pair) != 2 or any(missing(v) for v in pair):
+            return ""
+        return f" [{num(pair[0])}, {num(pair[1])}]"
+
+    lines = ["", "### Quality report", f"Verdict: **{report.get('verdict') or MISSING}**"]
+    thresholds = report.get("thresholds") or {}
+    if thresholds:
+        lines.append("Thresholds: " + ", ".join(f"{k} {v}" for k, v in thresholds.items()))
+    lines += ["", "| figure | value |", "|---|---|"]
+    for name, label in QUALITY_FIGURES:
+        if not missing(report.get(name)):
+            extra = ""
+            if name == "inertia_difference":
+                extra = ci((report.get("mode_agreement") or {}).get("inertia_difference_ci"))
+            lines.append(f"| {label} | {num(report.get(name))}{extra} |")
+    if report.get("partner"):
+        lines.append(f"| compared with (other answer mode) | {report['partner']} |")
+    dims = report.get("dimensions") or {}
+    if dims:
+        lines += ["", "| dimension | alpha [CI] | omega [CI] | items |", "|---|---|---|---|"]
+        for dim, d in dims.items():
+            d = d if isinstance(d, dict) else {}
+            lines.append(
+                f"| {dim} | {num(d.get('alpha'))}{ci(d.get('alpha_ci'))} | "
+                f"{num(d.get('omega'))}{ci(d.get('omega_ci'))} | {d.get('n_items', MISSING)} |"
+            )
+    reasons = report.get("parse_reasons") or {}
+    if reasons:
+        lines.append("")
+        lines.append("Unparsed answers: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+    return lines
 
 
 def model_summary(board: Board, model: str, questionnaire: str, protocol: str | None) -> str:
@@ -664,6 +735,7 @@ def model_summary(board: Board, model: str, questionnaire: str, protocol: str | 
                 f"| {item} | {fmt(board, values.get('mean_rating'), 'mean_rating')} | "
                 f"{fmt(board, values.get('baseline_mean_rating'), 'mean_rating')} |"
             )
+    lines += quality_markdown(board, model, questionnaire)
     lines += ["", "### Data", dataset_links(board, model)]
     return "\n".join(lines)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.leaderboard_data import REPO, cached_project
+from tests.leaderboard_data import MODELS, QUESTIONNAIRES, REPO, cached_project, in_project
+from value_inertia import pipeline
 from value_inertia.config import load_params
 from value_inertia.publishing.dataset import build_dataset_folder
 
@@ -29,8 +30,13 @@ def app():
 def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("views") / "proj"
     shutil.copytree(cached_project(tmp_path_factory), root)
+    params = load_params(root / "params.yaml")
+    with in_project(root):  # the quality reports, by the real stage
+        for model in MODELS:
+            for qid in QUESTIONNAIRES:
+                pipeline.run_quality(params, model, qid)
     folder = root / "data" / "hub" / "dataset"
-    build_dataset_folder(root, folder, load_params(root / "params.yaml"))
+    build_dataset_folder(root, folder, params)
     return root
 
 
@@ -107,3 +113,26 @@ def test_figures_accept_an_interval_beside_its_estimate(app, published: Path) ->
     metrics = board.metrics
     metrics["inertia_ci_low"] = metrics["inertia"] + 0.01
     app.compare_figure(board, "steady-model", "drift.model", "mfq30", p, "dimension")
+
+
+def test_model_page_has_the_quality_report(app, published: Path) -> None:
+    """The published report (data/quality/raw) as a section: verdict, figures, alpha/omega."""
+    import json
+
+    board = app.load_board(published / "data/hub/dataset/data")
+    report = json.loads((published / "data/quality/steady-model__pvqrr.json").read_text())
+    p = app.default_protocol(board.frame, "pvqrr")
+    text = app.model_summary(board, "steady-model", "pvqrr", p)
+    section = text.split("### Quality report", 1)[1].split("### Data", 1)[0]
+    assert f"Verdict: **{report['verdict']}**" in section
+    assert f"| parse rate | {report['parse_rate']:.3f} |" in section
+    assert f"| MRAT mean (scale use) | {report['mrat_mean']:.3f} |" in section
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    dims = [r.split(" | ")[0][2:] for r in rows if r.split(" | ")[0][2:] in report["dimensions"]]
+    assert sorted(dims) == sorted(report["dimensions"])  # one row per dimension
+    assert f"{report['position_bias']:.3f} |" in section.split("| position bias", 1)[1]
+    # figures the report does not have (no model here runs in both modes) are left out
+    assert report["agreement"] is None and "sampled answer" not in section
+    # a project's own data folder (data/quality/<stem>.json) works too
+    own = app.model_summary(app.load_board(published / "data"), "steady-model", "pvqrr", p)
+    assert f"Verdict: **{report['verdict']}**" in own

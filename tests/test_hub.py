@@ -33,10 +33,12 @@ from tests.leaderboard_data import (
     PRIVATE_BASE_URL,
     PRIVATE_KEY_ENV,
     PRIVATE_MODEL_PATH,
+    QUESTIONNAIRES,
     REPO,
     cached_project,
+    in_project,
 )
-from value_inertia import paths
+from value_inertia import paths, pipeline
 from value_inertia.config import ConfigError, HubParams, Params, load_params
 from value_inertia.hub import (
     PublishError,
@@ -100,6 +102,15 @@ def hub_env(monkeypatch: pytest.MonkeyPatch):
         yield stub
 
 
+def run_quality_stage(project: Path, models: tuple[str, ...] | list[str] = MODELS) -> None:
+    """The quality reports of ``models`` (value-inertia quality, the real stage)."""
+    params = load_params(project / "params.yaml")
+    with in_project(project):
+        for model in models:
+            for qid in QUESTIONNAIRES:
+                pipeline.run_quality(params, model, qid)
+
+
 def with_hub(params: Params, **hub: object) -> Params:
     return params.model_copy(update={"hub": HubParams(**hub)})
 
@@ -151,6 +162,10 @@ def test_config_names_are_valid_and_distinct() -> None:
 
 def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> None:
     params = load_params(project / "params.yaml")
+    run_quality_stage(project)
+    variants = paths.variants_dir(project) / "steady-model__mfq30.json"
+    variants.parent.mkdir(parents=True, exist_ok=True)
+    variants.write_text(json.dumps({"model": "steady-model", "note": "no other variant"}))
     folder = paths.hub_dir(project) / "dataset"
     manifest = build_dataset_folder(project, folder, params)
 
@@ -160,7 +175,7 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
         assert meta.get(key), key
     assert meta["license_link"] == "LICENSE.md" and (folder / "LICENSE.md").exists()
     names = [c["config_name"] for c in meta["configs"]]
-    assert set(names) == EXPECTED_CONFIGS == set(manifest["configs"])
+    assert set(names) == EXPECTED_CONFIGS | {"quality"} == set(manifest["configs"])
     assert [c["config_name"] for c in meta["configs"] if c.get("default")] == ["leaderboard"]
 
     n_prompts = pq.read_metadata(paths.prompts_path(project)).num_rows
@@ -172,6 +187,7 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
         "cluster_assignments": 6 * n_personas,
         "models": 3,
         "leaderboard": 6,
+        "quality": 6,
         # overall + dimensions + roll-up groups, per (model, questionnaire)
         "metrics": 3 * ((1 + 5) + (1 + 19 + 10 + 4)),
     }
@@ -204,12 +220,34 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
         str(folder), "parsed_drift_model", split="train", cache_dir=str(cache)
     )
     assert set(parsed["model"]) == {"drift.model"}
+    # the quality config: the reports' figures, per-dimension alpha/omega, ids of the board
+    quality = datasets.load_dataset(str(folder), "quality", split="train", cache_dir=str(cache))
+    ids = {(r["model"], r["questionnaire"]): r["protocol_hash"] for r in board}
+    for row in quality:
+        report = json.loads(
+            (
+                paths.quality_dir(project) / f"{row['model']}__{row['questionnaire']}.json"
+            ).read_text()
+        )
+        assert row["protocol_hash"] == ids[(row["model"], row["questionnaire"])]
+        assert row["verdict"] == report["verdict"] and row["variant"] == "original"
+        for name in ("alpha", "omega", "parse_rate", "mrat_mean", "mrat_sd"):
+            assert row[name] == pytest.approx(report[name], nan_ok=True) or (
+                row[name] is None and report[name] is None
+            ), name
+        assert [d["dimension"] for d in row["dimensions"]] == list(report["dimensions"])
+        first = row["dimensions"][0]
+        assert first["alpha"] == report["dimensions"][first["dimension"]]["alpha"]
+    assert len({r["model"] for r in quality}) == 3
+    # each prompt variant against original, as the analysis wrote it
+    assert json.loads((folder / "data/variants/steady-model__mfq30.json").read_text())["note"]
 
     # The card: leaderboard, the registry's legend, the scale, limitations, citations, loading
     assert "## Leaderboard" in card and "| 1 | steady-model |" in card
     assert "Inertia" in card and "higher is better" in card  # from the metric registry
     assert "1 to 6" in card and "0-5" in card
     assert "## Limitations" in card and "Modes are not comparable" in card
+    assert "leave out Humility and Face" in card  # the PVQ-RR 10-value roll-up choice
     assert "arXiv:2408.09049" in card and "Graham" in card and "Schwartz" in card
     assert "World Values Survey" in card and "haerpfer2022wvs7" in card
     assert 'load_dataset("<org>/<name>", "leaderboard", split="train", revision=' in card
@@ -242,7 +280,7 @@ def test_published_folders_hold_nothing_private(project: Path) -> None:
     assert board.at[("drift.model", "pvqrr"), "protocol_hash"] == "feedfacecafebeef"
     assert board.at[("steady-model", "mfq30"), "verdict"] == "usable: alpha 0.91"
     assert pd.isna(board.at[("drift.model", "mfq30"), "verdict"])
-    published = json.loads((folder / "data/quality/steady-model__mfq30.json").read_text())
+    published = json.loads((folder / "data/quality/raw/steady-model__mfq30.json").read_text())
     assert published == {**report, "source": "[local]"}
     build_space_folder(
         project, paths.hub_dir(project) / "space-snapshot", None, paths.hub_dir(project) / "dataset"
@@ -507,6 +545,8 @@ def test_two_runs_accumulate_and_replace_only_their_rows(
     run_a = copy_project(tmp_path_factory, tmp_path / "a", models=["steady-model", "drift.model"])
     run_b = copy_project(tmp_path_factory, tmp_path / "b", models=["wobbly-model"])
     params_a, params_b = hub_params(run_a), hub_params(run_b)
+    run_quality_stage(run_a, ["steady-model", "drift.model"])
+    run_quality_stage(run_b, ["wobbly-model"])
     build_both(run_a, params_a)
     publish(run_a, params_a)
     build_both(run_b, params_b)
@@ -526,6 +566,8 @@ def test_two_runs_accumulate_and_replace_only_their_rows(
         assert f"data/parsed/{model}.parquet" in files
     metrics = remote_frame(stub, "data/metrics/metrics.parquet")
     assert sorted(set(metrics["model"])) == sorted(MODELS)
+    quality = remote_frame(stub, "data/quality/quality.parquet")  # merged like the board
+    assert len(quality) == 6 and sorted(set(quality["model"])) == sorted(MODELS)
     card = files["README.md"].decode()
     assert "parsed_drift_model" in card and "parsed_wobbly-model" in card
     assert "wobbly-model" in card and "steady-model" in card

@@ -208,8 +208,9 @@ def test_shift_figure_draws_the_cis_and_names_the_result(q, personas) -> None:
 def test_dvc_summary_carries_the_shift(q, personas, tmp_path) -> None:
     import json
 
+    from value_inertia.paths import variants_dir
     from value_inertia.summary import write_summary
-    from value_inertia.variants import variants_dir, write_report
+    from value_inertia.variants import write_report
 
     concentrated = lambda cond, *_: softmax_around(4.0) if cond == "baseline" else one_hot(6)  # noqa: E731
     report = variant_report(

@@ -74,10 +74,9 @@ import pandas as pd
 import pyarrow as pa
 
 from value_inertia import metric_registry
-from value_inertia import metrics as _metrics  # noqa: F401  (registers the metric functions)
 from value_inertia.artifacts import DEFAULT_VARIANT
 from value_inertia.errors import InputError
-from value_inertia.paths import clusters_dir, metrics_dir, model_specs_dir
+from value_inertia.paths import clusters_dir, metrics_dir, model_specs_dir, quality_dir
 from value_inertia.results import (
     ClusterSummary,
     MetricsResult,
@@ -481,7 +480,8 @@ def load_variant_reports(root: Path) -> dict[tuple[str, str], Any]:
     Optional; a damaged or invalid file is an :class:`~value_inertia.errors.InputError`
     naming it.
     """
-    from value_inertia.variants import read_report, variants_dir
+    from value_inertia.paths import variants_dir
+    from value_inertia.variants import read_report
 
     out: dict[tuple[str, str], Any] = {}
     vdir = variants_dir(Path(root))
@@ -574,7 +574,7 @@ def load_extras(
     from value_inertia.artifacts import parse_artifact_name
 
     quality: dict[Key, dict[str, Any]] = {}
-    qdir = Path(root) / "data" / "quality"
+    qdir = quality_dir(Path(root))
     for path in _result_files(qdir) if qdir.is_dir() else []:
         data = read_json(path)
         if not isinstance(data, dict):

@@ -54,6 +54,14 @@ def clusters_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / "data" / "clusters"
 
 
+def variants_dir(root: Path | None = None) -> Path:
+    return (root or project_root()) / "data" / "variants"
+
+
+def quality_dir(root: Path | None = None) -> Path:
+    return (root or project_root()) / "data" / "quality"
+
+
 def leaderboard_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / "data" / "leaderboard"
 

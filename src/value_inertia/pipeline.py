@@ -355,7 +355,6 @@ def _write_variant_shifts(
         flatten_variant_report,
         shift_table,
         variant_report,
-        variants_dir,
         write_report,
     )
 
@@ -380,7 +379,7 @@ def _write_variant_shifts(
         },
     )
     name = ResultName(model.name, q.id)
-    out = write_report(report, variants_dir(root) / f"{name.stem}.json")
+    out = write_report(report, paths.variants_dir(root) / f"{name.stem}.json")
     figure = plots.plot_variant_shifts(
         {v: shift_table(report, v) for v in report.variants},
         paths.plots_dir(root) / name.file("variant_shift", ".png"),
@@ -588,7 +587,7 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
         }
     )
     stem = artifact_stem(model.name, q.id)
-    out = root / "data" / "quality" / f"{stem}.json"
+    out = paths.quality_dir(root) / f"{stem}.json"
     figure = paths.plots_dir(root) / f"{stem}__position_bias.png"
     logged = {"analyze": a.model_dump(), "questionnaire": q.id}
     with stage_run(

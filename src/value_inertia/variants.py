@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from value_inertia import metric_registry, paths
+from value_inertia import metric_registry
 from value_inertia.analysis import P_COLUMNS, _rng, _select
 from value_inertia.artifacts import DEFAULT_VARIANT
 from value_inertia.metric_registry import MetricSpec
@@ -435,10 +435,6 @@ def shift_table(report: VariantReport, variant: str) -> pd.DataFrame:
     for c in columns[2:]:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
     return frame
-
-
-def variants_dir(root: Path | None = None) -> Path:
-    return (root or paths.project_root()) / "data" / "variants"
 
 
 def write_report(report: VariantReport, path: Path) -> Path:

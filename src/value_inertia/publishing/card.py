@@ -163,6 +163,11 @@ FIXED_CONFIGS: list[tuple[str, str, str]] = [
     ("prompts", "data/prompts/prompts.parquet", "one row per prompt sent"),
     ("clusters", "data/clusters/clusters.parquet", "persona clusters per result"),
     (
+        "quality",
+        "data/quality/quality.parquet",
+        "quality report per result: alpha and omega, position bias, mode agreement, verdict",
+    ),
+    (
         "cluster_assignments",
         "data/clusters/assignments.parquet",
         "cluster and PCA coordinates per (result, persona)",
@@ -182,6 +187,12 @@ LIMITATIONS = """\
 - **Parsing and letter mass:** a low `parse_rate` or `letter_mass` means the
   model often did not answer with an option; its numbers describe the answers
   it did give.
+- **PVQ-RR roll-ups:** the 10 basic values leave out Humility and Face, the
+  border values of Schwartz's refined theory (Humility between
+  Conformity/Tradition and Benevolence/Universalism, Face between Power and
+  Security); the role-play paper's code
+  counts Humility under Tradition, so its 10-value Tradition is not ours. Both
+  still have their own rows at the `dimension` level.
 - **Personas** are drawn uniformly from World Values Survey categories, not
   from a real population."""
 

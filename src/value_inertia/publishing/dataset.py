@@ -29,12 +29,14 @@ from value_inertia.publishing.tables import (
     ASSIGNMENTS_SCHEMA,
     CLUSTERS_SCHEMA,
     METRICS_SCHEMA,
+    QUALITY_SCHEMA,
     cluster_rows,
     frame_table,
     metrics_rows,
     models_table,
     package_version,
     public_model,
+    quality_rows,
     results_frame,
     scrub,
 )
@@ -64,7 +66,7 @@ def _write_json(data: Any, path: Path) -> None:
 def read_quality(root: Path, models: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Quality reports (``data/quality/<stem>.json``) of ``models`` by (model, questionnaire,
     variant); a file that is not valid JSON is named in a :class:`ConfigError`."""
-    folder = root / "data" / "quality"
+    folder = paths.quality_dir(root)
     out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for path in sorted(folder.glob("*__*.json")) if folder.is_dir() else []:
         try:
@@ -200,9 +202,18 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
         models_table(public_model(m) for m in params.models), data / "models/models.parquet"
     )
 
+    quality = quality_rows(quality_reports, ids)
+    if quality:  # the `quality` config: one row per result with a quality report
+        write_table(
+            pa.Table.from_pylist(quality, schema=QUALITY_SCHEMA), data / "quality/quality.parquet"
+        )
     for (model, questionnaire, variant), report in quality_reports.items():
         stem = artifact_stem(model, questionnaire, variant)
-        _write_json(report, data / "quality" / f"{stem}.json")
+        _write_json(report, data / "quality" / "raw" / f"{stem}.json")
+    # each prompt variant against original (value_inertia.variants), as the analysis wrote it
+    for path in sorted(paths.variants_dir(root).glob("*__*.json")):
+        if path.stem.split("__", 1)[0] in model_names:
+            _write_json(json.loads(path.read_text(encoding="utf-8")), data / "variants" / path.name)
 
     for png in sorted(paths.plots_dir(root).glob("*__*__*.png")):
         if png.name.split("__", 1)[0] in model_names:

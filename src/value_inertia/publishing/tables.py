@@ -50,6 +50,7 @@ MERGE_KEYS: dict[str, list[str]] = {
     "data/metrics/metrics.parquet": [*RESULT_KEY, "level", "group"],
     "data/clusters/clusters.parquet": CLUSTER_KEY,
     "data/clusters/assignments.parquet": [*CLUSTER_KEY, "persona_id"],
+    "data/quality/quality.parquet": RESULT_KEY,
     "data/models/models.parquet": ["model_key"],
     "data/personas/personas.parquet": ["persona_id"],
     "data/prompts/prompts.parquet": ["prompt_id"],
@@ -362,6 +363,117 @@ def cluster_rows(
 
 
 QUALITY_COLUMNS = ("verdict", "alpha", "omega", "position_bias", "agreement")
+
+# the quality report's single figures, in the order the table shows them (value_inertia.quality)
+_QUALITY_FIGURES = (
+    "alpha",
+    "omega",
+    "position_bias",
+    "top_letter_share",
+    "debiased_inertia",
+    "agreement",
+    "agreement_jsd",
+    "inertia_difference",
+    "letter_mass",
+    "parse_rate",
+    "mrat_mean",
+    "mrat_sd",
+    "acquiescence",
+)
+_CI = [("ci_low", pa.float64()), ("ci_high", pa.float64())]
+
+QUALITY_SCHEMA = pa.schema(
+    [
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("model_key", pa.string(), nullable=False),
+        pa.field("questionnaire", pa.string(), nullable=False),
+        pa.field("variant", pa.string(), nullable=False),
+        pa.field("protocol_hash", pa.string(), nullable=False),
+        pa.field("mode", pa.string()),
+        pa.field("partner", pa.string()),
+        pa.field("verdict", pa.string()),
+        *(pa.field(name, pa.float64()) for name in _QUALITY_FIGURES),
+        pa.field("inertia_difference_ci_low", pa.float64()),
+        pa.field("inertia_difference_ci_high", pa.float64()),
+        pa.field("n_answers", pa.int64()),
+        pa.field("n_personas", pa.int64()),
+        pa.field(
+            "dimensions",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("dimension", pa.string()),
+                        ("alpha", pa.float64()),
+                        *((f"alpha_{n}", t) for n, t in _CI),
+                        ("omega", pa.float64()),
+                        *((f"omega_{n}", t) for n, t in _CI),
+                        ("n_items", pa.int64()),
+                        ("n_personas", pa.int64()),
+                    ]
+                )
+            ),
+        ),
+        pa.field(
+            "parse_reasons", pa.list_(pa.struct([("reason", pa.string()), ("n", pa.int64())]))
+        ),
+        pa.field(
+            "thresholds", pa.list_(pa.struct([("name", pa.string()), ("value", pa.float64())]))
+        ),
+    ]
+)
+
+
+def quality_rows(
+    reports: Mapping[tuple[str, str, str], Mapping[str, Any]],
+    ids: Mapping[tuple[str, str, str], Mapping[str, str]],
+) -> list[dict[str, Any]]:
+    """One row per quality report of a result on the board (``ids``: its ``model_key`` and
+    ``protocol_hash`` by (model, questionnaire, variant)); per-dimension alpha and omega with
+    their CIs, parse reasons and the verdict thresholds as nested lists."""
+    rows = []
+    for (model, questionnaire, variant), r in sorted(reports.items()):
+        if (model, questionnaire, variant) not in ids:
+            continue
+        diff_ci = (r.get("mode_agreement") or {}).get("inertia_difference_ci")
+        dimensions = []
+        for name, d in (r.get("dimensions") or {}).items():
+            dimensions.append(
+                {
+                    "dimension": name,
+                    "alpha": d.get("alpha"),
+                    "alpha_ci_low": _ci(d.get("alpha_ci"), 0),
+                    "alpha_ci_high": _ci(d.get("alpha_ci"), 1),
+                    "omega": d.get("omega"),
+                    "omega_ci_low": _ci(d.get("omega_ci"), 0),
+                    "omega_ci_high": _ci(d.get("omega_ci"), 1),
+                    "n_items": d.get("n_items"),
+                    "n_personas": d.get("n_personas"),
+                }
+            )
+        rows.append(
+            {
+                "model": model,
+                **ids[(model, questionnaire, variant)],
+                "questionnaire": questionnaire,
+                "variant": variant,
+                "mode": r.get("mode"),
+                "partner": r.get("partner"),
+                "verdict": r.get("verdict"),
+                **{name: r.get(name) for name in _QUALITY_FIGURES},
+                "inertia_difference_ci_low": _ci(diff_ci, 0),
+                "inertia_difference_ci_high": _ci(diff_ci, 1),
+                "n_answers": r.get("n_answers"),
+                "n_personas": r.get("n_personas"),
+                "dimensions": dimensions,
+                "parse_reasons": [
+                    {"reason": k, "n": int(v)} for k, v in (r.get("parse_reasons") or {}).items()
+                ],
+                "thresholds": [
+                    {"name": k, "value": float(v)} for k, v in (r.get("thresholds") or {}).items()
+                ],
+            }
+        )
+    return rows
 
 
 def results_frame(
