@@ -6,8 +6,9 @@ For each embedded model (Gemma 3 270M, completions; SmolLM2-135M-Instruct from t
 1. **engine batch rate**: ``llm.eval`` of one batch of N tokens on an empty KV
    cache (N = 75, the typical tail, and 512), median of ``--reps`` runs;
 2. **backend**: ``EmbeddedBackend.run`` on real default persona prompts (the
-   requests the evaluate stage sends for that model: completions with the
-   persona-prefix split, chat without), counting the tokens it evaluates;
+   requests the evaluate stage sends for that model: completions split at the
+   persona prefix, chat at the rendered template's persona text), counting the
+   tokens it evaluates;
 3. **engine replay**: exactly the same token work (same token sequences, same
    prefix reuse) as bare ``llm.eval`` calls, with tokenising, templating and the
    softmax done beforehand, i.e. what the engine needs for these prompts.
@@ -120,7 +121,12 @@ def measure(name: str, model_spec, prompts, args) -> dict:
         )
     ]
     # the replay's token work, prepared outside the timing
-    work = [backend.split_tokens(backend.prompt_text(r), r.prefix_chars) for r in requests]
+    # (chat: the backend splits the rendered template at the persona's system/user text)
+    work = []
+    for r in requests:
+        text = backend.prompt_text(r)
+        prefix = backend.chat_prefix_chars(r, text) if chat else r.prefix_chars
+        work.append(backend.split_tokens(text, prefix, chat=chat))
     backend.run(requests[-2:], lambda r: None)  # warm-up
     rates = {n: batch_rate(llm, n, args.reps) for n in (75, 512)}
     log(f"{name}: batch rates {', '.join(f'{n}: {v[0]:.0f} tok/s' for n, v in rates.items())}")
