@@ -468,8 +468,12 @@ def recover_store(path: Path) -> tuple[Path, int, int]:
     still read from the old index (a store from before the journal has only
     those). Of several versions of a key the answer (status ok) wins, then the
     newest. Rows found only in the old index are appended to the journal. The
-    journal is never rewritten. Returns (where the damaged file went, rows kept,
-    damaged journal lines and index rows that could not be read).
+    journal is never rewritten. What lives only in the index is carried over as
+    far as SQLite can read it: the ``batches`` table (batches uploaded or running
+    at the provider: losing one would pay for its requests twice) and the
+    ``meta`` facts (e.g. the embedded weights' sha256). Returns (where the
+    damaged file went, rows kept, damaged journal lines and index rows that could
+    not be read).
     """
     if not path.exists():
         raise StoreError(f"{path}: no such store")
@@ -490,6 +494,7 @@ def recover_store(path: Path) -> tuple[Path, int, int]:
         if journal.exists() and end < journal.stat().st_size:
             damaged_lines += 1  # a torn last line
         from_index, lost_rows = _rows_by_sql(aside)
+        meta, batches = _side_tables_by_sql(aside)
         best: dict[str, _Row] = {}
         for row in [*from_index, *from_journal]:
             old = best.get(row[0])
@@ -506,6 +511,21 @@ def recover_store(path: Path) -> tuple[Path, int, int]:
         lock.release()
         with ResponseStore(path) as fresh:  # a new, empty index replays the whole journal
             kept = sum(fresh.count().values())
+            for k, v in meta:
+                fresh.conn.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)", (k, v))
+            fresh._batches().executemany(
+                f"INSERT OR IGNORE INTO batches ({', '.join(_BATCH_COLUMNS)})"
+                f" VALUES ({', '.join('?' * len(_BATCH_COLUMNS))})",
+                batches,
+            )
+            fresh.conn.commit()
+        if batches or meta:
+            log.warning(
+                "%s: carried over %d batch records and %d facts from the damaged index",
+                path,
+                len(batches),
+                len(meta),
+            )
         return aside, kept, damaged_lines + lost_rows
     finally:
         if lock.is_locked:
@@ -542,6 +562,41 @@ def _rows_by_sql(db: Path) -> tuple[list[_Row], int]:
     finally:
         src.close()
     return rows, lost
+
+
+_BATCH_COLUMNS = (
+    "file_id",
+    "batch_id",
+    "endpoint",
+    "keys",
+    "status",
+    "collected",
+    "created_at",
+    "updated_at",
+)
+
+
+def _side_tables_by_sql(db: Path) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
+    """What SQLite can still read of a damaged index's ``meta`` facts (not its journal
+    bookkeeping) and ``batches`` rows; an unreadable table gives nothing."""
+    meta: list[tuple[str, str]] = []
+    batches: list[tuple[Any, ...]] = []
+    try:
+        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.DatabaseError:
+        return meta, batches
+    try:
+        with contextlib.suppress(sqlite3.DatabaseError):
+            meta = [
+                (str(k), str(v))
+                for k, v in src.execute("SELECT k, v FROM meta")
+                if k not in (JOURNAL_OFFSET, "schema_version")
+            ]
+        with contextlib.suppress(sqlite3.DatabaseError):
+            batches = list(src.execute(f"SELECT {', '.join(_BATCH_COLUMNS)} FROM batches"))
+    finally:
+        src.close()
+    return meta, batches
 
 
 def _valid_row(values: object) -> _Row | None:

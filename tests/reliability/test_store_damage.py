@@ -224,6 +224,36 @@ def test_recovery_rebuilds_the_index_past_a_damaged_header_or_root(
     assert got[f"{7:064x}"] == ("ok", _fake_record(7))
 
 
+def test_recovery_keeps_open_batches_and_facts_of_the_index(tmp_path: Path) -> None:
+    """Batches at the provider and the weights fingerprint live only in the index: recovery
+    carries them over, so the next run collects the batch instead of paying for it again."""
+    store = tmp_path / "m.sqlite"
+    _fill(store, 300)
+    with ResponseStore(store) as s:
+        s.batch_uploaded("file-open", "/v1/chat/completions", [f"{1:064x}", f"{2:064x}"])
+        s.batch_submitted("file-open", "batch-open", "in_progress")
+        s.batch_uploaded("file-done", "/v1/chat/completions", [f"{3:064x}"])
+        s.batch_submitted("file-done", "batch-done", "completed")
+        s.batch_collected("file-done", "completed")
+        s.set_meta("weights_sha256", "ab" * 32)
+        before = s.all_batches(), s.open_batches()
+    # damage the answers' pages, not the small tables written after them
+    leaves = _table_leaf_pages(store)
+    with open(store, "r+b") as fh:
+        for victim in leaves[5:8]:  # page headers: not a b-tree page any more
+            fh.seek((victim - 1) * PAGE)
+            fh.write(b"\xff" * 16)
+    with pytest.raises(StoreError, match="recover-store"):
+        ResponseStore(store).__enter__()
+    _, kept, _ = recover_store(store)
+    assert kept == 300  # the journal has every answer
+    with ResponseStore(store) as s:
+        assert (s.all_batches(), s.open_batches()) == before
+        assert [b["batch_id"] for b in s.open_batches()] == ["batch-open"]
+        assert s.get_meta("weights_sha256") == "ab" * 32
+        assert s.count() == {"ok": 240, "failed": 60}
+
+
 def test_a_deleted_index_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
     store = tmp_path / "m.sqlite"
     _fill(store, 50)
