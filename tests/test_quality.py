@@ -241,6 +241,9 @@ def test_parse_summary_counts_reasons() -> None:
         ({"parse_rate": 1.0, "alpha": 0.8, "agreement": 0.3}, "mode-dependent"),
         ({"parse_rate": 1.0, "alpha": 0.3}, "unreliable"),
         ({"parse_rate": 1.0, "alpha": None}, "no persona variance"),
+        ({"parse_rate": 1.0, "alpha": 0.8, "n_personas": 29}, "too few personas"),
+        ({"parse_rate": 1.0, "alpha": 0.8, "n_personas": 30}, "reliable"),
+        ({"parse_rate": 1.0, "alpha": 0.3, "n_personas": 2}, "unreliable; too few personas"),
         (
             {"parse_rate": 1.0, "letter_mass": 0.2, "position_bias": 0.9, "alpha": 0.2},
             "low letter mass; position-driven; unreliable",
@@ -338,7 +341,7 @@ def test_quality_report_on_constructed_table(mfq) -> None:
     assert report["position_bias"] > 0.9
     assert report["letter_mass"] == pytest.approx(0.9)
     assert report["parse_rate"] == 1.0
-    assert report["verdict"] == "position-driven"
+    assert report["verdict"] == "position-driven; too few personas"
     assert report["mode_agreement"] is None and report["agreement"] is None
 
 
@@ -447,7 +450,7 @@ def test_quality_report_today_schema_and_inert_model(mfq) -> None:
     report = Q.quality_report(parsed, mfq, n_boot=50)
     assert report["position"] is None and report["position_bias"] is None
     assert report["alpha"] is None and report["omega"] is None
-    assert report["verdict"] == "no persona variance"
+    assert report["verdict"] == "no persona variance; too few personas"
     assert report["mrat_mean"] == pytest.approx(5.0) and report["mrat_sd"] == pytest.approx(0.0)
     assert report["parse_reasons"] == {"ambiguous": 3}
     assert report["parse_rate"] == pytest.approx(1 - 3 / len(parsed))

@@ -57,6 +57,10 @@ _SMALL = 1e-12
 #:   "unreliable". When no dimension has a defined alpha (the persona x item matrix
 #:   does not vary: every persona answers alike, perfect inertia), the verdict says
 #:   "no persona variance" instead: there are no persona differences to be reliable.
+#: - ``min_personas`` (30): fewer personas (the rows alpha and omega are computed
+#:   over) gives "too few personas": with a handful of rows alpha, omega and their
+#:   bootstrap CIs (resampling those few personas) say next to nothing, whatever
+#:   their value. The default run's 2 personas always carry this flag.
 #: No failed check: "reliable".
 THRESHOLDS: dict[str, float] = {
     "min_parse_rate": 0.8,
@@ -65,6 +69,7 @@ THRESHOLDS: dict[str, float] = {
     "max_top_letter_share": 0.5,
     "min_mode_agreement": 0.5,
     "min_alpha": 0.6,
+    "min_personas": 30,
 }
 
 
@@ -672,8 +677,8 @@ def verdict(summary: Mapping[str, Any], thresholds: Mapping[str, float] = THRESH
 
     Reads ``parse_rate``, ``letter_mass`` (None outside logprobs mode),
     ``position_bias`` and ``top_letter_share`` (None without a shuffled variant),
-    ``agreement`` (None without both modes) and ``alpha`` (None: "no persona
-    variance"). Failed checks are
+    ``agreement`` (None without both modes), ``alpha`` (None: "no persona
+    variance") and ``n_personas`` (absent: not checked). Failed checks are
     joined with "; " in the order of :data:`THRESHOLDS`; none failed: "reliable".
     """
     t = {**THRESHOLDS, **thresholds}
@@ -695,6 +700,9 @@ def verdict(summary: Mapping[str, Any], thresholds: Mapping[str, float] = THRESH
         flags.append("no persona variance")
     elif alpha < t["min_alpha"]:
         flags.append("unreliable")
+    n = summary.get("n_personas")
+    if _finite(n) and n < t["min_personas"]:
+        flags.append("too few personas")
     return "; ".join(flags) if flags else "reliable"
 
 
@@ -845,7 +853,7 @@ def quality_report(
     }
     return {
         "mode": mode,
-        "verdict": verdict(summary),
+        "verdict": verdict({**summary, "n_personas": int(matrix.shape[0])}),
         **summary,
         "thresholds": dict(THRESHOLDS),
         "dimensions": dims,
