@@ -606,24 +606,6 @@ def _raw_metrics(board: Board, model: str, questionnaire: str) -> dict[str, Any]
     return _raw_json(board, "metrics", model, questionnaire)
 
 
-# the quality report's single figures shown on a model's page (value_inertia.quality)
-QUALITY_FIGURES: list[tuple[str, str]] = [
-    ("alpha", "Cronbach's alpha (mean over dimensions)"),
-    ("omega", "McDonald's omega (mean over dimensions)"),
-    ("position_bias", "position bias: share of explained variance that follows the letter"),
-    ("top_letter_share", "share of the most frequent letter"),
-    ("debiased_inertia", "inertia once the letter preference is divided out"),
-    ("agreement", "logprob argmax = sampled answer (share of prompts)"),
-    ("agreement_jsd", "JSD between the pooled logprob and sample distributions"),
-    ("inertia_difference", "inertia, sample minus logprob mode"),
-    ("letter_mass", "letter mass (logprobs mode)"),
-    ("parse_rate", "parse rate"),
-    ("mrat_mean", "MRAT mean (scale use)"),
-    ("mrat_sd", "MRAT SD"),
-    ("acquiescence", "acquiescence (MRAT mean minus the scale midpoint)"),
-]
-
-
 def quality_markdown(board: Board, model: str, questionnaire: str) -> list[str]:
     """The model page's quality section: verdict, its thresholds, every figure, alpha and
     omega per dimension with CIs, parse failures by reason. Empty without a report."""
@@ -643,8 +625,15 @@ def quality_markdown(board: Board, model: str, questionnaire: str) -> list[str]:
     thresholds = report.get("thresholds") or {}
     if thresholds:
         lines.append("Thresholds: " + ", ".join(f"{k} {v}" for k, v in thresholds.items()))
+    # the report's single figures: the registry's quality metrics (the report's own
+    # numbers, by name, when the data comes without the registry)
+    figures = [
+        (name, rec.get("label", name))
+        for name, rec in board.registry.items()
+        if "quality" in (rec.get("scopes") or [])
+    ] or [(k, k) for k, v in report.items() if isinstance(v, int | float) and k != "n_answers"]
     lines += ["", "| figure | value |", "|---|---|"]
-    for name, label in QUALITY_FIGURES:
+    for name, label in figures:
         if not missing(report.get(name)):
             extra = ""
             if name == "inertia_difference":

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from value_inertia import metric_registry
 from value_inertia.config import ModelParams, Params
 from value_inertia.leaderboard import build_leaderboard, rank_within
 
@@ -364,22 +365,8 @@ def cluster_rows(
 
 QUALITY_COLUMNS = ("verdict", "alpha", "omega", "position_bias", "agreement")
 
-# the quality report's single figures, in the order the table shows them (value_inertia.quality)
-_QUALITY_FIGURES = (
-    "alpha",
-    "omega",
-    "position_bias",
-    "top_letter_share",
-    "debiased_inertia",
-    "agreement",
-    "agreement_jsd",
-    "inertia_difference",
-    "letter_mass",
-    "parse_rate",
-    "mrat_mean",
-    "mrat_sd",
-    "acquiescence",
-)
+# the quality report's single figures: every metric registered for the quality scope
+_QUALITY_FIGURES = tuple(metric_registry.names("quality"))
 _CI = [("ci_low", pa.float64()), ("ci_high", pa.float64())]
 
 QUALITY_SCHEMA = pa.schema(
