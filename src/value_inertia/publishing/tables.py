@@ -212,13 +212,15 @@ METRIC_FIELDS = (
 )
 CI_FIELDS = ("inertia", "steerability", "mrat")
 
+
+def _key_fields(key: Sequence[str]) -> list[pa.Field]:
+    """``model`` and the merge-key columns of a table (:data:`MERGE_KEYS`), never null."""
+    return [pa.field(name, pa.string(), nullable=False) for name in ("model", *key)]
+
+
 METRICS_SCHEMA = pa.schema(
     [
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("model_key", pa.string(), nullable=False),
-        pa.field("questionnaire", pa.string(), nullable=False),
-        pa.field("variant", pa.string(), nullable=False),
-        pa.field("protocol_hash", pa.string(), nullable=False),
+        *_key_fields(RESULT_KEY),
         pa.field("mode", pa.string()),
         pa.field("level", pa.string(), nullable=False),
         pa.field("group", pa.string(), nullable=False),
@@ -237,10 +239,7 @@ METRICS_SCHEMA = pa.schema(
 
 CLUSTERS_SCHEMA = pa.schema(
     [
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("model_key", pa.string(), nullable=False),
-        pa.field("questionnaire", pa.string(), nullable=False),
-        pa.field("protocol_hash", pa.string(), nullable=False),
+        *_key_fields(CLUSTER_KEY),
         pa.field("method", pa.string()),
         pa.field("k", pa.int64()),
         pa.field("silhouette", pa.float64()),
@@ -261,10 +260,7 @@ CLUSTERS_SCHEMA = pa.schema(
 
 ASSIGNMENTS_SCHEMA = pa.schema(
     [
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("model_key", pa.string(), nullable=False),
-        pa.field("questionnaire", pa.string(), nullable=False),
-        pa.field("protocol_hash", pa.string(), nullable=False),
+        *_key_fields(CLUSTER_KEY),
         pa.field("persona_id", pa.string(), nullable=False),
         pa.field("cluster", pa.int64(), nullable=False),
         pa.field("pc1", pa.float64()),
@@ -367,15 +363,10 @@ QUALITY_COLUMNS = ("verdict", "alpha", "omega", "position_bias", "agreement")
 
 # the quality report's single figures: every metric registered for the quality scope
 _QUALITY_FIGURES = tuple(metric_registry.names("quality"))
-_CI = [("ci_low", pa.float64()), ("ci_high", pa.float64())]
 
 QUALITY_SCHEMA = pa.schema(
     [
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("model_key", pa.string(), nullable=False),
-        pa.field("questionnaire", pa.string(), nullable=False),
-        pa.field("variant", pa.string(), nullable=False),
-        pa.field("protocol_hash", pa.string(), nullable=False),
+        *_key_fields(RESULT_KEY),
         pa.field("mode", pa.string()),
         pa.field("partner", pa.string()),
         pa.field("verdict", pa.string()),
@@ -391,9 +382,11 @@ QUALITY_SCHEMA = pa.schema(
                     [
                         ("dimension", pa.string()),
                         ("alpha", pa.float64()),
-                        *((f"alpha_{n}", t) for n, t in _CI),
+                        ("alpha_ci_low", pa.float64()),
+                        ("alpha_ci_high", pa.float64()),
                         ("omega", pa.float64()),
-                        *((f"omega_{n}", t) for n, t in _CI),
+                        ("omega_ci_low", pa.float64()),
+                        ("omega_ci_high", pa.float64()),
                         ("n_items", pa.int64()),
                         ("n_personas", pa.int64()),
                     ]
