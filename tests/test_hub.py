@@ -165,7 +165,8 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
     run_quality_stage(project)
     variants = paths.variants_dir(project) / "steady-model__mfq30.json"
     variants.parent.mkdir(parents=True, exist_ok=True)
-    variants.write_text(json.dumps({"model": "steady-model", "note": "no other variant"}))
+    variant_report = {"model": "steady-model", "questionnaire": "mfq30", "note": "no other variant"}
+    variants.write_text(json.dumps(variant_report))
     folder = paths.hub_dir(project) / "dataset"
     manifest = build_dataset_folder(project, folder, params)
 

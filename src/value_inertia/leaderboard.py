@@ -561,16 +561,9 @@ def load_inputs(root: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:
     return metrics, clusters, models
 
 
-def load_extras(
-    root: Path,
-) -> tuple[dict[Key, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """Quality reports by (model, questionnaire, variant) and spend records by model.
-
-    ``data/quality/<stem>.json`` (keys include model, questionnaire, verdict,
-    alpha, position_bias, agreement) and ``data/spend/<model>.json`` (model,
-    tokens_in, tokens_out, cost_usd); both optional. A damaged file is an
-    :class:`~value_inertia.errors.InputError` naming it.
-    """
+def load_quality_reports(root: Path) -> dict[Key, dict[str, Any]]:
+    """Quality reports (``data/quality/<stem>.json``) by (model, questionnaire, variant);
+    optional. A damaged file is an :class:`~value_inertia.errors.InputError` naming it."""
     from value_inertia.artifacts import parse_artifact_name
 
     quality: dict[Key, dict[str, Any]] = {}
@@ -587,6 +580,20 @@ def load_extras(
         questionnaire = str(data.get("questionnaire") or name.questionnaire)
         variant = str(data.get("variant") or name.variant)
         quality[(model, questionnaire, variant)] = data
+    return quality
+
+
+def load_extras(
+    root: Path,
+) -> tuple[dict[Key, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Quality reports by (model, questionnaire, variant) and spend records by model.
+
+    ``data/quality/<stem>.json`` (keys include model, questionnaire, verdict,
+    alpha, position_bias, agreement) and ``data/spend/<model>.json`` (model,
+    tokens_in, tokens_out, cost_usd); both optional. A damaged file is an
+    :class:`~value_inertia.errors.InputError` naming it.
+    """
+    quality = load_quality_reports(root)
     spend: dict[str, dict[str, Any]] = {}
     sdir = Path(root) / "data" / "spend"
     for path in sorted(sdir.glob("*.json")) if sdir.is_dir() else []:

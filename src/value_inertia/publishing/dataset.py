@@ -19,9 +19,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from value_inertia import paths
-from value_inertia.artifacts import artifact_stem, parse_artifact_name
+from value_inertia.artifacts import artifact_stem
 from value_inertia.config import ConfigError, Params
-from value_inertia.leaderboard import load_current_inputs
+from value_inertia.leaderboard import (
+    load_current_inputs,
+    load_quality_reports,
+    load_variant_reports,
+)
 from value_inertia.metric_registry import registry_records
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.folders import copy, folder_files, replace_dir, require
@@ -61,30 +65,6 @@ def default_provenance(root: Path, params: Params) -> dict[str, Any]:
 
 def _write_json(data: Any, path: Path) -> None:
     write_text_atomic(redact(json.dumps(scrub(data), indent=2, sort_keys=True)) + "\n", path)
-
-
-def read_quality(root: Path, models: list[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Quality reports (``data/quality/<stem>.json``) of ``models`` by (model, questionnaire,
-    variant); a file that is not valid JSON is named in a :class:`ConfigError`."""
-    folder = paths.quality_dir(root)
-    out: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for path in sorted(folder.glob("*__*.json")) if folder.is_dir() else []:
-        try:
-            name, _ = parse_artifact_name(path.stem)
-        except ValueError:
-            continue
-        if name.model not in models:
-            continue
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{path}: not valid JSON ({exc}); "
-                "run `value-inertia quality` again (DVC stage analyze)"
-            ) from None
-        if isinstance(report, dict):
-            out[(name.model, name.questionnaire, name.variant)] = report
-    return out
 
 
 def _rows(path: Path) -> int:
@@ -140,7 +120,7 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
     if not metrics:
         raise ConfigError(f"{paths.metrics_dir(root)}: no metrics; run the analyze stage first")
 
-    quality_reports = read_quality(root, model_names)
+    quality_reports = {k: r for k, r in load_quality_reports(root).items() if k[0] in model_names}
     date = str(provenance.get("published_at"))
     board = results_frame(metrics, clusters, params, provenance, date, quality_reports)
     write_table(frame_table(board), data / "leaderboard/leaderboard.parquet")
@@ -210,10 +190,11 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
     for (model, questionnaire, variant), report in quality_reports.items():
         stem = artifact_stem(model, questionnaire, variant)
         _write_json(report, data / "quality" / "raw" / f"{stem}.json")
-    # each prompt variant against original (value_inertia.variants), as the analysis wrote it
-    for path in sorted(paths.variants_dir(root).glob("*__*.json")):
-        if path.stem.split("__", 1)[0] in model_names:
-            _write_json(json.loads(path.read_text(encoding="utf-8")), data / "variants" / path.name)
+    # each prompt variant against original (value_inertia.variants), validated
+    for (model, questionnaire), variants in load_variant_reports(root).items():
+        if model in model_names:
+            stem = artifact_stem(model, questionnaire)
+            _write_json(variants.model_dump(mode="json"), data / "variants" / f"{stem}.json")
 
     for png in sorted(paths.plots_dir(root).glob("*__*__*.png")):
         if png.name.split("__", 1)[0] in model_names:
