@@ -46,7 +46,7 @@ PLOT_PHASE = "plots"
 
 
 def _params():
-    from value_inertia.config import load_params
+    from value_inertia.core.config import load_params
 
     return load_params(REPO / "params.yaml")
 
@@ -56,9 +56,9 @@ def _params():
 
 def make_data(rows: int, repeats: int, seed: int, out: Path) -> dict:
     """Write parsed.parquet and personas.parquet for about ``rows`` rows."""
-    from value_inertia.answer_table import P_COLUMNS, PARSED_SCHEMA, to_table
-    from value_inertia.personas import build_personas, load_schema
-    from value_inertia.questionnaires import OPTION_LETTERS, load_questionnaires
+    from value_inertia.design.personas import build_personas, load_schema
+    from value_inertia.design.questionnaires import OPTION_LETTERS, load_questionnaires
+    from value_inertia.scoring.answer_table import P_COLUMNS, PARSED_SCHEMA, to_table
 
     params = _params()
     q = load_questionnaires([QID], REPO)[QID]
@@ -140,7 +140,7 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
     import pstats
     import tracemalloc
 
-    from value_inertia.analysis import (
+    from value_inertia.analysis.analyze import (
         _mrat_matrix,
         _persona_seeds,
         _select,
@@ -150,9 +150,9 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
         persona_item_matrix,
         persona_scores,
     )
-    from value_inertia.clustering import cluster_personas
-    from value_inertia.personas import load_schema
-    from value_inertia.questionnaires import load_questionnaires
+    from value_inertia.analysis.clustering import cluster_personas
+    from value_inertia.design.personas import load_schema
+    from value_inertia.design.questionnaires import load_questionnaires
 
     params = _params()
     q = load_questionnaires([QID], REPO)[QID]
@@ -195,7 +195,7 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
         import matplotlib
 
         matplotlib.use("Agg")
-        from value_inertia import plots
+        from value_inertia.analysis import plots
 
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)

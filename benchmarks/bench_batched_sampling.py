@@ -61,13 +61,13 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import llama_cpp  # noqa: E402
 
-from value_inertia.backends.base import Request, Result  # noqa: E402
-from value_inertia.backends.embedded import EmbeddedBackend  # noqa: E402
-from value_inertia.config import load_params  # noqa: E402
-from value_inertia.evaluation import plan_requests  # noqa: E402
-from value_inertia.personas import build_personas, load_schema  # noqa: E402
-from value_inertia.prompts import build_prompts, select_variants  # noqa: E402
-from value_inertia.questionnaires import load_questionnaires  # noqa: E402
+from value_inertia.core.config import load_params  # noqa: E402
+from value_inertia.design.personas import build_personas, load_schema  # noqa: E402
+from value_inertia.design.prompts import build_prompts, select_variants  # noqa: E402
+from value_inertia.design.questionnaires import load_questionnaires  # noqa: E402
+from value_inertia.evaluation.backends.base import Request, Result  # noqa: E402
+from value_inertia.evaluation.backends.embedded import EmbeddedBackend  # noqa: E402
+from value_inertia.evaluation.runner import plan_requests  # noqa: E402
 
 MODEL_NAME = "smollm2-135m-sample"
 # create_completion's defaults (llama-cpp-python 0.3.x): the chain that path A samples with

@@ -32,9 +32,9 @@ import httpx
 import openai
 from latency_server import start_subprocess
 
-from value_inertia.backends.base import Request, Result
-from value_inertia.backends.openai_backend import OpenAIBackend
-from value_inertia.config import ModelParams
+from value_inertia.core.config import ModelParams
+from value_inertia.evaluation.backends.base import Request, Result
+from value_inertia.evaluation.backends.openai_backend import OpenAIBackend
 
 MODEL = "latency-bench"
 PROMPT = (

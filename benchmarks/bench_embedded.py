@@ -55,10 +55,10 @@ class Row:
 
 def real_prompts(n: int, root: Path) -> pd.DataFrame:
     """The first ``n`` persona-condition prompts of the default params, in persona order."""
-    from value_inertia.config import load_params
-    from value_inertia.personas import build_personas, load_schema
-    from value_inertia.prompts import build_prompts
-    from value_inertia.questionnaires import load_questionnaires
+    from value_inertia.core.config import load_params
+    from value_inertia.design.personas import build_personas, load_schema
+    from value_inertia.design.prompts import build_prompts
+    from value_inertia.design.questionnaires import load_questionnaires
 
     params = load_params(root / "params.yaml")
     qs = load_questionnaires(params.prompts.questionnaires, root)
@@ -74,7 +74,7 @@ def real_prompts(n: int, root: Path) -> pd.DataFrame:
 
 
 def requests_for(prompts: pd.DataFrame, reuse: bool, tag: str) -> list:
-    from value_inertia.backends.base import Request
+    from value_inertia.evaluation.backends.base import Request
 
     return [
         Request(
@@ -122,7 +122,7 @@ def run_llama_cpp_path(
 ) -> tuple[Row, np.ndarray]:
     from llama_cpp import Llama
 
-    from value_inertia.backends.base import distribution_from_logprobs
+    from value_inertia.evaluation.backends.base import distribution_from_logprobs
 
     with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
         llm = Llama(
@@ -173,7 +173,7 @@ def run_llama_cpp_path(
 def run_sample(backend, prompts: pd.DataFrame, max_tokens: int) -> dict:
     import llama_cpp
 
-    from value_inertia.config import ModelParams
+    from value_inertia.core.config import ModelParams
 
     logprobs_model = backend.model
     backend.model = ModelParams(
@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import llama_cpp
 
-    from value_inertia.backends.embedded import EmbeddedBackend
-    from value_inertia.config import ModelParams
+    from value_inertia.core.config import ModelParams
+    from value_inertia.evaluation.backends.embedded import EmbeddedBackend
 
     print(
         f"# Embedded model — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "

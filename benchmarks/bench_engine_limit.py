@@ -96,8 +96,8 @@ def replay(llm, work: list[tuple[list[int], int]]) -> tuple[float, float, int]:
 
 
 def measure(name: str, model_spec, prompts, args) -> dict:
-    from value_inertia.backends.base import Request
-    from value_inertia.backends.embedded import EmbeddedBackend
+    from value_inertia.evaluation.backends.base import Request
+    from value_inertia.evaluation.backends.embedded import EmbeddedBackend
 
     t0 = time.perf_counter()
     with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     import llama_cpp
     from bench_embedded import real_prompts
 
-    from value_inertia.config import ModelParams
+    from value_inertia.core.config import ModelParams
 
     prompts = real_prompts(args.prompts, args.root)
     rows = []

@@ -30,12 +30,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from value_inertia.backends.base import Request  # noqa: E402
-from value_inertia.backends.embedded import EmbeddedBackend  # noqa: E402
-from value_inertia.config import ModelParams, PromptsParams  # noqa: E402
-from value_inertia.personas import build_personas, load_schema  # noqa: E402
-from value_inertia.prompts import build_prompts  # noqa: E402
-from value_inertia.questionnaires import load_questionnaires  # noqa: E402
+from value_inertia.core.config import ModelParams, PromptsParams  # noqa: E402
+from value_inertia.design.personas import build_personas, load_schema  # noqa: E402
+from value_inertia.design.prompts import build_prompts  # noqa: E402
+from value_inertia.design.questionnaires import load_questionnaires  # noqa: E402
+from value_inertia.evaluation.backends.base import Request  # noqa: E402
+from value_inertia.evaluation.backends.embedded import EmbeddedBackend  # noqa: E402
 
 MODELS = [
     ModelParams(name="gemma3-270m", model="gemma3-270m-q4-k-m", api="completions"),

@@ -44,12 +44,12 @@ class FactoryCalled(AssertionError):
 
 
 def build_project(root: Path, n_prompts: int) -> dict:
-    from value_inertia import paths
-    from value_inertia.config import load_params
-    from value_inertia.personas import build_personas, load_schema
-    from value_inertia.prompts import build_prompts
-    from value_inertia.questionnaires import load_questionnaires
-    from value_inertia.tables import write_table
+    from value_inertia.core import paths
+    from value_inertia.core.config import load_params
+    from value_inertia.core.table_io import write_table
+    from value_inertia.design.personas import build_personas, load_schema
+    from value_inertia.design.prompts import build_prompts
+    from value_inertia.design.questionnaires import load_questionnaires
 
     for rel in ("data/questionnaires", "data/schemas", "stages"):
         shutil.copytree(REPO / rel, root / rel)
@@ -71,10 +71,10 @@ def build_project(root: Path, n_prompts: int) -> dict:
 
 
 def fill_store(root: Path, model, prompts) -> tuple[int, float]:
-    from value_inertia import paths
-    from value_inertia.backends.base import Result
-    from value_inertia.evaluation import plan_requests
-    from value_inertia.store import ResponseStore
+    from value_inertia.core import paths
+    from value_inertia.evaluation.backends.base import Result
+    from value_inertia.evaluation.runner import plan_requests
+    from value_inertia.evaluation.store import ResponseStore
 
     requests, _ = plan_requests(model, prompts)
     rng = np.random.default_rng(0)
@@ -98,10 +98,10 @@ def fill_store(root: Path, model, prompts) -> tuple[int, float]:
 
 
 def in_process(root: Path, model) -> list[tuple[str, float]]:
-    from value_inertia import paths
-    from value_inertia.evaluation import materialise_responses, plan_requests, run_evaluation
-    from value_inertia.store import ResponseStore
-    from value_inertia.tables import read_frame, write_table
+    from value_inertia.core import paths
+    from value_inertia.core.table_io import read_frame, write_table
+    from value_inertia.evaluation.runner import materialise_responses, plan_requests, run_evaluation
+    from value_inertia.evaluation.store import ResponseStore
 
     called = []
 
@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         info = build_project(root, args.prompts)
         t_build = time.perf_counter() - t
         model = info["model"]
-        from value_inertia import paths
-        from value_inertia.tables import read_frame
+        from value_inertia.core import paths
+        from value_inertia.core.table_io import read_frame
 
         prompts = read_frame(paths.prompts_path(root), "prompts")
         n_req, t_fill = fill_store(root, model, prompts)

@@ -31,10 +31,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from value_inertia import paths, pipeline
-from value_inertia.config import load_params
-from value_inertia.evaluation import plan_requests
-from value_inertia.store import ResponseStore
+from value_inertia import pipeline
+from value_inertia.core import paths
+from value_inertia.core.config import load_params
+from value_inertia.evaluation.runner import plan_requests
+from value_inertia.evaluation.store import ResponseStore
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("steady-model", "drift.model", "wobbly-model")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from value_inertia.analysis import (
+from value_inertia.analysis.analyze import (
     P_COLUMNS,
     analyze,
     cohens_d_grid,
@@ -21,8 +21,8 @@ from value_inertia.analysis import (
     persona_scores,
     run_analysis,
 )
-from value_inertia.paths import questionnaire_dir
-from value_inertia.questionnaires import Questionnaire, load_questionnaire
+from value_inertia.core.paths import questionnaire_dir
+from value_inertia.design.questionnaires import Questionnaire, load_questionnaire
 
 SEEDS = (111, 333)
 N_PER_SEED = 6
@@ -517,7 +517,7 @@ def test_variant_rows_are_analysed_apart(q: Questionnaire, personas: pd.DataFram
 
 
 def test_protocol_and_flat_metrics(q: Questionnaire, personas: pd.DataFrame) -> None:
-    from value_inertia.protocol import Protocol
+    from value_inertia.core.protocol import Protocol
 
     proto = Protocol({"answers": {"mode": "logprobs"}})
     out = run_analysis(make_parsed(q, personas, varied), personas, q, **KW, protocol=proto)

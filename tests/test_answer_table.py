@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO
-from value_inertia.answer_table import P_COLUMNS, apply_judge, parse_responses, to_table
-from value_inertia.backends import make_backend
-from value_inertia.config import ModelParams, Params, PromptsParams
-from value_inertia.evaluation import RESPONSE_SCHEMA
-from value_inertia.personas import build_personas, load_schema
-from value_inertia.prompts import build_prompts
-from value_inertia.questionnaires import load_questionnaires
-from value_inertia.store import ResponseStore
+from value_inertia.core.config import ModelParams, Params, PromptsParams
+from value_inertia.design.personas import build_personas, load_schema
+from value_inertia.design.prompts import build_prompts
+from value_inertia.design.questionnaires import load_questionnaires
+from value_inertia.evaluation.backends import make_backend
+from value_inertia.evaluation.runner import RESPONSE_SCHEMA
+from value_inertia.evaluation.store import ResponseStore
+from value_inertia.scoring.answer_table import P_COLUMNS, apply_judge, parse_responses, to_table
 
 
 def make_prompts(shuffle: bool) -> pd.DataFrame:
@@ -126,7 +126,7 @@ class ScriptedJudge:
         self.seen: list[str] = []
 
     def run(self, requests, on_result) -> None:
-        from value_inertia.backends.base import Result
+        from value_inertia.evaluation.backends.base import Result
 
         for request in requests:
             text = request.payload["messages"][0]["content"]
@@ -160,7 +160,7 @@ def test_judge_verdicts_map_through_the_shown_letters(tmp_path: Path) -> None:
         # the judge saw the question with its shown options and the answer
         assert prompts.option_labels.iloc[1][4] in scripted.seen[0]
         # its answers sit under the keys the judge always used (nothing stored is lost)
-        from value_inertia.store import request_key
+        from value_inertia.evaluation.store import request_key
 
         old_keys = {
             request_key(judge.identity(), {"messages": [{"role": "user", "content": t}]}, 0)

@@ -34,7 +34,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import free_port, require_programs
 from tests.leaderboard_data import REPO, cached_project
-from value_inertia.config import load_params
+from value_inertia.core.config import load_params
 from value_inertia.publishing.dataset import build_dataset_folder
 
 CHROMIUM = Path("/usr/bin/chromium")

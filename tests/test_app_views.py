@@ -12,7 +12,7 @@ import pytest
 
 from tests.leaderboard_data import MODELS, QUESTIONNAIRES, REPO, cached_project, in_project
 from value_inertia import pipeline
-from value_inertia.config import load_params
+from value_inertia.core.config import load_params
 from value_inertia.publishing.dataset import build_dataset_folder
 
 

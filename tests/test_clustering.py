@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from value_inertia.clustering import (
+from value_inertia.analysis.clustering import (
     MIN_SILHOUETTE,
     ClusterResult,
     attribute_labels,

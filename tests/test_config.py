@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, make_project, run_cli
-from value_inertia.config import ConfigError, load_params
+from value_inertia.core.config import ConfigError, load_params
 
 
 def write_params(project: Path, mutate) -> Path:
@@ -82,7 +82,7 @@ def test_unknown_key_suggests_the_closest_valid_one(tmp_path: Path, mutate, expe
 
 
 def test_unknown_key_in_a_questionnaire_suggests_the_field(tmp_path: Path) -> None:
-    from value_inertia.questionnaires import load_questionnaire
+    from value_inertia.design.questionnaires import load_questionnaire
 
     data = yaml.safe_load((REPO / "data/questionnaires/mfq30.yaml").read_text())
     data["items"][0]["txt"] = data["items"][0].pop("text")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from value_inertia import metric_registry
-from value_inertia.artifacts import ResultName, artifact_stem, parse_artifact_name
-from value_inertia.config import ModelParams
+from value_inertia.core import registry as metric_registry
+from value_inertia.core.config import ModelParams
+from value_inertia.core.naming import ResultName, artifact_stem, parse_artifact_name
 
 
 @pytest.mark.parametrize("variant", ["original", "shuffled"])

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from tests.test_evaluate import evaluate_in_process, p_matrix, prompts_for
-from value_inertia.backends.embedded import (
+from value_inertia.core.config import ConfigError, ModelParams
+from value_inertia.evaluation.backends.embedded import (
     PACKAGED_MODELS,
     SMOLLM2_MODEL,
     check_store_weights,
     resolve_model_path,
     weights_sha256,
 )
-from value_inertia.config import ConfigError, ModelParams
-from value_inertia.store import ResponseStore, StoreError
+from value_inertia.evaluation.store import ResponseStore, StoreError
 
 
 @pytest.fixture

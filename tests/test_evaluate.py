@@ -17,13 +17,13 @@ import pytest
 
 from tests.conftest import remote, run_cli, set_models
 from tests.fault_proxy import FaultProxy
-from value_inertia.backends import make_backend
-from value_inertia.backends.base import Request, distribution_from_logprobs, letter_of
-from value_inertia.backends.embedded import EmbeddedBackend
-from value_inertia.config import ModelParams, load_params
-from value_inertia.evaluation import materialise_responses, run_evaluation
+from value_inertia.core.config import ModelParams, load_params
+from value_inertia.evaluation.backends import make_backend
+from value_inertia.evaluation.backends.base import Request, distribution_from_logprobs, letter_of
+from value_inertia.evaluation.backends.embedded import EmbeddedBackend
+from value_inertia.evaluation.runner import materialise_responses, run_evaluation
+from value_inertia.evaluation.store import ResponseStore, request_key
 from value_inertia.pipeline import run_personas, run_prompts
-from value_inertia.store import ResponseStore, request_key
 
 LETTERS = "ABCDEF"
 

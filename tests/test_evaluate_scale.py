@@ -11,10 +11,10 @@ import pytest
 
 from tests.conftest import free_port, remote, run_cli, set_models
 from tests.fault_proxy import FaultProxy
-from value_inertia.config import ModelParams, load_params
-from value_inertia.evaluation import plan_requests, run_evaluation
+from value_inertia.core.config import ModelParams, load_params
+from value_inertia.evaluation.runner import plan_requests, run_evaluation
+from value_inertia.evaluation.store import ResponseStore, request_key
 from value_inertia.pipeline import run_personas, run_prompts
-from value_inertia.store import ResponseStore, request_key
 
 COMPLETION = {"prompt": "Question: How relevant is harm?\nAnswer:"}
 CHAT = {"messages": [{"role": "user", "content": "Pick A-F."}]}
@@ -94,7 +94,7 @@ def test_legacy_keys_with_base_url_are_carried_over(tmp_path: Path) -> None:
 
         class Recorder:
             def run(self, reqs, on_result):
-                from value_inertia.backends.base import Result
+                from value_inertia.evaluation.backends.base import Result
 
                 for r in reqs:
                     sent.append(r.key)

@@ -38,21 +38,16 @@ from tests.leaderboard_data import (
     cached_project,
     in_project,
 )
-from value_inertia import paths, pipeline
-from value_inertia.config import ConfigError, HubParams, Params, load_params
-from value_inertia.hub import (
-    PublishError,
-    build_dataset_folder,
-    build_space_folder,
-    folder_files,
-    model_slugs,
-    publish,
-    read_front_matter,
-)
+from value_inertia import pipeline
+from value_inertia.core import paths
+from value_inertia.core.config import ConfigError, HubParams, Params, load_params
+from value_inertia.core.table_io import write_table
 from value_inertia.publishing import push as push_mod
-from value_inertia.publishing.push import submit, verify_submission
-from value_inertia.publishing.tables import MERGE_KEYS
-from value_inertia.tables import write_table
+from value_inertia.publishing.dataset import build_dataset_folder
+from value_inertia.publishing.folders import folder_files, model_slugs, read_front_matter
+from value_inertia.publishing.hub_tables import MERGE_KEYS
+from value_inertia.publishing.push import PublishError, publish, submit, verify_submission
+from value_inertia.publishing.space import build_space_folder
 
 TOKEN = "hf_stubTOKEN_0123456789abcdefghij"
 TOKEN_B = "hf_secondTOKEN_9876543210zyxwvuts"

@@ -43,8 +43,8 @@ for name in names:
     if name != "value_inertia.__main__":
         importlib.import_module(name)
 import pandas as pd
-from value_inertia.plots import plot_convergence
-from value_inertia.quality import plot_position_bias
+from value_inertia.analysis.plots import plot_convergence
+from value_inertia.analysis.quality import plot_position_bias
 from value_inertia.tracking import stage_run
 
 out = Path(sys.argv[1])
@@ -101,8 +101,8 @@ def test_cli_logging_shows_library_messages_plainly_and_redacted(
     configure_logging()
     configure_logging()  # idempotent: one handler, each message once
     logging.getLogger("value_inertia.pipeline").info("12 requests: %s sent", 4)
-    logging.getLogger("value_inertia.store").warning("key %s echoed", secret)
-    logging.getLogger("value_inertia.store").debug("not shown")
+    logging.getLogger("value_inertia.evaluation.store").warning("key %s echoed", secret)
+    logging.getLogger("value_inertia.evaluation.store").debug("not shown")
     err = capsys.readouterr().err
     assert err.splitlines() == ["12 requests: 4 sent", "key [REDACTED] echoed"]
 

@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.leaderboard_data import DATE, MODELS, PARAMS_HASH, QUESTIONNAIRES, cached_project
-from value_inertia import metric_registry, paths
-from value_inertia.errors import InputError
-from value_inertia.leaderboard import (
+from value_inertia.core import paths
+from value_inertia.core import registry as metric_registry
+from value_inertia.core.errors import InputError
+from value_inertia.publishing.board import (
     FIXED_COLUMNS,
     arrow_schema,
     build_leaderboard,
@@ -242,7 +243,7 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
 
 
 def test_variant_shift_columns_only_when_present(tmp_path: Path) -> None:
-    from value_inertia.leaderboard import load_variant_reports
+    from value_inertia.publishing.board import load_variant_reports
 
     vdir = tmp_path / "data" / "variants"
     vdir.mkdir(parents=True)
@@ -440,7 +441,7 @@ def test_empty_leaderboard_still_writes_every_file(tmp_path: Path) -> None:
 
 
 def test_current_inputs_keep_configured_variants(tmp_path: Path) -> None:
-    from value_inertia.leaderboard import load_current_inputs
+    from value_inertia.publishing.board import load_current_inputs
 
     mdir = paths.metrics_dir(tmp_path)
     mdir.mkdir(parents=True)

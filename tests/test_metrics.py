@@ -1,4 +1,4 @@
-"""Tests for value_inertia.metrics, against hand-computed values."""
+"""Tests for value_inertia.analysis.metrics, against hand-computed values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import jensenshannon
 
-from value_inertia import metrics as m
+from value_inertia.analysis import metrics as m
 
 ONE_HOT_A = [1, 0, 0, 0, 0, 0]
 ONE_HOT_F = [0, 0, 0, 0, 0, 1]
@@ -202,7 +202,7 @@ def test_bootstrap_ci_rejects_bad_arguments():
 
 
 def test_bootstrap_ci_of_sums_matches_the_plain_bootstrap() -> None:
-    from value_inertia.metrics import bootstrap_ci, bootstrap_ci_of_sums, inertia_index
+    from value_inertia.analysis.metrics import bootstrap_ci, bootstrap_ci_of_sums, inertia_index
 
     data = np.random.default_rng(3).integers(0, 5, size=(40, 6)).astype(float)
     data[:, 0] += 1  # no all-zero sum

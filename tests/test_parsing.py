@@ -1,10 +1,10 @@
-"""Tests for the rule-based answer parser (value_inertia.parsing)."""
+"""Tests for the rule-based answer parser (value_inertia.scoring.parsing)."""
 
 from __future__ import annotations
 
 import pytest
 
-from value_inertia.parsing import LETTERS, ParsedAnswer, parse_answer
+from value_inertia.scoring.parsing import LETTERS, ParsedAnswer, parse_answer
 
 RELEVANCE = [
     "Not at all relevant",

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from value_inertia import metric_registry
-from value_inertia import metrics as m
+from value_inertia.analysis import metrics as m
+from value_inertia.core import registry as metric_registry
 
 N = 200
 

@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import chisquare
 
 from tests.conftest import REPO, run_cli
-from value_inertia.config import ConfigError
-from value_inertia.personas import build_personas, describe, load_schema, persona_id
+from value_inertia.core.config import ConfigError
+from value_inertia.design.personas import build_personas, describe, load_schema, persona_id
 
 SCHEMA = REPO / "data/schemas/persona_attributes.yaml"
 

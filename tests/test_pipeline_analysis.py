@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 
 from tests.leaderboard_data import cached_project
-from value_inertia import paths, pipeline
-from value_inertia.artifacts import ResultName
-from value_inertia.config import load_params
-from value_inertia.personas import load_schema
-from value_inertia.protocol import protocol_for
-from value_inertia.results import read_clusters, read_metrics
+from value_inertia import pipeline
+from value_inertia.core import paths
+from value_inertia.core.config import load_params
+from value_inertia.core.naming import ResultName
+from value_inertia.core.protocol import protocol_for
+from value_inertia.core.results import read_clusters, read_metrics
+from value_inertia.design.personas import load_schema
 
 
 class Recorder:
@@ -117,8 +118,8 @@ def test_analyze_writes_each_prompt_variants_shift(
 ) -> None:
     import numpy as np
 
-    from value_inertia.analysis import P_COLUMNS
-    from value_inertia.variants import read_report
+    from value_inertia.analysis.analyze import P_COLUMNS
+    from value_inertia.analysis.variants import read_report
 
     root = tmp_path / "proj"
     shutil.copytree(project, root)

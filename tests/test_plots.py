@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from value_inertia.analysis import P_COLUMNS, persona_item_matrix
-from value_inertia.plots import (
+from value_inertia.analysis.analyze import P_COLUMNS, persona_item_matrix
+from value_inertia.analysis.plots import (
     figure_title,
     plot_clusters,
     plot_cohens_d,
@@ -20,7 +20,7 @@ from value_inertia.plots import (
     plot_micro_heatmap,
     plot_permeability,
 )
-from value_inertia.questionnaires import Questionnaire
+from value_inertia.design.questionnaires import Questionnaire
 
 N_PERSONAS = 8
 

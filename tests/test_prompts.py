@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO
-from value_inertia.config import PromptsParams
-from value_inertia.personas import build_personas, load_schema
-from value_inertia.prompts import FORCED_CHOICE, build_prompts
-from value_inertia.questionnaires import load_questionnaires
+from value_inertia.core.config import PromptsParams
+from value_inertia.design.personas import build_personas, load_schema
+from value_inertia.design.prompts import FORCED_CHOICE, build_prompts
+from value_inertia.design.questionnaires import load_questionnaires
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_shuffled_options_record_the_permutation(personas, qs) -> None:
 
 
 def test_variants_share_one_table_and_original_keeps_its_ids(personas, qs) -> None:
-    from value_inertia.prompts import VARIANTS, select_variants
+    from value_inertia.design.prompts import VARIANTS, select_variants
 
     plain = prompts(personas, qs)
     every = prompts(personas, qs, variants=list(VARIANTS))
@@ -116,7 +116,7 @@ def test_model_variants_must_be_among_prompt_variants(tmp_path) -> None:
     import yaml
 
     from tests.conftest import make_project
-    from value_inertia.config import ConfigError, load_params
+    from value_inertia.core.config import ConfigError, load_params
 
     proj = make_project(tmp_path / "p", prompts={"variants": ["original", "shuffled"]})
     data = yaml.safe_load((proj / "params.yaml").read_text())
@@ -137,7 +137,7 @@ def test_model_variants_must_be_among_prompt_variants(tmp_path) -> None:
 def test_paper_preset_layout_and_population() -> None:
     import yaml
 
-    from value_inertia.config import Params
+    from value_inertia.core.config import Params
 
     data = yaml.safe_load((REPO / "presets/paper.yaml").read_text())
     params = Params.model_validate(data, context={"root": REPO})

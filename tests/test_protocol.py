@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from value_inertia.config import Params
-from value_inertia.errors import InputError
-from value_inertia.parsing import PARSER_VERSION
-from value_inertia.protocol import protocol_for, protocol_hash
+from value_inertia.core.config import Params
+from value_inertia.core.errors import InputError
+from value_inertia.core.protocol import protocol_for, protocol_hash
+from value_inertia.scoring.parsing import PARSER_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 

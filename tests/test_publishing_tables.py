@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from value_inertia.config import ModelParams
-from value_inertia.publishing.tables import merge_frames, model_key, public_model, rerank, scrub
+from value_inertia.core.config import ModelParams
+from value_inertia.publishing.hub_tables import merge_frames, model_key, public_model, rerank, scrub
 
 KEY = ["model_key", "questionnaire", "variant", "protocol_hash"]
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from value_inertia import metric_registry
-from value_inertia import quality as Q
-from value_inertia.metrics import inertia_index
+from value_inertia.analysis import quality as Q
+from value_inertia.analysis.metrics import inertia_index
+from value_inertia.core import registry as metric_registry
 
 # ----------------------------------------------------------------------------- reliability
 
@@ -324,7 +324,7 @@ def parsed_table(questionnaire, n_personas: int = 12, seed: int = 0) -> pd.DataF
 def mfq():
     from pathlib import Path
 
-    from value_inertia.questionnaires import load_questionnaire
+    from value_inertia.design.questionnaires import load_questionnaire
 
     root = Path(__file__).resolve().parents[1]
     return load_questionnaire(root / "data/questionnaires/mfq30.yaml")
@@ -367,9 +367,9 @@ def test_quality_stage_writes_report_figure_and_mlflow(project, mfq) -> None:
     import yaml
 
     from value_inertia.cli import main
-    from value_inertia.config import load_params
+    from value_inertia.core.config import load_params
+    from value_inertia.core.table_io import write_table
     from value_inertia.pipeline import run_quality
-    from value_inertia.tables import write_table
 
     params_file = project / "params.yaml"
     data = yaml.safe_load(params_file.read_text())
@@ -430,7 +430,7 @@ def test_quality_stage_writes_report_figure_and_mlflow(project, mfq) -> None:
 
 
 def test_quality_stage_missing_parsed_table_is_one_clear_error(project) -> None:
-    from value_inertia.config import ConfigError, load_params
+    from value_inertia.core.config import ConfigError, load_params
     from value_inertia.pipeline import run_quality
 
     with pytest.raises(ConfigError, match="parsed/gemma3-270m.parquet: not found"):

@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from value_inertia.config import ConfigError
-from value_inertia.questionnaires import load_questionnaire, load_questionnaires
+from value_inertia.core.config import ConfigError
+from value_inertia.design.questionnaires import load_questionnaire, load_questionnaires
 
 QDIR = REPO / "data/questionnaires"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from value_inertia.errors import InputError, UserError
-from value_inertia.results import (
+from value_inertia.core.errors import InputError, UserError
+from value_inertia.core.results import (
     ClusterSummary,
     MetricsResult,
     read_clusters,

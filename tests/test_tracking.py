@@ -11,8 +11,8 @@ import yaml
 
 from tests.conftest import make_project, run_cli
 from value_inertia import tracking
-from value_inertia.config import ConfigError, load_params
-from value_inertia.summary import summarize, write_summary
+from value_inertia.analysis.summary import summarize, write_summary
+from value_inertia.core.config import ConfigError, load_params
 
 
 @pytest.fixture

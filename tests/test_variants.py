@@ -13,11 +13,9 @@ from tests.test_analysis import (
     softmax_around,
     tiny_questionnaire,
 )
-from value_inertia import metric_registry
-from value_inertia.analysis import run_analysis
-from value_inertia.metrics import inertia_index, steerability
-from value_inertia.protocol import Protocol
-from value_inertia.variants import (
+from value_inertia.analysis.analyze import run_analysis
+from value_inertia.analysis.metrics import inertia_index, steerability
+from value_inertia.analysis.variants import (
     flatten_variant_report,
     inertia_of_sums,
     jsd_of_sums,
@@ -25,6 +23,8 @@ from value_inertia.variants import (
     variant_report,
     variant_shifts,
 )
+from value_inertia.core import registry as metric_registry
+from value_inertia.core.protocol import Protocol
 
 KW = {"n_boot": 200, "confidence": 0.95, "seed": 3}
 
@@ -182,8 +182,8 @@ def test_report_protocols_flat_metrics_and_columns(q, personas) -> None:
 def test_shift_figure_draws_the_cis_and_names_the_result(q, personas) -> None:
     from matplotlib.figure import Figure
 
-    from value_inertia import plots
-    from value_inertia.variants import shift_table
+    from value_inertia.analysis import plots
+    from value_inertia.analysis.variants import shift_table
 
     concentrated = lambda cond, *_: softmax_around(4.0) if cond == "baseline" else one_hot(6)  # noqa: E731
     parsed = both(q, personas, varied, concentrated)
@@ -208,9 +208,9 @@ def test_shift_figure_draws_the_cis_and_names_the_result(q, personas) -> None:
 def test_dvc_summary_carries_the_shift(q, personas, tmp_path) -> None:
     import json
 
-    from value_inertia.paths import variants_dir
-    from value_inertia.summary import write_summary
-    from value_inertia.variants import write_report
+    from value_inertia.analysis.summary import write_summary
+    from value_inertia.analysis.variants import write_report
+    from value_inertia.core.paths import variants_dir
 
     concentrated = lambda cond, *_: softmax_around(4.0) if cond == "baseline" else one_hot(6)  # noqa: E731
     report = variant_report(

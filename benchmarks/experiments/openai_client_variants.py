@@ -38,9 +38,9 @@ import openai
 from bench_client_throughput import MODEL, cpu_s, prompt
 from latency_server import start_subprocess
 
-from value_inertia.backends.base import Request, Result, distribution_from_logprobs
-from value_inertia.backends.openai_backend import MalformedReply, OpenAIBackend
-from value_inertia.config import ModelParams
+from value_inertia.core.config import ModelParams
+from value_inertia.evaluation.backends.base import Request, Result, distribution_from_logprobs
+from value_inertia.evaluation.backends.openai_backend import MalformedReply, OpenAIBackend
 
 
 class Pools8(OpenAIBackend):

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from value_inertia.config import Params
-from value_inertia.errors import UserError
-from value_inertia.redaction import redact
+    from value_inertia.core.config import Params
+from value_inertia.core.errors import UserError
+from value_inertia.core.redaction import redact
 
 app = typer.Typer(
     help="value-inertia: how stable a language model's values stay across role-played personas.",
@@ -35,7 +35,7 @@ ParamsOption = Annotated[
 
 
 def _load(params_file: Path | None) -> Params:
-    from value_inertia.config import load_params
+    from value_inertia.core.config import load_params
 
     return load_params(params_file)
 
@@ -159,8 +159,8 @@ def plan(
     """Before sending anything: requests still to send, tokens, cost and time per model."""
     import json
 
-    from value_inertia.paths import project_root
-    from value_inertia.plan import build_plans, render_table
+    from value_inertia.core.paths import project_root
+    from value_inertia.evaluation.plan import build_plans, render_table
 
     plans = build_plans(_load(params), project_root(), model or None)
     if as_json:
@@ -192,7 +192,7 @@ def summarize(
     model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
 ) -> None:
     """Compact summary of one result (DVC's metric) -> data/summary/<model>__<q>.json."""
-    from value_inertia.summary import write_summary
+    from value_inertia.analysis.summary import write_summary
 
     _load(params).model(model)  # an unknown model name is one clear error
     typer.echo(f"wrote {write_summary(model, questionnaire)}")
@@ -230,7 +230,7 @@ def submit(
     params: ParamsOption = None,
 ) -> None:
     """Open a pull request with this run's results on a Hub dataset; prints the PR's URL."""
-    from value_inertia.paths import project_root
+    from value_inertia.core.paths import project_root
     from value_inertia.publishing.dataset import build_dataset_folder
     from value_inertia.publishing.push import submit as submit_results
 
@@ -249,7 +249,7 @@ def verify_submission_cmd(
     """Recompute a submission's metrics from its answers; exit 1 if any row differs."""
     import json
 
-    from value_inertia.paths import project_root
+    from value_inertia.core.paths import project_root
     from value_inertia.publishing.push import verify_submission
 
     report = verify_submission(repo, pr, project_root())
@@ -272,9 +272,9 @@ app.add_typer(batch_app, name="batch")
 
 def _planned_requests(params: Path | None, model: str) -> tuple[Any, list[Any]]:
     """The model's spec and its unique requests for the current prompts table."""
-    from value_inertia import paths
-    from value_inertia.evaluation import plan_requests
-    from value_inertia.tables import read_frame
+    from value_inertia.core import paths
+    from value_inertia.core.table_io import read_frame
+    from value_inertia.evaluation.runner import plan_requests
 
     m = _load(params).model(model)
     requests, _ = plan_requests(m, read_frame(paths.prompts_path(), "prompts"))
@@ -292,9 +292,9 @@ def batch_export(
     params: ParamsOption = None,
 ) -> None:
     """Write the requests still missing as OpenAI batch JSONL (custom_id = store key)."""
-    from value_inertia import paths
-    from value_inertia.batch import export_requests
-    from value_inertia.store import ResponseStore
+    from value_inertia.core import paths
+    from value_inertia.evaluation.batch import export_requests
+    from value_inertia.evaluation.store import ResponseStore
 
     m, requests = _planned_requests(params, model)
     if shard is not None:
@@ -317,9 +317,9 @@ def batch_import(
     params: ParamsOption = None,
 ) -> None:
     """Commit a `vllm run-batch` output file into the store, matched on custom_id."""
-    from value_inertia import paths
-    from value_inertia.batch import import_results
-    from value_inertia.store import ResponseStore
+    from value_inertia.core import paths
+    from value_inertia.evaluation.batch import import_results
+    from value_inertia.evaluation.store import ResponseStore
 
     m, requests = _planned_requests(params, model)
     with ResponseStore(paths.store_path(m.name)) as store:
@@ -332,7 +332,7 @@ def recover_store_cmd(
     store: Annotated[Path, typer.Argument(help="the damaged data/store/<model>.sqlite")],
 ) -> None:
     """Salvage a damaged response store: keep every readable answer, set the rest aside."""
-    from value_inertia.store import recover_store
+    from value_inertia.evaluation.store import recover_store
 
     aside, kept, lost = recover_store(store)
     typer.echo(f"kept {kept} answers in {store}; {lost} unreadable; damaged file moved to {aside}")

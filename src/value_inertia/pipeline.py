@@ -11,14 +11,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from value_inertia import paths
-from value_inertia.artifacts import DEFAULT_VARIANT
-from value_inertia.backends import make_backend
-from value_inertia.config import ConfigError, ModelParams, Params
-from value_inertia.personas import build_personas, load_schema
-from value_inertia.prompts import build_prompts, select_variants
-from value_inertia.questionnaires import load_questionnaires
-from value_inertia.tables import read_frame, write_table
+from value_inertia.core import paths
+from value_inertia.core.config import ConfigError, ModelParams, Params
+from value_inertia.core.naming import DEFAULT_VARIANT
+from value_inertia.core.table_io import read_frame, write_table
+from value_inertia.design.personas import build_personas, load_schema
+from value_inertia.design.prompts import build_prompts, select_variants
+from value_inertia.design.questionnaires import load_questionnaires
+from value_inertia.evaluation.backends import make_backend
 from value_inertia.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def run_models(params: Params) -> Path:
     """
     import json
 
-    from value_inertia.tables import write_text_atomic
+    from value_inertia.core.table_io import write_text_atomic
 
     out = paths.model_specs_dir(_root())
     out.mkdir(parents=True, exist_ok=True)
@@ -92,15 +92,21 @@ def run_evaluate(
 ) -> Path:
     """Evaluate one model. ``limit``: a smoke test on the first N prompts only (the
     answers are stored and reused later; the responses table is not written)."""
-    from value_inertia.backends.embedded import check_store_weights
-    from value_inertia.evaluation import (
+    from value_inertia.evaluation.backends.embedded import check_store_weights
+    from value_inertia.evaluation.plan import (
+        Budget,
+        estimator,
+        payload_chars,
+        spend_from_records,
+        write_spend,
+    )
+    from value_inertia.evaluation.runner import (
         BudgetReached,
         materialise_responses,
         plan_requests,
         run_evaluation,
     )
-    from value_inertia.plan import Budget, estimator, payload_chars, spend_from_records, write_spend
-    from value_inertia.store import ResponseStore
+    from value_inertia.evaluation.store import ResponseStore
 
     root = _root()
     model = params.model(model_name)
@@ -138,7 +144,7 @@ def run_evaluate(
 
         def backend():
             if model.is_batch():
-                from value_inertia.batch import BatchBackend, Poll
+                from value_inertia.evaluation.batch import BatchBackend, Poll
 
                 poll = Poll(first_s=min(5.0, model.batch_poll_max_s), max_s=model.batch_poll_max_s)
                 return BatchBackend(model, store, poll)
@@ -209,8 +215,8 @@ def run_evaluate(
 
 
 def run_parse(params: Params, model_name: str) -> Path:
-    from value_inertia.answer_table import apply_judge, parse_responses, to_table
-    from value_inertia.store import ResponseStore
+    from value_inertia.evaluation.store import ResponseStore
+    from value_inertia.scoring.answer_table import apply_judge, parse_responses, to_table
 
     root = _root()
     model = params.model(model_name)
@@ -223,7 +229,7 @@ def run_parse(params: Params, model_name: str) -> Path:
     if params.parse.judge is not None and model.mode == "sample":
         judge = params.model(params.parse.judge)
         params.api_key(judge)
-        from value_inertia.backends.embedded import check_store_weights
+        from value_inertia.evaluation.backends.embedded import check_store_weights
 
         with ResponseStore(paths.store_path(judge.name, root)) as store:
             check_store_weights(store, judge)
@@ -261,16 +267,16 @@ def run_analyze(
 ) -> Path:
     """Metrics file, tables and figures of one (model, questionnaire, variant).
 
-    All analysis lives in :func:`value_inertia.analysis.run_analysis` (the persona x
+    All analysis lives in :func:`value_inertia.analysis.analyze.run_analysis` (the persona x
     item matrix is built once); this writes its outputs through the results
     contract and logs them, with metric names from the metric registry.
     """
-    from value_inertia import plots
-    from value_inertia.analysis import cohens_d_grid, run_analysis
-    from value_inertia.artifacts import ResultName
-    from value_inertia.personas import load_schema
-    from value_inertia.protocol import protocol_for
-    from value_inertia.results import write_metrics
+    from value_inertia.analysis import plots
+    from value_inertia.analysis.analyze import cohens_d_grid, run_analysis
+    from value_inertia.core.naming import ResultName
+    from value_inertia.core.protocol import protocol_for
+    from value_inertia.core.results import write_metrics
+    from value_inertia.design.personas import load_schema
 
     root = _root()
     model = params.model(model_name)
@@ -346,17 +352,17 @@ def _write_variant_shifts(
     params: Params, model: ModelParams, q: Any, parsed: Any, root: Path, ml: Any
 ) -> Path:
     """``data/variants/<stem>.json`` and its figure: each other prompt variant of the
-    model against ``original`` (:mod:`value_inertia.variants`); a file with a note
+    model against ``original`` (:mod:`value_inertia.analysis.variants`); a file with a note
     when the model answers no other variant, so that DVC's output always exists."""
-    from value_inertia import plots
-    from value_inertia.artifacts import ResultName
-    from value_inertia.protocol import protocol_for
-    from value_inertia.variants import (
+    from value_inertia.analysis import plots
+    from value_inertia.analysis.variants import (
         flatten_variant_report,
         shift_table,
         variant_report,
         write_report,
     )
+    from value_inertia.core.naming import ResultName
+    from value_inertia.core.protocol import protocol_for
 
     present: set[str] = set()
     if "variant" in parsed.columns:
@@ -399,13 +405,13 @@ def run_cluster(
 ) -> Path:
     import pyarrow as pa
 
-    from value_inertia import plots
-    from value_inertia.analysis import persona_item_matrix
-    from value_inertia.artifacts import ResultName
-    from value_inertia.clustering import cluster_personas
-    from value_inertia.personas import load_schema
-    from value_inertia.protocol import protocol_for
-    from value_inertia.results import ClusterSummary, write_clusters
+    from value_inertia.analysis import plots
+    from value_inertia.analysis.analyze import persona_item_matrix
+    from value_inertia.analysis.clustering import cluster_personas
+    from value_inertia.core.naming import ResultName
+    from value_inertia.core.protocol import protocol_for
+    from value_inertia.core.results import ClusterSummary, write_clusters
+    from value_inertia.design.personas import load_schema
 
     root = _root()
     model = params.model(model_name)
@@ -476,7 +482,7 @@ def run_cluster(
 def run_leaderboard(params: Params) -> Path:
     from datetime import UTC, datetime
 
-    from value_inertia.leaderboard import (
+    from value_inertia.publishing.board import (
         build_leaderboard,
         load_current_inputs,
         load_extras,
@@ -558,12 +564,12 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
     """
     import json
 
-    from value_inertia.artifacts import DEFAULT_VARIANT, artifact_stem
-    from value_inertia.metric_registry import names as metric_names
-    from value_inertia.protocol import protocol_for
-    from value_inertia.quality import plot_position_bias, quality_report
-    from value_inertia.results import json_ready
-    from value_inertia.tables import write_text_atomic
+    from value_inertia.analysis.quality import plot_position_bias, quality_report
+    from value_inertia.core.naming import DEFAULT_VARIANT, artifact_stem
+    from value_inertia.core.protocol import protocol_for
+    from value_inertia.core.registry import names as metric_names
+    from value_inertia.core.results import json_ready
+    from value_inertia.core.table_io import write_text_atomic
 
     root = _root()
     model = params.model(model_name)

@@ -22,7 +22,7 @@ logs the metrics of what it finished (the ``partial`` callback).
 
 Secrets are never among the params (models carry only the *name* of their key
 variable) and every logged string passes through
-:func:`value_inertia.redaction.redact`. ``mlflow`` is imported only when a run
+:func:`value_inertia.core.redaction.redact`. ``mlflow`` is imported only when a run
 starts (it costs about a second).
 """
 
@@ -41,9 +41,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from value_inertia import paths
-from value_inertia.paths import project_root
-from value_inertia.redaction import redact
+from value_inertia.core import paths
+from value_inertia.core.paths import project_root
+from value_inertia.core.redaction import redact
 
 EXPERIMENT = "value-inertia"
 # MLflow 3 opens an experiment on its runs (not the GenAI overview) for this kind
@@ -85,7 +85,7 @@ def params_hash(data: Mapping[str, Any]) -> str:
 
 def file_digest(path: Path) -> str:
     """The md5 of a file's bytes: the same hash ``dvc.lock`` records for it."""
-    from value_inertia.tables import file_hash
+    from value_inertia.core.table_io import file_hash
 
     return file_hash(path, "md5")
 
@@ -289,7 +289,7 @@ def _model_spec(model: str, root: Path) -> dict[str, Any] | None:
 
 def model_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
     """What decides a model's answers (``ModelParams.identity``) from its spec file."""
-    from value_inertia.config import ModelParams
+    from value_inertia.core.config import ModelParams
 
     try:
         return ModelParams.model_validate(dict(spec)).identity()

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from value_inertia import paths
-from value_inertia.config import ConfigError, Params, load_params
+from value_inertia.core import paths
+from value_inertia.core.config import ConfigError, Params, load_params
 
 CHECKS = (
     "params.yaml against the configuration schema",
@@ -31,8 +31,8 @@ def validated_path(root: Path | None = None) -> Path:
 
 def check_params(params: Params, root: Path) -> None:
     """Cross-checks that need the input files (each raises a one-line :class:`ConfigError`)."""
-    from value_inertia.personas import load_schema
-    from value_inertia.questionnaires import load_questionnaires
+    from value_inertia.design.personas import load_schema
+    from value_inertia.design.questionnaires import load_questionnaires
 
     schema = load_schema(root / params.personas.schema_path)
     load_questionnaires(params.prompts.questionnaires, root)
@@ -46,7 +46,7 @@ def check_params(params: Params, root: Path) -> None:
 
 def validate(params_file: Path | None = None) -> Path:
     """Load and check the params; write the (params-independent) marker file."""
-    from value_inertia.tables import write_text_atomic
+    from value_inertia.core.table_io import write_text_atomic
 
     root = paths.project_root()
     params = load_params(params_file)

@@ -12,10 +12,10 @@ import yaml
 
 from tests.conftest import make_project, run_cli, set_models, write_mini_questionnaire
 from tests.reliability.conftest import error_lines, remote
-from value_inertia.config import load_params
-from value_inertia.evaluation import plan_requests
+from value_inertia.core.config import load_params
+from value_inertia.evaluation.runner import plan_requests
+from value_inertia.evaluation.store import ResponseStore
 from value_inertia.pipeline import run_analyze, run_evaluate, run_parse, run_personas, run_prompts
-from value_inertia.store import ResponseStore
 
 PARAMS = "params.yaml"
 QUESTIONNAIRE = "data/questionnaires/mini.yaml"

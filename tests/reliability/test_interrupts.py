@@ -22,10 +22,10 @@ from tests.reliability.conftest import (
     start_evaluate,
     wait_for,
 )
-from value_inertia.backends import make_backend
-from value_inertia.config import load_params
-from value_inertia.evaluation import materialise_responses, plan_requests, run_evaluation
-from value_inertia.store import ResponseStore
+from value_inertia.core.config import load_params
+from value_inertia.evaluation.backends import make_backend
+from value_inertia.evaluation.runner import materialise_responses, plan_requests, run_evaluation
+from value_inertia.evaluation.store import ResponseStore
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[int, str]:

@@ -30,8 +30,8 @@ from tests.reliability.conftest import (
     start_evaluate,
     wait_for,
 )
-from value_inertia.config import load_params
-from value_inertia.evaluation import plan_requests
+from value_inertia.core.config import load_params
+from value_inertia.evaluation.runner import plan_requests
 
 OPENAI_CANARY = "sk-canary-openai-7f3a9c1e5b2d4f6a8c0e2b4d6f8a0c1e"
 HF_CANARY = "hf_canaryHubToken9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4"

@@ -20,10 +20,9 @@ import yaml
 from tests.conftest import run_cli, set_models
 from tests.fault_proxy import FaultProxy
 from tests.reliability.conftest import build_prompts, error_lines, forwarded_keys, remote
-from value_inertia.config import ModelParams, load_params
-from value_inertia.evaluation import plan_requests
-from value_inertia.pipeline import run_evaluate
-from value_inertia.store import (
+from value_inertia.core.config import ModelParams, load_params
+from value_inertia.evaluation.runner import plan_requests
+from value_inertia.evaluation.store import (
     ResponseStore,
     StoreError,
     journal_line,
@@ -31,6 +30,7 @@ from value_inertia.store import (
     recover_store,
     request_key,
 )
+from value_inertia.pipeline import run_evaluate
 
 PAGE = 4096
 PAD = "." * 1100  # answers of realistic size: a few per page, like sample-mode text

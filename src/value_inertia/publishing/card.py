@@ -3,7 +3,7 @@
 The card is written from the dataset folder itself (its tables and
 ``data/manifest.json``), so that after a merge it describes the whole board,
 not one run: the leaderboard per questionnaire and protocol, what the numbers
-mean (from :mod:`value_inertia.metric_registry`), the rating scale, the
+mean (from :mod:`value_inertia.core.registry`), the rating scale, the
 protocols, every config with a column dictionary, the models and their
 licences, limitations, how to load a release, citations and the licence.
 """
@@ -18,10 +18,10 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from value_inertia.metric_registry import get, legend_markdown, names
+from value_inertia.core.redaction import redact
+from value_inertia.core.registry import get, legend_markdown, names
+from value_inertia.core.table_io import write_text_atomic
 from value_inertia.publishing.folders import front_matter, model_slugs, size_category
-from value_inertia.redaction import redact
-from value_inertia.tables import write_text_atomic
 
 SPLIT = "train"
 MANIFEST = "data/manifest.json"

@@ -18,18 +18,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from value_inertia import paths
-from value_inertia.artifacts import artifact_stem
-from value_inertia.config import ConfigError, Params
-from value_inertia.leaderboard import (
+from value_inertia.core import paths
+from value_inertia.core.config import ConfigError, Params
+from value_inertia.core.naming import artifact_stem
+from value_inertia.core.redaction import redact
+from value_inertia.core.registry import registry_records
+from value_inertia.core.table_io import write_table, write_text_atomic
+from value_inertia.design.questionnaires import load_questionnaires
+from value_inertia.publishing import card as card_mod
+from value_inertia.publishing.board import (
     load_current_inputs,
     load_quality_reports,
     load_variant_reports,
 )
-from value_inertia.metric_registry import registry_records
-from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.folders import copy, folder_files, replace_dir, require
-from value_inertia.publishing.tables import (
+from value_inertia.publishing.hub_tables import (
     ASSIGNMENTS_SCHEMA,
     CLUSTERS_SCHEMA,
     METRICS_SCHEMA,
@@ -44,9 +47,6 @@ from value_inertia.publishing.tables import (
     results_frame,
     scrub,
 )
-from value_inertia.questionnaires import load_questionnaires
-from value_inertia.redaction import redact
-from value_inertia.tables import write_table, write_text_atomic
 from value_inertia.tracking import git_commit, params_hash
 
 REGISTRY_FILE = "data/metric_registry.json"
@@ -190,7 +190,7 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
     for (model, questionnaire, variant), report in quality_reports.items():
         stem = artifact_stem(model, questionnaire, variant)
         _write_json(report, data / "quality" / "raw" / f"{stem}.json")
-    # each prompt variant against original (value_inertia.variants), validated
+    # each prompt variant against original (value_inertia.analysis.variants), validated
     for (model, questionnaire), variants in load_variant_reports(root).items():
         if model in model_names:
             stem = artifact_stem(model, questionnaire)

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from value_inertia.errors import ConfigError
-from value_inertia.tables import file_hash
+from value_inertia.core.errors import ConfigError
+from value_inertia.core.table_io import file_hash
 
 CONFIG_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 

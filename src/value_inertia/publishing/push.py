@@ -35,11 +35,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from value_inertia import paths
-from value_inertia.config import NAME_PATTERN, ConfigError, Params
+from value_inertia.core import paths
+from value_inertia.core.config import NAME_PATTERN, ConfigError, Params
+from value_inertia.core.redaction import redact
+from value_inertia.core.table_io import write_table, write_text_atomic
+from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.folders import file_manifest, folder_files, rel_to
-from value_inertia.publishing.tables import (
+from value_inertia.publishing.hub_tables import (
     MERGE_KEYS,
     RESULT_KEY,
     frame_table,
@@ -48,9 +51,6 @@ from value_inertia.publishing.tables import (
     package_version,
     rerank,
 )
-from value_inertia.questionnaires import load_questionnaires
-from value_inertia.redaction import redact
-from value_inertia.tables import write_table, write_text_atomic
 
 TOKEN_ENV = "HF_TOKEN"
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -420,12 +420,12 @@ def verify_submission(
 
     Rows of the PR's ``metrics`` table that main does not have (or has with
     other values) are checked: their model's parsed answers and the personas in
-    the PR go through :func:`value_inertia.analysis.analyze`; every point
+    the PR go through :func:`value_inertia.analysis.analyze.analyze`; every point
     estimate (``inertia``, ``steerability``, ``top2``, ``top1``) must match, and
     so must the PR's leaderboard rows. Returns ``{"checked": n, "mismatches":
     [...], "ok": bool}``.
     """
-    from value_inertia.analysis import analyze
+    from value_inertia.analysis.analyze import analyze
 
     if api is None:
         api = hub_api()

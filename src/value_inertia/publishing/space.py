@@ -14,9 +14,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from value_inertia.config import ConfigError
+from value_inertia.core.config import ConfigError
+from value_inertia.core.table_io import write_text_atomic
 from value_inertia.publishing.folders import copy, folder_files, front_matter, replace_dir, require
-from value_inertia.tables import write_text_atomic
 
 SPACE_TITLE = "Value Inertia Leaderboard"
 SPACE_DESCRIPTION = "How stable LLM values stay across role-played personas"

@@ -1,0 +1,260 @@
+"""The results contract: typed models of the metrics and cluster files.
+
+``data/metrics/<stem>.json`` is a :class:`MetricsResult`, ``data/clusters/<stem>.json``
+a :class:`ClusterSummary` (``<stem>`` from :func:`value_inertia.core.naming.artifact_stem`).
+The analysis writes them with :func:`write_metrics` / :func:`write_clusters`;
+the leaderboard, the publishing code and anyone else read them with
+:func:`read_metrics` / :func:`read_clusters`, which validate the file and turn a
+damaged or invalid one into one :class:`~value_inertia.core.errors.InputError` that
+names the file. What each number means lives in the metric registry
+(:mod:`value_inertia.core.registry`).
+
+Models allow extra keys, so that a newer writer's additions survive an older
+reader; the keys below are the contract and are validated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from value_inertia.core.errors import InputError
+from value_inertia.core.naming import DEFAULT_VARIANT
+
+Interval = list[float | None]  # [low, high] of a confidence interval; [None, None] if unknown
+M = TypeVar("M", bound=BaseModel)
+
+
+def _no_interval() -> Interval:
+    return [None, None]
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class GroupMetrics(_Open):
+    """Macro metrics of one value dimension or roll-up group (see ``analysis._group_metrics``)."""
+
+    inertia: float | None = None
+    inertia_ci: Interval = Field(default_factory=_no_interval)
+    steerability: float | None = None
+    steerability_ci: Interval = Field(default_factory=_no_interval)
+    top2: float | None = None
+    top1: float | None = None
+    mean_rating: float | None = None
+    baseline_mean_rating: float | None = None
+    mrat: float | None = None
+    mrat_ci: Interval = Field(default_factory=_no_interval)
+    distribution: list[float] | None = None
+    baseline_distribution: list[float] | None = None
+
+
+class Overall(_Open):
+    """Unweighted means over the dimensions; CIs from a joint bootstrap over personas."""
+
+    inertia: float | None = None
+    steerability: float | None = None
+    top2: float | None = None
+    top1: float | None = None
+    inertia_ci: Interval = Field(default_factory=_no_interval)
+    steerability_ci: Interval = Field(default_factory=_no_interval)
+
+
+class PermeabilityCell(_Open):
+    """One (attribute, dimension) cell of the selective-permeability grid."""
+
+    attribute: str
+    dimension: str
+    effect: float | None = None
+    p_value: float | None = None
+    q_value: float | None = None
+    n_groups: int = 0
+    n: int = 0
+    method: str = "omega_squared"
+    significant: bool = False
+    cohens_d: float | None = None
+    contrast: str | None = None
+
+
+class SeedValues(_Open):
+    inertia: float | None = None
+    steerability: float | None = None
+
+
+class Spread(_Open):
+    """Spread over persona seeds: SD (ddof = 1) and max - min; None with one seed."""
+
+    inertia_sd: float | None = None
+    inertia_range: float | None = None
+    steerability_sd: float | None = None
+    steerability_range: float | None = None
+
+
+class SeedSpread(_Open):
+    """Per-seed inertia and steerability per dimension (and overall), and their spread."""
+
+    per_seed: dict[str, dict[str, SeedValues]] = Field(default_factory=dict)
+    dimensions: dict[str, Spread] = Field(default_factory=dict)
+    overall: Spread = Field(default_factory=Spread)
+
+
+class ConvergenceInfo(_Open):
+    """Convergence across seeds (the table itself is ``data/plots/<stem>__convergence.csv``)."""
+
+    enough_seeds: bool = False
+    n_seeds: int = 0
+    note: str | None = None
+    sizes: list[int] = Field(default_factory=list)
+    final_variance: dict[str, float | None] = Field(default_factory=dict)
+
+
+class MetricsResult(_Open):
+    """``data/metrics/<stem>.json``: all metrics of one (model, questionnaire, variant)."""
+
+    model: str = Field(min_length=1)
+    questionnaire: str = Field(min_length=1)
+    variant: str = DEFAULT_VARIANT
+    protocol_hash: str | None = None
+    protocol: dict[str, Any] | None = None
+    mode: str
+    n_personas: int
+    seeds: list[int] = Field(default_factory=list)
+    repeats: int | None = None
+    samples: int | None = None
+    parse_rate: float | None = None
+    letter_mass: float | None = None
+    overall: Overall
+    dimensions: dict[str, GroupMetrics]
+    levels: dict[str, dict[str, GroupMetrics]] = Field(default_factory=dict)
+    seed_stability: dict[str, float | None] = Field(default_factory=dict)
+    catch_items: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    permeability: list[PermeabilityCell] = Field(default_factory=list)
+    seed_spread: SeedSpread | None = None
+    convergence: ConvergenceInfo | None = None
+
+
+class ClusterSummary(_Open):
+    """``data/clusters/<stem>.json``: the clustering of one (model, questionnaire, variant)."""
+
+    model: str | None = None
+    questionnaire: str | None = None
+    variant: str = DEFAULT_VARIANT
+    protocol_hash: str | None = None
+    method: str | None = None
+    k: int
+    silhouette: float | None = None
+    silhouette_by_k: dict[int, float] = Field(default_factory=dict)
+    min_silhouette: float | None = None
+    sizes: dict[int, int] = Field(default_factory=dict)
+    ami: dict[str, float | None] = Field(default_factory=dict)
+    explained_variance: list[float] = Field(default_factory=list)
+    n_personas: int | None = None
+    n_items: int | None = None
+    n_items_used: int | None = None
+    profiles: str | None = None
+    note: str | None = None
+
+
+def _errors(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for e in exc.errors()[:limit]:
+        where = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        parts.append(f"{where}: {e['msg']}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def validate(model: type[M], data: Any, source: str) -> M:
+    """Validate ``data``; an invalid one is an :class:`InputError` naming ``source``."""
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"{source}: not a valid {model.__name__}: {_errors(exc)}") from None
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``; a missing or damaged file is an :class:`InputError` naming it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot be read: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (damaged file?): {exc}") from None
+
+
+def read_metrics(path: Path) -> MetricsResult:
+    return validate(MetricsResult, read_json(path), str(path))
+
+
+def read_clusters(path: Path) -> ClusterSummary:
+    return validate(ClusterSummary, read_json(path), str(path))
+
+
+def dump(result: BaseModel) -> dict[str, Any]:
+    """JSON-ready dict of a results model (NaN never appears: writers store None)."""
+    return result.model_dump(mode="json")
+
+
+def _write(result: BaseModel, path: Path) -> Path:
+    from value_inertia.core.table_io import write_text_atomic
+
+    text = json.dumps(dump(result), indent=2, allow_nan=False)
+    write_text_atomic(text + "\n", Path(path))
+    return Path(path)
+
+
+def write_metrics(result: MetricsResult | dict[str, Any], path: Path) -> Path:
+    """Validate (when given a dict) and write a metrics file atomically."""
+    model = (
+        result if isinstance(result, MetricsResult) else validate(MetricsResult, result, "metrics")
+    )
+    return _write(model, path)
+
+
+def write_clusters(result: ClusterSummary | dict[str, Any], path: Path) -> Path:
+    """Validate (when given a dict) and write a cluster summary atomically."""
+    model = (
+        result
+        if isinstance(result, ClusterSummary)
+        else validate(ClusterSummary, result, "clusters")
+    )
+    return _write(model, path)
+
+
+def json_ready(obj: Any, ndigits: int = 6) -> Any:
+    """Make ``obj`` JSON-serialisable: floats rounded to ``ndigits``, NaN/inf -> None."""
+    if isinstance(obj, Mapping):
+        return {
+            (k if isinstance(k, str | int) else str(k)): json_ready(v, ndigits)
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [json_ready(v, ndigits) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [json_ready(v, ndigits) for v in obj.tolist()]
+    if obj is None or obj is pd.NA:
+        return None
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        value = float(obj)
+        if not math.isfinite(value):
+            return None
+        return round(value, ndigits)
+    return obj
