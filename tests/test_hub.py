@@ -12,10 +12,10 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
@@ -25,60 +25,40 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from tests.hub_helpers import (
+    BOARD,
+    DATASET_REPO,
+    EXPECTED_CONFIGS,
+    SPACE_REPO,
+    TOKEN,
+    TOKEN_B,
+    all_text,
+    build_both,
+    copy_project,
+    hub_params,
+    readable_text,
+    remote_frame,
+    run_quality_stage,
+    running_stub,
+    with_hub,
+)
 from tests.hub_stub import HubStub
 from tests.leaderboard_data import (
     MODELS,
     PRIVATE_BASE_URL,
     PRIVATE_KEY_ENV,
     PRIVATE_MODEL_PATH,
-    QUESTIONNAIRES,
     REPO,
-    cached_project,
-    in_project,
 )
-from value_inertia import pipeline
 from value_inertia.core import paths
-from value_inertia.core.config import ConfigError, HubParams, Params, load_params
-from value_inertia.core.table_io import write_table
+from value_inertia.core.config import ConfigError, load_params
 from value_inertia.publishing import push as push_mod
 from value_inertia.publishing.dataset import build_dataset_folder
 from value_inertia.publishing.folders import folder_files, model_slugs, read_front_matter
 from value_inertia.publishing.hub_tables import MERGE_KEYS
-from value_inertia.publishing.push import PublishError, publish, submit, verify_submission
+from value_inertia.publishing.push import PublishError, publish
 from value_inertia.publishing.space import build_space_folder
-
-TOKEN = "hf_stubTOKEN_0123456789abcdefghij"
-TOKEN_B = "hf_secondTOKEN_9876543210zyxwvuts"
-DATASET_REPO = "vi-org/value-inertia"
-SPACE_REPO = "vi-org/value-inertia-board"
-BOARD = "data/leaderboard/leaderboard.parquet"
-EXPECTED_CONFIGS = {
-    "personas",
-    "prompts",
-    "metrics",
-    "clusters",
-    "cluster_assignments",
-    "models",
-    "leaderboard",
-    *(
-        f"{kind}_{slug}"
-        for slug in ("steady-model", "drift_model", "wobbly-model")
-        for kind in ("responses", "parsed")
-    ),
-}
-
-
-def copy_project(tmp_path_factory: pytest.TempPathFactory, dest: Path, models=None) -> Path:
-    """A private copy of the session's synthetic project (optionally with fewer models)."""
-    shutil.copytree(cached_project(tmp_path_factory), dest)
-    shutil.rmtree(paths.hub_dir(dest), ignore_errors=True)
-    if models is not None:
-        raw = yaml.safe_load((dest / "params.yaml").read_text())
-        raw["models"] = [m for m in raw["models"] if m["name"] in models]
-        (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    return dest
 
 
 @pytest.fixture
@@ -87,63 +67,12 @@ def project(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def hub_env(monkeypatch: pytest.MonkeyPatch):
-    """A running stub with HF_TOKEN / HF_ENDPOINT pointing at it (Xet off: the stub speaks LFS)."""
-    with HubStub(TOKEN) as stub:
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        monkeypatch.setenv("HF_ENDPOINT", stub.url)
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-        yield stub
+def hub_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubStub]:
+    yield from running_stub(monkeypatch)
 
 
-def run_quality_stage(project: Path, models: tuple[str, ...] | list[str] = MODELS) -> None:
-    """The quality reports of ``models`` (value-inertia quality, the real stage)."""
-    params = load_params(project / "params.yaml")
-    with in_project(project):
-        for model in models:
-            for qid in QUESTIONNAIRES:
-                pipeline.run_quality(params, model, qid)
-
-
-def with_hub(params: Params, **hub: object) -> Params:
-    return params.model_copy(update={"hub": HubParams(**hub)})
-
-
-def build_both(root: Path, params: Params) -> dict:
-    hub = paths.hub_dir(root)
-    manifest = build_dataset_folder(root, hub / "dataset", params)
-    build_space_folder(root, hub / "space", params.hub.dataset_repo, hub / "dataset")
-    return manifest
-
-
-def hub_params(root: Path, **extra: object) -> Params:
-    hub = {"dataset_repo": DATASET_REPO, "space_repo": SPACE_REPO, **extra}
-    return with_hub(load_params(root / "params.yaml"), **hub)
-
-
-def all_text(folder: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
-
-
-def readable_text(folder: Path) -> str:
-    """Every file below ``folder`` as text; Parquet files decoded (values and schema metadata)."""
-    parts = []
-    for p in sorted(folder.rglob("*")):
-        if not p.is_file():
-            continue
-        if p.suffix == ".parquet":
-            table = pq.read_table(p)
-            parts += [str(table.schema.metadata), json.dumps(table.to_pylist(), default=str)]
-        else:
-            parts.append(p.read_bytes().decode("utf-8", errors="replace"))
-    return "\n".join(parts)
-
-
-def remote_frame(stub: HubStub, rel: str, rev: str = "main") -> pd.DataFrame:
-    commit = stub.repo("dataset", DATASET_REPO).resolve(rev)
-    return pd.read_parquet(io.BytesIO(commit.files[rel]))
-
+RELATIVE_GGUF = "models/judge-q4_k_m.gguf"
+PRIVATE_HOST = PRIVATE_BASE_URL.split("//", 1)[1].split(":", 1)[0]
 
 # --------------------------------------------------------------------------- folders
 
@@ -260,24 +189,56 @@ def test_published_folders_hold_nothing_private(project: Path) -> None:
     params = load_params(project / "params.yaml")
     quality = project / "data" / "quality"
     quality.mkdir(parents=True, exist_ok=True)
-    report = {"verdict": "usable: alpha 0.91", "alpha": 0.91, "source": PRIVATE_MODEL_PATH}
+    report = {
+        "verdict": "usable: alpha 0.91",
+        "alpha": 0.91,
+        "source": PRIVATE_MODEL_PATH,
+        "judge": RELATIVE_GGUF,  # a relative path with a weights extension
+    }
     (quality / "steady-model__mfq30.json").write_text(json.dumps(report))
     # protocol fields written by the analysis may carry the model's identity: never published
     metrics_file = paths.metrics_dir(project) / "drift.model__pvqrr.json"
     metrics = json.loads(metrics_file.read_text())
-    metrics["protocol"] = {"model": PRIVATE_MODEL_PATH, "base_url": PRIVATE_BASE_URL, "n": 4}
+    metrics["protocol"] = {
+        "model": PRIVATE_MODEL_PATH,
+        "base_url": PRIVATE_BASE_URL,
+        "judge": {"model": RELATIVE_GGUF},
+        "n": 4,
+    }
     metrics["protocol_hash"] = "feedfacecafebeef"
     metrics_file.write_text(json.dumps(metrics))
+    # request errors name the served model (a path, or a plain id), the host and the URL
+    planted = [
+        f"Error code: 404 - The model `{PRIVATE_MODEL_PATH}` does not exist.",
+        f"HTTPConnectionPool(host='{PRIVATE_HOST}', port=8011): Max retries exceeded",
+        f"POST {PRIVATE_BASE_URL}/chat/completions: 503",
+        f"cannot load {RELATIVE_GGUF}: no such file",
+        "model steady-model-weights is not served here",
+    ]
+    for model in ("wobbly-model", "steady-model"):
+        path = paths.responses_path(model, project)
+        table = pq.read_table(path)
+        errors = (planted * (table.num_rows // len(planted) + 1))[: table.num_rows]
+        index = table.column_names.index("error")
+        pq.write_table(table.set_column(index, table.field(index), pa.array(errors)), path)
     build_both(project, params)
     folder = paths.hub_dir(project) / "dataset"
     board = pd.read_parquet(folder / BOARD).set_index(["model", "questionnaire"])
     protocol = json.loads(board.at[("drift.model", "pvqrr"), "protocol"])
-    assert protocol == {"model": "[local]", "n": 4}
+    assert protocol == {"model": "[local]", "judge": {"model": "[local]"}, "n": 4}
     assert board.at[("drift.model", "pvqrr"), "protocol_hash"] == "feedfacecafebeef"
     assert board.at[("steady-model", "mfq30"), "verdict"] == "usable: alpha 0.91"
     assert pd.isna(board.at[("drift.model", "mfq30"), "verdict"])
     published = json.loads((folder / "data/quality/raw/steady-model__mfq30.json").read_text())
-    assert published == {**report, "source": "[local]"}
+    assert published == {**report, "source": "[local]", "judge": "[local]"}
+    errors = pd.read_parquet(folder / "data/responses/wobbly-model.parquet")["error"]
+    assert set(errors) == {
+        "Error code: 404 - The model `[local]` does not exist.",
+        "HTTPConnectionPool(host=[local], port=8011): Max retries exceeded",
+        "POST [local]: 503",
+        "cannot load [local]: no such file",
+        "model [local] is not served here",
+    }
     build_space_folder(
         project, paths.hub_dir(project) / "space-snapshot", None, paths.hub_dir(project) / "dataset"
     )
@@ -286,6 +247,9 @@ def test_published_folders_hold_nothing_private(project: Path) -> None:
     for needle in (
         PRIVATE_MODEL_PATH,
         PRIVATE_BASE_URL,
+        RELATIVE_GGUF,
+        "drift-q4.gguf",
+        "steady-model-weights",
         host,
         PRIVATE_KEY_ENV,
         str(project),
@@ -681,70 +645,6 @@ def test_simultaneous_publishes_in_threads_both_survive(
     mfq = board[board["questionnaire"] == "mfq30"].set_index("model")
     assert mfq.loc[["steady-model", "drift.model"], "inertia"].tolist() == [0.5, 0.5]
     assert len(stub.calls("POST", r"/commit/main$")) == 4  # A first, then winner, loser, retry
-    assert stub.errors == []
-
-
-def test_submission_pr_verifies_and_tampered_one_fails(
-    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, hub_env: HubStub
-) -> None:
-    stub = hub_env
-    owner = copy_project(tmp_path_factory, tmp_path / "owner", models=["steady-model"])
-    params = hub_params(owner)
-    build_both(owner, params)
-    publish(owner, params)
-    main_before = stub.repo("dataset", DATASET_REPO).head
-
-    third = copy_project(tmp_path_factory, tmp_path / "third", models=["drift.model"])
-    env = {**os.environ, "VALUE_INERTIA_ROOT": str(third)}
-    done = subprocess.run(
-        [sys.executable, "-m", "value_inertia", "submit", "--to", DATASET_REPO],
-        cwd=third,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == (
-        f"{stub.url}/datasets/{DATASET_REPO}/discussions/1"
-    )
-    repo = stub.repo("dataset", DATASET_REPO)
-    assert repo.head == main_before  # main is untouched until a maintainer merges
-    pr_board = remote_frame(stub, BOARD, "refs/pr/1")
-    assert sorted(set(pr_board["model"])) == ["drift.model", "steady-model"]
-
-    verdict = verify_submission(DATASET_REPO, 1, third)
-    assert verdict["ok"] is True and verdict["checked"] == 2 and verdict["mismatches"] == []
-
-    # A tampered submission: one dimension's inertia edited in the submitted metrics table.
-    folder = paths.hub_dir(third) / "dataset"
-    metrics = pd.read_parquet(folder / "data/metrics/metrics.parquet")
-    hit = (metrics["group"] == "Harm") & (metrics["model"] == "drift.model")
-    metrics.loc[hit, "inertia"] = metrics.loc[hit, "inertia"] + 0.05
-    path = folder / "data/metrics/metrics.parquet"
-    write_table(
-        pa.Table.from_pandas(metrics, schema=pq.read_schema(path), preserve_index=False), path
-    )
-    tampered = submit(third, DATASET_REPO)
-    assert tampered["pr_num"] == 2
-    bad = verify_submission(DATASET_REPO, 2, third)
-    assert bad["ok"] is False
-    assert [(m["group"], m["metric"]) for m in bad["mismatches"]] == [("Harm", "inertia")]
-    assert bad["mismatches"][0]["submitted"] == pytest.approx(
-        bad["mismatches"][0]["recomputed"] + 0.05
-    )
-
-    # The CLI: verify-submission exits 1 and names the mismatching row.
-    done = subprocess.run(
-        [sys.executable, "-m", "value_inertia", "verify-submission", DATASET_REPO, "--pr", "2"],
-        cwd=third,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 1, done.stderr[-2000:]
-    assert '"group": "Harm"' in done.stdout and "1 mismatching row(s)" in done.stdout
     assert stub.errors == []
 
 
