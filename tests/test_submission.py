@@ -140,6 +140,13 @@ def delete_others(files: dict[str, bytes]) -> None:
         put_frame(files, rel, f[f["model"] != "steady-model"])
 
 
+def edit_others(files: dict[str, bytes]) -> None:
+    m = frame_of(files, METRICS)
+    hit = (m["model"] == "steady-model") & (m["group"] == "overall")
+    m.loc[hit, "inertia"] -= 0.1
+    put_frame(files, METRICS, m)
+
+
 def edit_parsed(files: dict[str, bytes]) -> None:
     rel = "data/parsed/drift.model.parquet"
     p = frame_of(files, rel)
@@ -157,6 +164,7 @@ TAMPERINGS: dict[str, tuple[Callable[[dict[str, bytes]], None], str]] = {
     "board inertia set to 0.99, metrics untouched": (edit_board_inertia, "leaderboard"),
     "a result moved to another protocol hash": (move_protocol, "protocol"),
     "another contributor's rows deleted": (delete_others, "others"),
+    "another contributor's rows edited": (edit_others, "others"),
     "one parsed answer edited": (edit_parsed, "parsing"),
     "a damaged metrics table": (break_schema, "tables"),
 }
@@ -211,7 +219,12 @@ def test_each_tampering_is_reported(board: tuple[HubStub, Path], name: str) -> N
         ]
     if check == "protocol":
         assert {p["protocol_hash"] for p in problems} == {"00000000deadbeef"}
-    if check == "others":
+    if name == "another contributor's rows edited":
+        assert {(p["change"], p["owner"], p["group"]) for p in problems} == {
+            ("edited", OWNER, "overall")
+        }
+        assert len(problems) == 2  # the overall row of each questionnaire
+    elif check == "others":
         assert {(p["change"], p["table"].split("/")[1]) for p in problems} == {
             ("deleted", "leaderboard"),
             ("deleted", "metrics"),

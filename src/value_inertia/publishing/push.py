@@ -174,7 +174,7 @@ def push_dataset(
     create_pr: bool = False,
     commit_message: str = "value-inertia: publish results",
     rank_by: str = "inertia",
-    contributor: str | None = None,
+    keep_contributors: bool = False,
 ) -> dict[str, Any]:
     """Merge ``folder`` into the Hub dataset ``repo_id`` and commit (or open a PR).
 
@@ -182,14 +182,14 @@ def push_dataset(
     merge read; a conflict (HTTP 409/412: someone committed meanwhile) makes it
     re-read, re-merge and retry, up to :data:`MAX_ATTEMPTS` times. A new commit
     on main is tagged with :func:`release_tag` and :func:`release_message`.
-    ``contributor`` (default: the token's user) is written on this folder's board rows.
+    The token's user is written as the contributor of this folder's board rows,
+    unless ``keep_contributors`` (landing a submission: its rows keep the submitter).
     """
     from huggingface_hub import CommitOperationAdd
 
     if not create_pr:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    if contributor is None:
-        contributor = str(api.whoami().get("name") or "unknown")
+    contributor = None if keep_contributors else str(api.whoami().get("name") or "unknown")
     for attempt in range(1, MAX_ATTEMPTS + 1):
         head = api.repo_info(repo_id, repo_type="dataset").sha
         remote_files = set(api.list_repo_files(repo_id, repo_type="dataset", revision=head))

@@ -33,11 +33,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
+        value = value.item()
     if value is pd.NA or value is pd.NaT:
         return None
+    if isinstance(value, float):  # 8 and 8.0 are the same value in an int or float column
+        if np.isnan(value):
+            return None
+        return int(value) if value.is_integer() else value
     return value
 
 
@@ -51,6 +53,16 @@ def row_signatures(frame: pd.DataFrame, ignore: Sequence[str] = DERIVED) -> pd.S
 
 def key_dict(row: Mapping[str, Any], key: Sequence[str]) -> dict[str, Any]:
     return {k: _plain(row.get(k)) for k in key}
+
+
+def changed_columns(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The columns (both rows have, ranking columns aside) whose values differ."""
+    common = sorted((set(before) & set(after)) - set(DERIVED))
+    return [
+        c
+        for c in common
+        if json.dumps(_plain(before[c]), default=str) != json.dumps(_plain(after[c]), default=str)
+    ]
 
 
 @dataclass
@@ -130,7 +142,10 @@ def others_rows(
     for diff in diffs:
         for row in diff.deleted.to_dict("records"):
             problems.append({"table": diff.rel, "change": "deleted", **key_dict(row, diff.key)})
-        for row in diff.edited.to_dict("records"):
+        changed = diff.changed.to_dict("records")
+        new_rows = dict(zip(key_frame(diff.changed, diff.key), changed, strict=True))
+        edited = diff.edited.to_dict("records")
+        for key, row in zip(key_frame(diff.edited, diff.key), edited, strict=True):
             holders = who.get(_owner_key(row, diff.key), set())
             if diff.rel in SHARED or holders - {author} or not holders:
                 problems.append(
@@ -139,6 +154,7 @@ def others_rows(
                         "change": "edited",
                         "owner": ", ".join(sorted(holders)) or None,
                         **key_dict(row, diff.key),
+                        "columns": changed_columns(row, new_rows.get(key, {})),
                     }
                 )
     return problems

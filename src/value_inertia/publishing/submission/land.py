@@ -128,7 +128,7 @@ def land_submission(
                 root=Path(root),
                 commit_message=f"value-inertia: land #{number} by {report['author']}",
                 rank_by=rank_by,
-                contributor=None,  # the submitted rows keep their contributor
+                keep_contributors=True,  # the submitted rows keep their contributor
             )
         except Exception as exc:  # raised redacted
             raise PublishError(

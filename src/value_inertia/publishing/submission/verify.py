@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from value_inertia.core.config import NAME_PATTERN
 from value_inertia.core.errors import UserError
 from value_inertia.core.naming import artifact_stem
 from value_inertia.design.questionnaires import load_questionnaires
@@ -72,6 +74,11 @@ DATA_ERRORS = (KeyError, ValueError, TypeError, IndexError, UserError)
 def model_file(kind: str, model: str) -> str:
     """Where the dataset keeps a model's ``responses`` or ``parsed`` table."""
     return f"data/{kind}/{model}.parquet"
+
+
+def variants_file(model: str, questionnaire: str) -> str:
+    """Where the dataset keeps a result's variant report (each variant against original)."""
+    return f"data/variants/{artifact_stem(model, questionnaire)}.json"
 
 
 @dataclass
@@ -132,7 +139,7 @@ def _results(head: Snapshot, base: Snapshot, diffs: dict[str, TableDiff]) -> lis
         rows = head.frame(BOARD)
         for row in rows.to_dict("records") if rows is not None else []:
             files = {model_file(k, str(row.get("model"))) for k in ("parsed", "responses")}
-            files.add(f"data/variants/{row.get('model')}__{row.get('questionnaire')}.json")
+            files.add(variants_file(str(row.get("model")), str(row.get("questionnaire"))))
             if files & changed:
                 keys.setdefault(key_frame(pd.DataFrame([row]), RESULT_KEY).iloc[0], row)
     return [
@@ -199,6 +206,9 @@ def _check_result(key: dict[str, Any], inputs: _Inputs, tol: float) -> None:
     if fields is None:
         return
     model, qid, variant = str(row["model"]), str(row["questionnaire"]), str(row["variant"])
+    if not re.fullmatch(NAME_PATTERN, model) or "__" in model:
+        v.problem("tables", **where, problem=f"invalid model name {model!r}")
+        return
     inputs.personas(fields, where)
     inputs.parsing(model, fields, where)
     parsed, personas = inputs.parsed(model), head.frame(PERSONAS)
@@ -241,7 +251,7 @@ def _check_quality(key: dict[str, Any], row: dict[str, Any], q: Any, inputs: _In
 def _check_variants(key: dict[str, Any], row: dict[str, Any], q: Any, inputs: _Inputs, tol: float):
     if str(row.get("variant")) != "original":
         return
-    rel = f"data/variants/{artifact_stem(str(row['model']), q.id)}.json"
+    rel = variants_file(str(row["model"]), q.id)
     report = inputs.head.json(rel)
     if report is None:
         return
@@ -278,7 +288,10 @@ def verify_snapshots(
     )
     for p in others_rows(list(diffs.values()), base.frame(BOARD), author or ""):
         v.problem("others", **p)
-    v.results = _results(head, base, diffs)
+    try:
+        v.results = _results(head, base, diffs)
+    except DATA_ERRORS as exc:
+        v.problem("tables", problem=f"cannot list the changed results: {exc}")
     inputs = _Inputs(head, root, v)
     for key in v.results:
         try:
