@@ -40,6 +40,8 @@ NOT_MEASURED = (
     "bootstrap intervals of metrics, board and quality rows (the run's bootstrap seed is "
     "not published)",
     "answers decided by an LLM judge (the judge is not re-run)",
+    "cluster summaries and assignments, raw JSON and figures (not re-derived; a change to "
+    "another contributor's rows is still reported)",
 )
 
 Problem = dict[str, Any]
