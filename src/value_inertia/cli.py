@@ -251,25 +251,20 @@ def verify_submission_cmd(
     from value_inertia.publishing.submission.verify import report_lines, verify_submission
 
     report = verify_submission(repo, pr, project_root())
-    for line in report_lines(report):
-        typer.echo(line)
-    if not report["ok"]:
-        raise typer.Exit(1)
+    typer.echo("\n".join(report_lines(report)))
+    raise typer.Exit(0 if report["ok"] else 1)
 
 
 @app.command("land-submission")
 def land_submission_cmd(
     repo: Annotated[str, typer.Argument(help="the Hub dataset ORG/NAME")],
     pr: Annotated[int, typer.Option("--pr", help="the pull request number")],
-    params: ParamsOption = None,
 ) -> None:
     """Verify a submission, merge its rows onto the current main and close the PR."""
     from value_inertia.core.paths import project_root
     from value_inertia.publishing.submission.land import land_lines, land_submission
 
-    rank_by = _load(params).leaderboard.rank_by
-    for line in land_lines(land_submission(repo, pr, project_root(), rank_by=rank_by)):
-        typer.echo(line)
+    typer.echo("\n".join(land_lines(land_submission(repo, pr, project_root()))))
 
 
 batch_app = typer.Typer(

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from value_inertia.core import paths
-from value_inertia.core.config import ConfigError
+from value_inertia.core.config import ConfigError, load_params
 from value_inertia.core.redaction import redact
 from value_inertia.core.table_io import write_table
 from value_inertia.publishing import card as card_mod
@@ -95,14 +95,18 @@ def contribution(head: Snapshot, base: Snapshot, out: Path) -> list[str]:
 
 
 def land_submission(
-    repo_id: str, pr: int | str, root: Path, *, api: Any = None, rank_by: str = "inertia"
+    repo_id: str, pr: int | str, root: Path, *, api: Any = None, rank_by: str | None = None
 ) -> dict[str, Any]:
     """Verify the PR ``pr``, merge its changes onto the current main, close the PR.
+
+    Ranks by ``rank_by`` (default: ``leaderboard.rank_by`` of ``root``'s params.yaml).
 
     Refuses (:class:`SubmissionError`) a PR that does not verify or is not open.
     Returns the push result (commit, parent_commit, attempts, tag) with the
     verification report under ``verification``.
     """
+    if rank_by is None:
+        rank_by = load_params(Path(root) / "params.yaml").leaderboard.rank_by
     api = api if api is not None else hub_api()
     if api is None:
         raise ConfigError(f"land-submission: {TOKEN_ENV} is not set (a token with write access)")

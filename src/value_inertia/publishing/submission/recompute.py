@@ -175,7 +175,7 @@ def check_parsing(
         problems.append(
             {
                 "problem": f"{len(bad)} parsed row(s) differ from the re-parsed responses",
-                "first": str(bad[0]),
+                "first": dict(zip(PARSED_KEY, map(str, bad[0]), strict=True)),
             }
         )
     return len(both), int(judged.sum()) if isinstance(judged, pd.Series) else 0, problems

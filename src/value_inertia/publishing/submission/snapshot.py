@@ -86,7 +86,8 @@ class Snapshot:
             try:
                 self._frames[rel] = None if path is None else pd.read_parquet(path)
             except Exception as exc:  # pyarrow raises several types for a damaged file
-                raise SubmissionError(f"{rel}: not a readable Parquet table ({exc})") from None
+                reason = str(exc).split(": ")[-1].split(". ")[0]  # without the cache path
+                raise SubmissionError(f"{rel}: not a readable Parquet table ({reason})") from None
         return self._frames[rel]
 
     def json(self, rel: str) -> Any:
