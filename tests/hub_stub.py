@@ -47,6 +47,11 @@ Endpoints (``{t}`` = ``model``/``dataset``/``space`` + ``s``; ``{rev}`` is
 * ``GET /api/{t}/{ns}/{name}[/revision/{rev}]``: repo info with the commit.
 * ``GET|HEAD /{t}/{ns}/{name}/resolve/{rev}/{path}``: a file's bytes.
 * ``GET /api/agent-harnesses``: an empty registry, without authentication.
+
+This module is the server and the routing; the state is in
+:mod:`tests.hub_stub_repo`, commits, files and tags in :mod:`tests.hub_stub_git`,
+pull requests in :mod:`tests.hub_stub_pulls` and the front-matter rules in
+:mod:`tests.hub_stub_rules`.
 """
 
 from __future__ import annotations
