@@ -232,7 +232,7 @@ def submit(
     """Open a pull request with this run's results on a Hub dataset; prints the PR's URL."""
     from value_inertia.core.paths import project_root
     from value_inertia.publishing.dataset import build_dataset_folder
-    from value_inertia.publishing.push import submit as submit_results
+    from value_inertia.publishing.submission.land import submit as submit_results
 
     loaded = _load(params)
     root = project_root()
@@ -246,21 +246,25 @@ def verify_submission_cmd(
     repo: Annotated[str, typer.Argument(help="the Hub dataset ORG/NAME")],
     pr: Annotated[int, typer.Option("--pr", help="the pull request number")],
 ) -> None:
-    """Recompute a submission's metrics from its answers; exit 1 if any row differs."""
-    import json
-
+    """Re-derive every row a submission adds or changes; exit 1 unless every check passes."""
     from value_inertia.core.paths import project_root
-    from value_inertia.publishing.push import verify_submission
+    from value_inertia.publishing.submission.verify import report_lines, verify_submission
 
     report = verify_submission(repo, pr, project_root())
-    for row in report["mismatches"]:
-        typer.echo("mismatch: " + json.dumps(row, sort_keys=True))
-    typer.echo(
-        f"{report['checked']} submitted result(s) checked; "
-        f"{len(report['mismatches'])} mismatching row(s)"
-    )
-    if not report["ok"]:
-        raise typer.Exit(1)
+    typer.echo("\n".join(report_lines(report)))
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command("land-submission")
+def land_submission_cmd(
+    repo: Annotated[str, typer.Argument(help="the Hub dataset ORG/NAME")],
+    pr: Annotated[int, typer.Option("--pr", help="the pull request number")],
+) -> None:
+    """Verify a submission, merge its rows onto the current main and close the PR."""
+    from value_inertia.core.paths import project_root
+    from value_inertia.publishing.submission.land import land_lines, land_submission
+
+    typer.echo("\n".join(land_lines(land_submission(repo, pr, project_root()))))
 
 
 batch_app = typer.Typer(

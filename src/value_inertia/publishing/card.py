@@ -359,7 +359,8 @@ def dataset_card(
     release = (
         f"This revision is the release `{release_tag}`."
         if release_tag
-        else "Each push is tagged `v<package version>-<protocol>-<UTC time>`."
+        else "Each push is tagged `v<package version>-<protocols>-<digest>`; the tag message "
+        "lists the protocols."
     )
     body = f"""
 # {DATASET_TITLE}

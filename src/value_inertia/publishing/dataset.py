@@ -45,8 +45,8 @@ from value_inertia.publishing.hub_tables import (
     public_model,
     quality_rows,
     results_frame,
-    scrub,
 )
+from value_inertia.publishing.privacy import private_strings, scrub, scrub_responses
 from value_inertia.tracking import git_commit, params_hash
 
 REGISTRY_FILE = "data/metric_registry.json"
@@ -106,10 +106,12 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
     data = folder / "data"
     copy(require(paths.personas_path(root), "personas"), data / "personas/personas.parquet")
     copy(require(paths.prompts_path(root), "prompts"), data / "prompts/prompts.parquet")
+    private = private_strings(params.models)
     for model in model_names:
-        copy(
+        scrub_responses(  # error texts may name the served model, a path or the host
             require(paths.responses_path(model, root), f"evaluate (model {model})"),
             data / "responses" / f"{model}.parquet",
+            private,
         )
         copy(
             require(paths.parsed_path(model, root), f"parse (model {model})"),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from typing import Any
@@ -28,6 +27,7 @@ import pyarrow as pa
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.config import ModelParams, Params
 from value_inertia.publishing.board import build_leaderboard, rank_within
+from value_inertia.publishing.privacy import scrub
 
 PACKAGE = "value-inertia"
 UNKNOWN = "unknown"
@@ -71,26 +71,6 @@ def package_version() -> str:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
         return UNKNOWN
-
-
-PRIVATE_KEYS = frozenset({"base_url", "api_key_env", "api_key", "endpoint", "host", "path"})
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-_PATH = re.compile(r"^(/|~|[A-Za-z]:\\|\.\.?/)")
-
-
-def scrub(value: Any) -> Any:
-    """``value`` without private details: keys like ``base_url`` dropped, paths and URLs masked.
-
-    Used on every JSON that is published (raw metrics, protocol fields, quality
-    reports), whatever fields a future version adds to them.
-    """
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if str(k).lower() not in PRIVATE_KEYS}
-    if isinstance(value, list | tuple):
-        return [scrub(v) for v in value]
-    if isinstance(value, str) and (_URL.match(value) or _PATH.match(value)):
-        return "[local]"
-    return value
 
 
 # --------------------------------------------------------------------------- models
