@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from value_inertia.analysis import metrics as m
+from value_inertia.analysis import omega_squared as om
 from value_inertia.core import registry as metric_registry
 
 N = 200
@@ -19,7 +20,7 @@ def null_sims(k: int, sims: int, rng: np.random.Generator) -> tuple[np.ndarray, 
     for s in range(sims):
         scores = rng.standard_normal(N)
         groups = rng.integers(0, k, size=N)
-        r = m.permeability(scores, groups, n_permutations=99, seed=s)
+        r = om.permeability(scores, groups, n_permutations=99, seed=s)
         effects.append(r.effect)
         ps.append(r.p_value)
     return np.array(effects), np.array(ps)
@@ -48,7 +49,7 @@ def test_largest_one_vs_rest_d_would_have_been_inflated() -> None:
         if (groups == g).sum() >= 2
     )
     assert max_d > 0.8
-    assert abs(m.permeability(scores, groups, 99, 0).effect) < 0.15
+    assert abs(om.permeability(scores, groups, 99, 0).effect) < 0.15
 
 
 @pytest.mark.parametrize("k", [2, 65])
@@ -56,7 +57,7 @@ def test_planted_effect_is_found(k: int) -> None:
     rng = np.random.default_rng(3)
     groups = rng.integers(0, k, size=N)
     scores = rng.standard_normal(N) + 1.0 * (groups % 2)  # odd categories score higher
-    r = m.permeability(scores, groups, n_permutations=199, seed=0)
+    r = om.permeability(scores, groups, n_permutations=199, seed=0)
     assert r.p_value <= 0.01
     assert r.effect > 0.1
     assert r.n == N and r.n_groups == len(np.unique(groups))
@@ -67,7 +68,7 @@ def test_planted_effect_is_found(k: int) -> None:
 
 def test_known_answer_anova() -> None:
     """Hand-computed: groups {1,2,3} and {4,5,6}: SS_b = 13.5, SS_w = 4, SS_t = 17.5."""
-    r = m.permeability([1, 2, 3, 4, 5, 6], ["a", "a", "a", "b", "b", "b"], 200, 0)
+    r = om.permeability([1, 2, 3, 4, 5, 6], ["a", "a", "a", "b", "b", "b"], 200, 0)
     ms_w = 4 / 4
     assert r.f_statistic == pytest.approx(13.5 / ms_w)
     assert r.effect == pytest.approx((13.5 - ms_w) / (17.5 + ms_w))
@@ -77,27 +78,27 @@ def test_known_answer_anova() -> None:
 
 
 def test_degenerate_inputs_are_nan_and_bad_ones_raise() -> None:
-    one = m.permeability([1.0, 2.0, 3.0], ["a", "a", "a"], 10, 0)
+    one = om.permeability([1.0, 2.0, 3.0], ["a", "a", "a"], 10, 0)
     assert math.isnan(one.effect) and math.isnan(one.p_value) and one.n_groups == 1
-    flat = m.permeability([2.0] * 6, list("aabbcc"), 10, 0)
+    flat = om.permeability([2.0] * 6, list("aabbcc"), 10, 0)
     assert math.isnan(flat.effect)
     # NaN scores are dropped with their labels; None is a category of its own
-    r = m.permeability([1, 2, np.nan, 4, 5, 6, 1], ["a", "a", "b", None, None, None, "a"], 50, 0)
+    r = om.permeability([1, 2, np.nan, 4, 5, 6, 1], ["a", "a", "b", None, None, None, "a"], 50, 0)
     assert r.n == 6 and r.n_groups == 2
     with pytest.raises(ValueError, match="groups has"):
-        m.permeability([1.0, 2.0], ["a"], 10, 0)
+        om.permeability([1.0, 2.0], ["a"], 10, 0)
     with pytest.raises(ValueError, match="n_permutations"):
-        m.permeability([1.0, 2.0], ["a", "b"], 0, 0)
+        om.permeability([1.0, 2.0], ["a", "b"], 0, 0)
 
 
 def test_permutation_p_value_is_reproducible() -> None:
     rng = np.random.default_rng(4)
     scores, groups = rng.standard_normal(50), rng.integers(0, 3, 50)
-    assert m.permeability(scores, groups, 99, 7) == m.permeability(scores, groups, 99, 7)
+    assert om.permeability(scores, groups, 99, 7) == om.permeability(scores, groups, 99, 7)
 
 
 def test_benjamini_hochberg() -> None:
-    q = m.benjamini_hochberg([0.01, 0.04, 0.03, np.nan, 0.5])
+    q = om.benjamini_hochberg([0.01, 0.04, 0.03, np.nan, 0.5])
     # m = 4 finite: sorted 0.01, 0.03, 0.04, 0.5 -> 0.04, 0.0533, 0.0533, 0.5
     assert q[0] == pytest.approx(0.04)
     assert q[1] == pytest.approx(0.04 * 4 / 3)
@@ -110,7 +111,7 @@ def test_permeability_is_registered() -> None:
     spec = metric_registry.get("permeability")
     assert "permeability" in metric_registry.names("permeability")
     assert "omega" in spec.formula
-    assert m.permeability.metric_spec is spec  # type: ignore[attr-defined]
+    assert om.permeability.metric_spec is spec  # type: ignore[attr-defined]
 
 
 # --- convergence across seeds ---------------------------------------------------------
@@ -142,16 +143,16 @@ def test_grid_shares_permutations_and_matches_single_cells() -> None:
     scores = rng.standard_normal((80, 3))
     scores[:, 1] += np.arange(80) % 2  # planted on dimension 1 for the first grouping
     codes = [np.arange(80) % 2, rng.integers(0, 5, 80)]
-    grid = m.permeability_many(scores, codes, n_permutations=199, seed=1)
+    grid = om.permeability_many(scores, codes, n_permutations=199, seed=1)
     assert len(grid) == 2 and all(len(row) == 3 for row in grid)
     for a in range(2):
         for d in range(3):
-            single = m.permeability(scores[:, d], codes[a], n_permutations=199, seed=1)
+            single = om.permeability(scores[:, d], codes[a], n_permutations=199, seed=1)
             assert grid[a][d].effect == pytest.approx(single.effect)
             assert grid[a][d].f_statistic == pytest.approx(single.f_statistic)
             assert abs(grid[a][d].p_value - single.p_value) < 0.15
     assert grid[0][1].p_value <= 0.01 and grid[0][1].effect > 0.1
-    one = m.permeability_many(scores[:, :1], codes[:1], n_permutations=199, seed=1)[0][0]
-    assert one == m.permeability(scores[:, 0], codes[0], n_permutations=199, seed=1)
+    one = om.permeability_many(scores[:, :1], codes[:1], n_permutations=199, seed=1)[0][0]
+    assert one == om.permeability(scores[:, 0], codes[0], n_permutations=199, seed=1)
     with pytest.raises(ValueError, match="finite"):
-        m.permeability_many(np.array([[np.nan], [1.0]]), [np.array([0, 1])], 9, 0)
+        om.permeability_many(np.array([[np.nan], [1.0]]), [np.array([0, 1])], 9, 0)

@@ -56,6 +56,7 @@ REGISTRY: dict[str, MetricSpec] = {}
 # registry is complete whoever asks first. A module that adds metrics is listed here.
 METRIC_MODULES: tuple[str, ...] = (
     "value_inertia.analysis.metrics",
+    "value_inertia.analysis.omega_squared",
     "value_inertia.analysis.quality",
     "value_inertia.analysis.variants",
 )
