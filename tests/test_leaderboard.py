@@ -184,12 +184,16 @@ def test_ranks_only_within_a_protocol_and_ties_by_ci() -> None:
     ]
     metrics[0]["permeability"] = [
         {"attribute": "sex", "dimension": "D0", "effect": 0.2, "significant": True},
+        {"attribute": "age", "dimension": "D1", "effect": 0.3, "significant": False},
         {"attribute": "age", "dimension": "D0", "effect": -0.01, "significant": False},
     ]
     board = build_leaderboard(metrics, [], {}, "h", "inertia", "d")
     by_model = board.set_index("model")
-    assert by_model.loc["a", "permeability_max"] == pytest.approx(0.2)
+    assert "permeability_max" not in board.columns  # an inflated maximum over null cells
     assert by_model.loc["a", "permeable_cells"] == 1
+    assert by_model.loc["a", "permeability_top"] == pytest.approx(0.2)
+    assert by_model.loc["a", "permeability_top_cell"] == "sex x D0"
+    assert pd.isna(by_model.loc["b", "permeability_top"])
     assert by_model.loc["d", "rank"] == 1 and by_model.loc["d", "rank_label"] == "1"
     assert list(board.loc[board["protocol_hash"] == "p1", "model"]) == ["a", "b", "c"]
     assert [by_model.loc[m, "rank_label"] for m in "abc"] == ["1-2", "1-2", "3"]
@@ -236,7 +240,7 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
         quality=quality, spend=spend,
     )  # fmt: skip
     row = board.iloc[0]
-    assert pd.isna(row["permeability_max"]) and pd.isna(row["permeable_cells"])
+    assert pd.isna(row["permeability_top"]) and pd.isna(row["permeable_cells"])
     assert row["verdict"] == "usable" and row["alpha"] == pytest.approx(0.7)
     assert row["position_bias"] == pytest.approx(0.1) and row["cost_usd"] == pytest.approx(1.25)
     assert load_extras(tmp_path / "nothing") == ({}, {})

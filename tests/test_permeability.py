@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from value_inertia.analysis import metrics as m
 from value_inertia.analysis import omega_squared as om
@@ -156,3 +157,78 @@ def test_grid_shares_permutations_and_matches_single_cells() -> None:
     assert one == om.permeability(scores[:, 0], codes[0], n_permutations=199, seed=1)
     with pytest.raises(ValueError, match="finite"):
         om.permeability_many(np.array([[np.nan], [1.0]]), [np.array([0, 1])], 9, 0)
+
+
+# --------------------------------------------------------------------------- BH resolution
+
+# Category counts of the default persona schema's 12 attributes (integer ones in 4 bins,
+# occupation with "none"), and PVQ-RR's 19 values: the 228-cell grid BH corrects over.
+SCHEMA_CATEGORIES = [2, 4, 4, 2, 6, 9, 3, 11, 6, 8, 65, 65]
+PVQ_RR_DIMENSIONS = 19
+RELIGION = SCHEMA_CATEGORIES.index(8)
+
+
+def _grid_marks(rng: np.random.Generator, planted_sd: float, seed: int) -> np.ndarray:
+    """BH marks (q <= 0.05) of one simulated PVQ-RR-sized grid of 200 personas.
+
+    ``planted_sd``: the SD of the religion category means added to dimension 0
+    (evenly spaced means, scaled to that SD; 0 = no effect anywhere).
+    """
+    codes = [rng.integers(0, k, size=N) for k in SCHEMA_CATEGORIES]
+    codes = [om._group_codes(c) for c in codes]  # drop empty categories
+    scores = rng.standard_normal((N, PVQ_RR_DIMENSIONS))
+    means = np.linspace(-1.0, 1.0, SCHEMA_CATEGORIES[RELIGION])
+    means = planted_sd * means / means.std()
+    scores[:, 0] += means[codes[RELIGION]]
+    grid = om.permeability_many(scores, codes, 200, seed, max_permutations=5000)
+    p = np.array([[cell.p_value for cell in row] for row in grid])
+    return (om.benjamini_hochberg(p.ravel()) <= 0.05).reshape(p.shape)
+
+
+def test_strong_effect_resolves_far_below_the_bh_threshold_with_default_arguments() -> None:
+    rng = np.random.default_rng(11)
+    groups = rng.integers(0, 8, size=N)
+    scores = rng.standard_normal(N) + 0.8 * (groups % 2)
+    r = om.permeability(scores, groups)
+    # BH over 228 cells needs p <= 0.05 / 228 = 2.2e-4 for a lone true effect; a fixed
+    # 1,000 permutations cannot go below 1 / 1001 = 1e-3
+    assert r.p_value < 0.05 / 228 / 100
+    assert r.p_method == om.P_F_TAIL and r.n_permutations == om.MAX_PERMUTATIONS
+
+
+def test_weak_effect_keeps_its_permutation_p_value() -> None:
+    """A resolved cell (>= 10 exceedances) keeps its permutation p; 1,000 draws suffice."""
+    rng = np.random.default_rng(12)
+    groups = rng.integers(0, 3, size=N)
+    r = om.permeability(rng.standard_normal(N), groups)
+    assert r.p_method == om.P_PERMUTATION and r.n_permutations == 1000
+    assert r.p_value > 0.01
+
+
+def test_f_tail_is_refused_where_the_permutations_contradict_it() -> None:
+    # 2 exceedances in 20,000 draws: p about 1e-4; an F tail of 1e-9 is outside its CI
+    p, how = om.tail_p_value(40.0, 1, 198, exceedances=2, draws=20_000)
+    assert how == om.P_PERMUTATION and p == pytest.approx(3 / 20_001)
+    p, how = om.tail_p_value(15.0, 1, 198, exceedances=2, draws=20_000)
+    assert how == om.P_F_TAIL and p == pytest.approx(float(stats.f.sf(15.0, 1, 198)))
+    p, how = om.tail_p_value(2.0, 1, 198, exceedances=30, draws=1000)
+    assert how == om.P_PERMUTATION and p == pytest.approx(31 / 1001)
+
+
+def test_planted_effect_in_one_cell_of_a_pvq_rr_grid_is_marked() -> None:
+    rng = np.random.default_rng(13)
+    sims = 30
+    marked = [_grid_marks(rng, 0.5, s) for s in range(sims)]
+    power = float(np.mean([g[RELIGION, 0] for g in marked]))
+    assert power >= 0.95
+    # the other 227 cells hold no effect: false discoveries stay rare
+    false = float(np.mean([g.sum() - g[RELIGION, 0] for g in marked]))
+    assert false < 0.5
+
+
+def test_null_pvq_rr_grid_marks_about_five_percent_of_grids_or_fewer() -> None:
+    rng = np.random.default_rng(14)
+    sims = 60
+    any_marked = [bool(_grid_marks(rng, 0.0, s).any()) for s in range(sims)]
+    # BH under the global null: P(any mark) <= 0.05; P(>= 8 of 60 | 0.05) = 0.01
+    assert sum(any_marked) <= 7

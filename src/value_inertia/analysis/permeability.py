@@ -19,6 +19,7 @@ import pandas as pd
 
 from value_inertia.analysis.metrics import cohens_d
 from value_inertia.analysis.omega_squared import (
+    MAX_PERMUTATIONS,
     _group_codes,
     benjamini_hochberg,
     permeability_many,
@@ -100,27 +101,32 @@ def permeability_table(
     n_permutations: int = 1000,
     seed: int = 0,
     min_group_size: int = MIN_GROUP_SIZE,
+    max_permutations: int = MAX_PERMUTATIONS,
     alpha: float = FDR_ALPHA,
 ) -> pd.DataFrame:
     """Selective permeability per (attribute, dimension), long form.
 
     ``scores``: persona x dimension MRAT-centred scores (index persona_id; a
     column ``mrat:<d>`` is used when present, else ``<d>``). Per cell:
-    :func:`metrics.permeability` of the scores grouped by the attribute's
+    :func:`omega_squared.permeability` of the scores grouped by the attribute's
     categories (:func:`attribute_labels`: integer attributes in quantile bins,
     nulls as "none"): ``effect`` = omega-squared, ``p_value`` = permutation p
     (one set of ``n_permutations`` permutations seeded by ``seed`` serves the
-    whole grid, :func:`metrics.permeability_many`). Personas without a score in
+    whole grid, :func:`omega_squared.permeability_many`; unresolved cells get
+    more, up to ``max_permutations``, and the F tail where the permutations
+    agree with it: ``p_method``, ``n_permutations``). Personas without a score in
     every dimension are left out of the omega-squared. ``q_value``: Benjamini-Hochberg
     over the whole grid; ``significant`` = q <= ``alpha``. ``cohens_d`` only for
     two-group contrasts (binary attributes, median split of integer ones;
     :func:`_two_group_contrast`) when both groups have >= ``min_group_size``
     personas, else NaN. Columns: attribute, dimension, effect, p_value,
-    q_value, significant, n, n_groups, method, cohens_d, contrast, n_a, n_b.
+    q_value, significant, n, n_groups, method, cohens_d, contrast, n_a, n_b,
+    p_method, n_permutations.
     """
     columns = [
         "attribute", "dimension", "effect", "p_value", "q_value", "significant",
         "n", "n_groups", "method", "cohens_d", "contrast", "n_a", "n_b",
+        "p_method", "n_permutations",
     ]  # fmt: skip
     table = _aligned_personas(personas, scores.index)
     missing = [a for a in attributes if a not in table.columns]
@@ -135,7 +141,7 @@ def permeability_table(
     grid = (
         permeability_many(
             values[complete], codes, n_permutations,
-            int(_rng(seed, "permeability").integers(0, 2**31)),
+            int(_rng(seed, "permeability").integers(0, 2**31)), max_permutations,
         )
         if len(dimensions)
         else []
@@ -167,6 +173,8 @@ def permeability_table(
                     "contrast": label,
                     "n_a": n_a,
                     "n_b": n_b,
+                    "p_method": result.p_method or None,
+                    "n_permutations": result.n_permutations,
                 }
             )
     frame = pd.DataFrame.from_records(records, columns=[c for c in columns if c not in (
