@@ -34,6 +34,7 @@ from tenacity.wait import wait_random_exponential
 from value_inertia.core.config import ModelParams
 from value_inertia.core.redaction import redact
 from value_inertia.evaluation.backends.base import (
+    OPENAI_SAMPLER,
     Request,
     Result,
     ResultCallback,
@@ -346,6 +347,7 @@ def request_body(
             body["logprobs"] = model.top_logprobs
     else:
         body["max_tokens"] = model.max_tokens
+        body.update(OPENAI_SAMPLER)  # top_p 1: no nucleus truncation (README: Sampling)
         if n > 1:
             body["n"] = n
     return endpoint, body
