@@ -97,6 +97,15 @@ LABEL_GUARD = re.compile(
     r"|kind\s+of|sort\s+of)\s+$",
     re.IGNORECASE,
 )
+# What, straight before a label, declares it the answer: 'my answer is "Moderately like
+# you"', "I would respond: Like you", "I'd say very much like me", "I choose: Like you".
+DECLARED_LABEL = re.compile(
+    r"(?:\b(?:answer|response|choice|selection|rating)\s*(?:(?:is|would\s+be|will\s+be)\s*)?"
+    r"[:=\-–—]?|\b(?:respond|reply|answer)(?:\s+(?:with|as))?\s*:?"
+    r"|\b(?:choose|chose|select|pick|go\s+with|opt\s+for)\s*:?"
+    r"|\bi(?:'d|\s+would|'ll|\s+will)?\s+say\s*:?)\s*[\"(\[]?\s*$",
+    re.IGNORECASE,
+)
 CONCLUSION = re.compile(
     r"\b(?:final(?:ly)?|therefore|thus|hence|consequently|in\s+conclusion|to\s+conclude"
     r"|overall|ultimately|in\s+the\s+end|all\s+things\s+considered|on\s+balance"

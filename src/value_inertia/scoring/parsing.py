@@ -39,20 +39,23 @@ The rules, in the order they are applied:
    after "not", "n't", "never", "than", "instead of" (within two words), or
    followed by "is not", "would be too", "isn't", ... is a rejection and does
    not count. A letter inside a matched label ("A little like you") is part
-   of the label.
+   of the label. A label straight after a declaration phrase ('my answer is
+   "Moderately like you"', "I would respond: Like you") is a *declared label*.
 6. **Conclusions.** A declaration or label whose sentence (text since the last
    ``.``, ``!`` or ``?``) contains a conclusion marker ("final answer",
    "therefore", "thus", "so my answer", "in conclusion", "overall",
    "ultimately", a sentence starting with "So", ...) is a conclusion; so is a
    final line that is only a letter, after other text.
 7. **Decision.**
-   - **Opening choice.** If the answer opens with an explicit declaration
-     ("D. Moderately like you." then an explanation, "My response would be:
-     D", a restated statement in quotes followed by "- B") made before any
-     finished sentence of its own, later label mentions are ignored (an
-     explanation uses the scale's words loosely: "it's like me to ...").
-     Later letters still count: a later conclusion ("Final answer: C")
-     revises it, another declared letter makes it ambiguous.
+   - **A declared choice wins over label words.** When the answer declares a
+     choice explicitly (a keyword declaration such as "I would respond with
+     option D" or "my response would be: C", a line that opens with a letter,
+     a letter followed by its own label, a declared label), wherever it stands
+     (after a sentence or two of role-play preamble too), label mentions that
+     are not declared are ignored: an explanation uses the scale's words
+     loosely ("overall, it's very much like me to ..."). Every declared letter
+     and declared label still counts: a later conclusion ("Final answer: C")
+     revises the choice, another declared option makes it ambiguous.
    - If there are conclusions, the last conclusion sentence decides: one
      letter there -> that letter, unless a later non-conclusion declaration
      names another letter; two letters there ("Therefore, B or C") ->
@@ -77,6 +80,7 @@ from dataclasses import dataclass
 from value_inertia.scoring.answer_text import (
     BARE_LINE,
     CONCLUSION,
+    DECLARED_LABEL,
     LABEL_GUARD,
     LETTERS,
     REFUSAL,
@@ -94,7 +98,7 @@ from value_inertia.scoring.answer_text import (
 
 # Bump whenever a change can turn the same text into a different rating: it is part of
 # the protocol hash (value_inertia.core.protocol), so results of two parsers never rank together.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,8 @@ def _candidates(text: str, options: Sequence[str]) -> list[_Candidate]:
             continue
         if LABEL_GUARD.search(text[max(0, start - 20) : start]) or text[end:].startswith("?"):
             continue
-        label_out.append(ctx.candidate(idx, start, "label"))
+        declared = bool(DECLARED_LABEL.search(text[max(0, start - 40) : start]))
+        label_out.append(ctx.candidate(idx, start, "label", declared))
     out = [
         ctx.candidate(i, p, "declaration", p in strong)
         for p, i in letters.items()
@@ -195,33 +200,12 @@ def _candidates(text: str, options: Sequence[str]) -> list[_Candidate]:
 # --------------------------------------------------------------------------- #
 
 
-# What may precede an opening choice: a short lead-in ("My response would be:"), markup,
-# a restated statement in quotes; no finished sentence.
-_MAX_LEAD_IN = 100
-
-
-def _opening(text: str, candidates: Sequence[_Candidate]) -> _Candidate | None:
-    """The answer's opening choice: its first candidate, when that is an explicit
-    declaration made before any finished sentence of its own ("D. Moderately like
-    you.", "My response would be: D", '"<the statement>" - B')."""
-    first = candidates[0]
-    if first.kind != "declaration" or not first.strong:
-        return None
-    lead = re.sub(r'"[^"\n]*"', " ", text[: first.start])
-    if len(lead.strip()) > _MAX_LEAD_IN or SENTENCE_END.search(lead):
-        return None
-    return first
-
-
-def _decide(candidates: Sequence[_Candidate], text: str = "") -> int | None:
+def _decide(candidates: Sequence[_Candidate]) -> int | None:
     """Option index chosen, or None when the candidates disagree (ambiguous)."""
-    opening = _opening(text, candidates)
-    if opening is not None:
-        # the explicit opening choice wins over labels mentioned later (explanations
-        # use the scale's words loosely); a later letter can still revise or contradict it
-        candidates = [opening] + [
-            c for c in candidates if c.kind == "declaration" and c.start > opening.start
-        ]
+    if any(c.strong for c in candidates):
+        # an explicit declaration wins over label words of the explanation (which use the
+        # scale's words loosely); every declared letter and declared label still counts
+        candidates = [c for c in candidates if c.kind == "declaration" or c.strong]
     conclusions = [c for c in candidates if c.conclusion]
     if conclusions:
         last = conclusions[-1]
@@ -229,11 +213,11 @@ def _decide(candidates: Sequence[_Candidate], text: str = "") -> int | None:
         later = {
             c.index
             for c in candidates
-            if c.kind == "declaration" and not c.conclusion and c.start > last.start
+            if (c.kind == "declaration" or c.strong) and not c.conclusion and c.start > last.start
         }
         return chosen.pop() if len(chosen) == 1 and later <= chosen else None
-    declarations = [c for c in candidates if c.kind == "declaration"]
-    pool = declarations or list(candidates)
+    declared = [c for c in candidates if c.kind == "declaration" or c.strong]
+    pool = declared or list(candidates)
     chosen = {c.index for c in pool}
     return chosen.pop() if len(chosen) == 1 else None
 
@@ -251,7 +235,7 @@ def parse_answer(text: str | None, options: Sequence[str]) -> ParsedAnswer:
         return ParsedAnswer(None, None, "empty")
     cleaned = clean(text)
     candidates = _candidates(cleaned, options)
-    index = _decide(candidates, cleaned) if candidates else None
+    index = _decide(candidates) if candidates else None
     if index is not None:
         return ParsedAnswer(LETTERS[index], index + 1, None)
     if REFUSAL.search(cleaned):
