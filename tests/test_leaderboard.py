@@ -112,7 +112,7 @@ def test_one_row_per_model_and_questionnaire(board: pd.DataFrame, inputs) -> Non
         assert row["parse_rate"] == pytest.approx(m["parse_rate"])
         assert (row["n_personas"], row["n_seeds"], row["personas_per_seed"]) == (8, 2, 4)
         assert row["repeats"] == 1 and row["samples"] == 1
-        assert row["design"] == "4 personas x 2 seeds x 1 repeats"
+        assert row["design"] == "4 personas x 2 seeds x 1 repeats x 1 samples"
         c = cl[(row["model"], row["questionnaire"])]
         assert row["clusters"] == c["k"]
         if c["silhouette"] is None:
@@ -341,7 +341,7 @@ def test_seed_stability_and_missing_specs() -> None:
     row = build_leaderboard([small_metrics("a", "q", [0.5], [0.1])], [], {}, "h", "inertia", "d")
     r = row.iloc[0]
     assert r["seed_stability"] == pytest.approx(0.8)  # mean of the finite pairs
-    assert r["design"] == "2 personas x 3 seeds x 2 repeats"
+    assert r["design"] == "2 personas x 3 seeds x 2 repeats x 1 samples"  # names samples
     assert pd.isna(r["clusters"]) and pd.isna(r["silhouette"]) and r["backend"] is None
     assert r["mode"] == "logprobs"  # falls back to the metrics' mode
 

@@ -35,6 +35,7 @@ Columns (in this order)
     a maximum over 60-228 null cells is inflated, median 0.10-0.14 with no effect.)
 ``parse_rate``, ``letter_mass`` (the registry's result metrics)
 ``n_personas``, ``n_seeds``, ``personas_per_seed``, ``repeats``, ``samples``, ``design``
+    ``design`` reads "2 personas x 1 seeds x 1 repeats x 1 samples".
 ``clusters``, ``silhouette``
 ``alpha``, ``position_bias``, ``agreement``, ``verdict``
     From the quality report, when there is one.
@@ -160,7 +161,7 @@ _MARKDOWN: list[tuple[str, str | None]] = [
     ("top2", None),
     ("parse_rate", None),
     ("letter_mass", None),
-    ("design", "personas x seeds x repeats"),
+    ("design", "personas x seeds x repeats x samples"),
     ("clusters", "clusters"),
     ("verdict", "quality"),
     ("model_id", "model id"),
@@ -213,11 +214,16 @@ def _mean(values: Iterable[Any]) -> float | None:
 Key = tuple[str, str, str]
 
 
-def _design(personas_per_seed: int | None, n_seeds: int, repeats: int | None) -> str:
+def _design(
+    personas_per_seed: int | None, n_seeds: int, repeats: int | None, samples: int | None
+) -> str:
     def fmt(value: int | None) -> str:
         return "?" if value is None else str(value)
 
-    return f"{fmt(personas_per_seed)} personas x {n_seeds} seeds x {fmt(repeats)} repeats"
+    return (
+        f"{fmt(personas_per_seed)} personas x {n_seeds} seeds x {fmt(repeats)} repeats"
+        f" x {fmt(samples)} samples"
+    )
 
 
 def _as_metrics(record: MetricsResult | Mapping[str, Any], source: str) -> MetricsResult:
@@ -285,7 +291,7 @@ def _row(
         "personas_per_seed": per_seed,
         "repeats": repeats,
         "samples": m.samples,
-        "design": _design(per_seed, n_seeds, repeats),
+        "design": _design(per_seed, n_seeds, repeats, m.samples),
         "clusters": cluster.k if cluster else None,
         "silhouette": cluster.silhouette if cluster else None,
         **{name: _number(quality.get(name)) for name in QUALITY_NUMBERS},
