@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -232,3 +233,25 @@ def test_null_pvq_rr_grid_marks_about_five_percent_of_grids_or_fewer() -> None:
     any_marked = [bool(_grid_marks(rng, 0.0, s).any()) for s in range(sims)]
     # BH under the global null: P(any mark) <= 0.05; P(>= 8 of 60 | 0.05) = 0.01
     assert sum(any_marked) <= 7
+
+
+def test_permeability_table_records_how_each_p_value_was_reached() -> None:
+    from value_inertia.analysis.permeability import permeability_table
+
+    rng = np.random.default_rng(15)
+    ids = [f"p{i}" for i in range(N)]
+    religion = rng.choice(["none", "christian", "muslim", "buddhist"], size=N)
+    sex = rng.choice(["female", "male"], size=N)
+    personas = pd.DataFrame({"persona_id": ids, "religion": religion, "sex": sex})
+    scores = pd.DataFrame(
+        {"A": rng.standard_normal(N) + 1.0 * (religion == "muslim"), "B": rng.standard_normal(N)},
+        index=pd.Index(ids, name="persona_id"),
+    )
+    table = permeability_table(scores, personas, ["religion", "sex"], ["A", "B"]).set_index(
+        ["attribute", "dimension"]
+    )
+    strong = table.loc[("religion", "A")]
+    assert strong["p_value"] < 0.05 / 228 / 100 and bool(strong["significant"])
+    assert strong["p_method"] == om.P_F_TAIL and strong["n_permutations"] == om.MAX_PERMUTATIONS
+    null = table.drop(("religion", "A"))
+    assert (null["p_method"] == om.P_PERMUTATION).all() and not null["significant"].any()

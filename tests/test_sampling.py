@@ -37,6 +37,29 @@ def test_sampler_settings_switch_every_truncation_off() -> None:
     assert sampler_settings("openai", "sample") == OPENAI_SAMPLER == {"top_p": 1.0}
 
 
+def test_embedded_sample_call_switches_llama_cpp_truncation_off() -> None:
+    """The embedded backend's create_completion gets no top-k/top-p/min-p and no penalty
+    (llama-cpp-python's own defaults would be top_k 40, top_p 0.95, min_p 0.05)."""
+    from value_inertia.evaluation.backends.embedded import EmbeddedBackend
+
+    calls: list[dict] = []
+
+    class FakeLlama:
+        def create_completion(self, **kwargs: object) -> dict:
+            calls.append(kwargs)
+            return {"choices": [{"text": " B", "finish_reason": "length"}], "usage": {}}
+
+    backend = EmbeddedBackend.__new__(EmbeddedBackend)  # no model load: only the call
+    backend.model = ModelParams(name="s", mode="sample")
+    backend.llm = FakeLlama()
+    result = backend._sample(Request(key="ab" * 32, payload={"prompt": "Q"}), "Q")
+    assert result.text == " B"
+    sent = calls[0]
+    assert sent["top_k"] == 0 and sent["top_p"] == 1.0 and sent["min_p"] == 0.0
+    assert sent["typical_p"] == 1.0 and sent["repeat_penalty"] == 1.0
+    assert sent["temperature"] == 1.0 and sent["seed"] == int("ab" * 4, 16)
+
+
 def test_openai_sample_requests_send_top_p_one() -> None:
     spec = {"name": "m", "backend": "openai", "base_url": "http://127.0.0.1:1/v1"}
     sample = ModelParams.model_validate({**spec, "mode": "sample"})
