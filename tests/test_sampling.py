@@ -15,7 +15,7 @@ from value_inertia.evaluation.backends.base import (
     Result,
     sampler_settings,
 )
-from value_inertia.evaluation.backends.openai_backend import request_body
+from value_inertia.evaluation.backends.openai_wire import request_body
 
 # A completion prompt on which SmolLM2-135M puts about half its next-token mass on the
 # six letters, most of it on A: llama-cpp-python's default min_p 0.05 would cut B, C, E
