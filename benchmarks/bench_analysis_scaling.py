@@ -10,7 +10,7 @@ and times, in order:
 * ``read``: ``pd.read_parquet`` of the parsed and personas tables;
 * ``analyze``: :func:`analysis.analyze` (``n_boot`` bootstrap resamples);
 * ``micro``: :func:`analysis.persona_scores` + :func:`analysis.convergence_across_seeds`
-  + :func:`analysis.permeability_table` (what the analyze stage adds);
+  + :func:`analysis.permeability.permeability_table` (what the analyze stage adds);
 * ``cluster``: :func:`analysis.persona_item_matrix` +
   :func:`clustering.cluster_personas` (k by silhouette in [k_min, k_max]).
 
@@ -146,11 +146,11 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
         _select,
         analyze,
         convergence_across_seeds,
-        permeability_table,
         persona_item_matrix,
         persona_scores,
     )
     from value_inertia.analysis.clustering import cluster_personas
+    from value_inertia.analysis.permeability import permeability_table
     from value_inertia.design.personas import load_schema
     from value_inertia.design.questionnaires import load_questionnaires
 

@@ -272,7 +272,8 @@ def run_analyze(
     contract and logs them, with metric names from the metric registry.
     """
     from value_inertia.analysis import plots
-    from value_inertia.analysis.analyze import cohens_d_grid, run_analysis
+    from value_inertia.analysis.analyze import run_analysis
+    from value_inertia.analysis.permeability import cohens_d_grid
     from value_inertia.core.naming import ResultName
     from value_inertia.core.protocol import protocol_for
     from value_inertia.core.results import write_metrics

@@ -284,7 +284,7 @@ def plot_permeability(
 ) -> Any:
     """Attribute x dimension heatmap of selective permeability (omega-squared).
 
-    ``table``: :func:`value_inertia.analysis.analyze.permeability_table`. Colour: the
+    ``table``: :func:`value_inertia.analysis.permeability.permeability_table`. Colour: the
     effect (diverging, centred at 0; negative = less than chance); each cell
     shows its value, and cells significant after Benjamini-Hochberg (q <=
     ``alpha``) are outlined and starred.
@@ -444,7 +444,7 @@ def plot_cohens_d(
 ) -> Any:
     """Attribute x dimension heatmap of two-group Cohen's d, diverging colours centred at 0.
 
-    ``grid``: :func:`value_inertia.analysis.analyze.cohens_d_grid`. Every cell is
+    ``grid``: :func:`value_inertia.analysis.permeability.cohens_d_grid`. Every cell is
     annotated with d (``n/a`` where there is no two-group contrast or a group
     is too small); the contrast is shown next to the attribute name.
     """

@@ -219,6 +219,10 @@ class ModelParams(_Strict):
         }
         if self.backend != "openai":
             identity["base_url"] = None
+        if self.mode == "sample":  # sample answers drawn with other settings are not these
+            from value_inertia.evaluation.backends.base import sampler_settings
+
+            identity["sampler"] = sampler_settings(self.backend, self.mode)
         if self.revision is not None:
             identity["revision"] = self.revision
         return identity

@@ -8,10 +8,18 @@ they share a ``protocol_hash``. The hash covers:
 * the prompt template: every ``prompts`` setting except the lists of
   questionnaires and variants to run (preamble, preamble_text, forced_choice,
   shuffle_options, shuffle_seed, repeats, baseline_repeats, ...) and the
-  prompt ``variant`` of this result;
+  prompt ``variant`` of this result. In ``logprobs`` mode ``repeats`` and
+  ``baseline_repeats`` are left out when the prompt does not change with the
+  repeat (no option shuffling in this variant): the repeats of one prompt
+  collapse to one deterministic request, so they measure nothing more;
 * how answers are drawn: mode, and in ``sample`` mode temperature,
-  max_tokens and samples (logprobs mode measures the raw next-token
-  distribution, whatever the temperature);
+  max_tokens, samples and the sampler settings the backend sends
+  (:func:`value_inertia.evaluation.backends.base.sampler_settings`: no top-k,
+  top-p or min-p truncation, no penalties); logprobs mode measures the raw
+  next-token distribution, whatever the temperature;
+* how uncertainty is reported: the CI level (``analyze.confidence``) and the
+  bootstrap count (``analyze.bootstrap``), which every published interval
+  depends on;
 * how answers are read: ``parse.min_letter_mass`` (the letter-mass gate),
   :data:`value_inertia.scoring.parsing.PARSER_VERSION` and, in ``sample`` mode with
   ``parse.judge`` set, the judge: its model identity
@@ -40,10 +48,11 @@ from value_inertia.core import paths
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT
 
-PROTOCOL_VERSION = 1  # bump when the set of hashed fields changes
+PROTOCOL_VERSION = 2  # bump when the set of hashed fields changes (2: sampler, CI, repeats)
 HASH_LENGTH = 16
 # prompts settings that choose what to run rather than how one prompt looks
 _NOT_PROTOCOL_PROMPTS = frozenset({"questionnaires", "variants"})
+_REPEAT_PROMPTS = frozenset({"repeats", "baseline_repeats"})
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,8 @@ def protocol_for(
     :class:`~value_inertia.core.config.ModelParams` or a model name in ``params``.
     Files are read below ``root`` (default: the project root).
     """
+    from value_inertia.design.prompts import variant_params
+    from value_inertia.evaluation.backends.base import sampler_settings
     from value_inertia.scoring.parsing import PARSER_VERSION
 
     base = Path(root) if root is not None else paths.project_root()
@@ -95,6 +106,9 @@ def protocol_for(
         if k not in _NOT_PROTOCOL_PROMPTS
     }
     sample = spec.mode == "sample"
+    if not sample and not variant_params(params.prompts, variant).shuffle_options:
+        # logprobs: every repeat of a prompt is the same request (one answer)
+        prompts = {k: v for k, v in prompts.items() if k not in _REPEAT_PROMPTS}
     fields: dict[str, Any] = {
         "protocol_version": PROTOCOL_VERSION,
         "questionnaire": {
@@ -119,6 +133,11 @@ def protocol_for(
             "temperature": float(spec.temperature) if sample else None,
             "max_tokens": int(spec.max_tokens) if sample else None,
             "samples": int(spec.samples) if sample else None,
+            "sampler": sampler_settings(spec.backend, spec.mode),
+        },
+        "intervals": {
+            "confidence": float(params.analyze.confidence),
+            "bootstrap": int(params.analyze.bootstrap),
         },
         "parse": {
             "min_letter_mass": params.parse.min_letter_mass,

@@ -56,6 +56,7 @@ REGISTRY: dict[str, MetricSpec] = {}
 # registry is complete whoever asks first. A module that adds metrics is listed here.
 METRIC_MODULES: tuple[str, ...] = (
     "value_inertia.analysis.metrics",
+    "value_inertia.analysis.omega_squared",
     "value_inertia.analysis.quality",
     "value_inertia.analysis.variants",
 )
@@ -149,5 +150,29 @@ register(
         "Mean next-token probability the model put on the six option letters (logprobs mode).",
         "mean over prompts of sum_letters p(letter)",
         ("result", "quality"),
+    )
+)
+register(
+    MetricSpec(
+        "permeable_cells",
+        "Permeable cells",
+        None,
+        "Number of (persona attribute, dimension) cells whose omega-squared is significant "
+        "after Benjamini-Hochberg over the whole grid (p-values resolved to the grid's "
+        "threshold by adaptive permutations and a permutation-checked F tail).",
+        "#{cells: q_BH <= fdr_alpha}",
+        ("permeability",),
+        0,
+    )
+)
+register(
+    MetricSpec(
+        "permeability_top",
+        "Largest significant permeability",
+        None,
+        "The largest omega-squared among the significant cells, shown with its cell "
+        "(attribute x dimension); empty when no cell is significant.",
+        "max{omega^2: q_BH <= fdr_alpha}",
+        ("permeability",),
     )
 )

@@ -53,7 +53,7 @@ COMPLETION_WINDOW = "24h"
 
 
 def batch_line(model: ModelParams, request: Request) -> dict[str, Any]:
-    from value_inertia.evaluation.backends.openai_backend import request_body
+    from value_inertia.evaluation.backends.openai_wire import request_body
 
     endpoint, body = request_body(model, request.payload)
     return {"custom_id": request.key, "method": "POST", "url": endpoint, "body": body}
@@ -96,7 +96,7 @@ def _error_text(error: Any) -> str:
 
 def result_from_line(model: ModelParams, line: dict[str, Any], transport: str) -> Result:
     """One output/error line (OpenAI or vLLM format) as a result for its ``custom_id``."""
-    from value_inertia.evaluation.backends.openai_backend import MalformedReply, parse_reply_body
+    from value_inertia.evaluation.backends.openai_wire import MalformedReply, parse_reply_body
 
     key = str(line["custom_id"])
     response = line.get("response") or {}

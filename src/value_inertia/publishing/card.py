@@ -96,7 +96,7 @@ COLUMNS: dict[str, str] = {
     "mean_rating": "expected rating 1-6 of the pooled distribution",
     "baseline_mean_rating": "expected rating 1-6 without a persona",
     "seed_stability": "mean Pearson r of per-item mean ratings between persona seeds",
-    "design": "personas per seed x seeds x repeats",
+    "design": "personas per seed x seeds x repeats x samples",
     "n_personas": "number of personas",
     "n_seeds": "number of persona seeds",
     "personas_per_seed": "personas per seed",

@@ -21,7 +21,10 @@ letter token (" A" and "A", ... " F" and "F"), records their total mass, and
 normalises over the six. Prompts come grouped by persona; the KV cache of the
 longest common token prefix with the previous prompt is kept, so a persona's
 shared preamble is evaluated once. ``sample`` mode generates text with a seed
-derived from the request key (reproducible per sample).
+derived from the request key (reproducible per sample), from the model's own
+distribution: no top-k, top-p, min-p or typical-p truncation and no penalties
+(:data:`~value_inertia.evaluation.backends.base.EMBEDDED_SAMPLER`; llama-cpp-python's
+own defaults would keep only the top 40 tokens above 5% of the top one, within 0.95).
 """
 
 from __future__ import annotations
@@ -41,7 +44,12 @@ import numpy as np
 from value_inertia.core.config import ConfigError, ModelParams
 from value_inertia.core.table_io import file_hash
 from value_inertia.design.questionnaires import OPTION_LETTERS
-from value_inertia.evaluation.backends.base import Request, Result, ResultCallback
+from value_inertia.evaluation.backends.base import (
+    EMBEDDED_SAMPLER,
+    Request,
+    Result,
+    ResultCallback,
+)
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +334,7 @@ class EmbeddedBackend:
             max_tokens=self.model.max_tokens,
             temperature=self.model.temperature,
             seed=seed,
+            **EMBEDDED_SAMPLER,  # no truncation, no penalty: the model's own distribution
         )
         choice = out["choices"][0]
         usage = out.get("usage") or {}
