@@ -1,6 +1,6 @@
 """The leaderboard app in a real headless Chromium (Debian's chromium + chromedriver).
 
-``python leaderboard/app.py`` is started as a user would, on the data folder of
+``python -m leaderboard`` is started as a user would, on the data folder of
 a dataset published from the synthetic project; Selenium drives Chromium
 against it. Without Chromium the tests skip with a message naming what to
 install, except under ``CI=true``, where they fail (``.ci/run`` installs it).
@@ -65,17 +65,19 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python leaderboard/app.py --port <free>`` serving the generated leaderboard."""
+    """``python -m leaderboard --port <free>`` serving the generated leaderboard."""
     port = free_port()
     workdir = tmp_path_factory.mktemp("app")
     log_path = workdir / "app.log"
     env = {k: v for k, v in os.environ.items() if k != "VALUE_INERTIA_DATASET"}
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [
                 sys.executable,
-                str(REPO / "leaderboard" / "app.py"),
+                "-m",
+                "leaderboard",
                 "--port",
                 str(port),
                 "--data",

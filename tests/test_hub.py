@@ -8,7 +8,6 @@ itself cannot be reached from the tests): the assertions are about what
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -45,9 +44,9 @@ from value_inertia.core.table_io import write_table
 from value_inertia.publishing import push as push_mod
 from value_inertia.publishing.dataset import build_dataset_folder
 from value_inertia.publishing.folders import folder_files, model_slugs, read_front_matter
-from value_inertia.publishing.hub_tables import MERGE_KEYS
 from value_inertia.publishing.push import PublishError, publish, submit, verify_submission
 from value_inertia.publishing.space import build_space_folder
+from value_inertia.publishing.tables.merge import MERGE_KEYS
 
 TOKEN = "hf_stubTOKEN_0123456789abcdefghij"
 TOKEN_B = "hf_secondTOKEN_9876543210zyxwvuts"
@@ -318,15 +317,34 @@ def test_dataset_folder_names_a_missing_input(project: Path) -> None:
     assert not (paths.hub_dir(project) / "dataset").exists()
 
 
-def load_app(folder: Path, monkeypatch: pytest.MonkeyPatch):
-    spec = importlib.util.spec_from_file_location("space_app", folder / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "space_app", app)
-    spec.loader.exec_module(app)
-    return app
+SPACE_BOARD = """
+import json
+import leaderboard
+from leaderboard.data import load_board
+from leaderboard.figures import figures_for
+board = load_board()
+print(json.dumps({"package": leaderboard.__file__, "source": board.source,
+                  "rows": len(board.frame),
+                  "first_figure": figures_for(board, "steady-model", "mfq30")[0][0]}))
+"""
 
 
-def test_space_folder(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def run_space_app(folder: Path) -> dict:
+    """The Space's own copy of the app, imported as Spaces do (the Space root on sys.path)."""
+    env = {k: v for k, v in os.environ.items() if k != "VALUE_INERTIA_DATASET"}
+    done = subprocess.run(
+        [sys.executable, "-c", SPACE_BOARD],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_space_folder(project: Path) -> None:
     params = load_params(project / "params.yaml")
     hub = paths.hub_dir(project)
     build_dataset_folder(project, hub / "dataset", params)
@@ -334,7 +352,12 @@ def test_space_folder(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # With a dataset repo the Space carries no data: the app reads the Hub dataset.
     with_repo = build_space_folder(project, hub / "space", DATASET_REPO, hub / "dataset")
     folder = hub / "space"
-    assert (folder / "app.py").read_bytes() == (REPO / "leaderboard" / "app.py").read_bytes()
+    package = sorted(p.name for p in (REPO / "leaderboard").glob("*.py"))
+    assert "app.py" in package and "data.py" in package
+    for name in package:  # the app package, copied whole
+        copied = (folder / "leaderboard" / name).read_bytes()
+        assert copied == (REPO / "leaderboard" / name).read_bytes(), name
+    assert "from leaderboard.app import main" in (folder / "app.py").read_text()
     meta = read_front_matter((folder / "README.md").read_text(encoding="utf-8"))
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__
     assert meta["app_file"] == "app.py" and meta["datasets"] == [DATASET_REPO]
@@ -359,12 +382,10 @@ def test_space_folder(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "data/metric_registry.json",
         "data/plots/wobbly-model__mfq30__cohens_d.png",
     } <= set(snapshot["files"])
-    monkeypatch.chdir(project.parent)
-    monkeypatch.delenv("VALUE_INERTIA_DATASET", raising=False)
-    app = load_app(hub / "space2", monkeypatch)
-    board = app.load_board()
-    assert board.source == str(hub / "space2" / "data") and len(board.frame) == 6
-    assert app.figures_for(board, "steady-model", "mfq30")[0][0].endswith("__macro.png")
+    seen = run_space_app(hub / "space2")
+    assert seen["package"] == str(hub / "space2" / "leaderboard" / "__init__.py")
+    assert seen["source"] == str(hub / "space2" / "data") and seen["rows"] == 6
+    assert seen["first_figure"].endswith("__macro.png")
 
 
 # --------------------------------------------------------------------------- dry run
@@ -420,12 +441,10 @@ def check_token_only_in_authorization(stub: HubStub, tokens=(TOKEN,)) -> None:
 
 
 READ_BOARD = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("app", sys.argv[1])
-app = importlib.util.module_from_spec(spec)
-sys.modules["app"] = app
-spec.loader.exec_module(app)
-board = app.load_board(dataset=sys.argv[2])
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from leaderboard.data import load_board
+board = load_board(dataset=sys.argv[2])
 print(json.dumps({"rows": len(board.frame), "source": board.source,
                   "models": sorted(set(board.frame["model"])),
                   "plots": sorted(p.name for p in board.plots_dir.glob("*.png"))}))
@@ -433,7 +452,7 @@ print(json.dumps({"rows": len(board.frame), "source": board.source,
 
 
 def read_board_through_hub(endpoint: str, tmp_path: Path) -> dict:
-    """``load_board(dataset=...)`` of leaderboard/app.py in a fresh process against ``endpoint``."""
+    """``load_board(dataset=...)`` of the app, in a fresh process, against ``endpoint``."""
     env = {
         **os.environ,
         "HF_ENDPOINT": endpoint,
@@ -443,7 +462,7 @@ def read_board_through_hub(endpoint: str, tmp_path: Path) -> dict:
     }
     env.pop("VALUE_INERTIA_DATASET", None)
     done = subprocess.run(
-        [sys.executable, "-c", READ_BOARD, str(REPO / "leaderboard" / "app.py"), DATASET_REPO],
+        [sys.executable, "-c", READ_BOARD, str(REPO), DATASET_REPO],
         cwd=tmp_path,
         env=env,
         capture_output=True,

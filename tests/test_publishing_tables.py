@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from value_inertia.core.config import ModelParams
-from value_inertia.publishing.hub_tables import merge_frames, model_key, public_model, rerank, scrub
+from value_inertia.publishing.tables.merge import merge_frames, rerank
+from value_inertia.publishing.tables.public import model_key, public_model, scrub
 
 KEY = ["model_key", "questionnaire", "variant", "protocol_hash"]
 

@@ -32,20 +32,22 @@ from value_inertia.publishing.board import (
     load_variant_reports,
 )
 from value_inertia.publishing.folders import copy, folder_files, replace_dir, require
-from value_inertia.publishing.hub_tables import (
+from value_inertia.publishing.tables.merge import frame_table
+from value_inertia.publishing.tables.public import (
+    models_table,
+    package_version,
+    public_model,
+    scrub,
+)
+from value_inertia.publishing.tables.results import results_frame
+from value_inertia.publishing.tables.rows import (
     ASSIGNMENTS_SCHEMA,
     CLUSTERS_SCHEMA,
     METRICS_SCHEMA,
     QUALITY_SCHEMA,
     cluster_rows,
-    frame_table,
     metrics_rows,
-    models_table,
-    package_version,
-    public_model,
     quality_rows,
-    results_frame,
-    scrub,
 )
 from value_inertia.tracking import git_commit, params_hash
 
