@@ -29,11 +29,11 @@ from leaderboard.selection import (
     column_choices,
     default_columns,
     default_protocol,
+    failing_rows,
     levels_of,
-    model_names,
+    model_choices,
     protocol_choices,
     questionnaires,
-    selected_rows,
     table_view,
 )
 
@@ -41,6 +41,21 @@ CSS = """
 #leaderboard-table table { table-layout: auto; }
 #leaderboard-table th, #leaderboard-table td { white-space: nowrap; }
 """
+
+
+FAILED_ROW = "background-color: #fde2e1"  # rows whose quality verdict flags a problem
+
+
+def styled(
+    board: Board, questionnaire: str, protocol: str | None, search: str, columns: list[str]
+) -> Any:
+    """:func:`table_view` with the rows whose verdict fails shaded (and marked in the
+    verdict column): a number is only as good as its quality report says."""
+    view = table_view(board, questionnaire, protocol, search, columns)
+    failing = failing_rows(board, questionnaire, protocol, search)
+    return view.style.apply(
+        lambda row: [FAILED_ROW if failing[row.name] else ""] * len(row), axis=1
+    )
 
 
 def build_app(board: Board, reload: Any = None) -> Any:
@@ -62,17 +77,20 @@ def build_app(board: Board, reload: Any = None) -> Any:
     first_p = default_protocol(board.frame, first_q) if first_q else None
     choices = column_choices(board)
     chosen = default_columns(choices)
-    models = model_names(board.frame, first_q)
-    top = selected_rows(board, first_q, first_p)["model"].astype(str).tolist() if first_q else []
-    first_m = top[0] if top else (models[0] if models else None)
-    second_m = top[1] if len(top) > 1 else (models[1] if len(models) > 1 else first_m)
+    # models of the selected protocol only, by identity (model_key), in rank order
+    models = model_choices(board, first_q, first_p)
+    keys = [key for _, key in models]
+    first_m = keys[0] if keys else None
+    second_m = keys[1] if len(keys) > 1 else first_m
 
     with gr.Blocks(title="Value Inertia Leaderboard", fill_width=True) as demo:
         gr.Markdown(
             "# Value Inertia Leaderboard\n"
             "How stable do a language model's values stay when it role-plays very different "
             "people? Higher **inertia**: answers that barely move across personas. Ranked "
-            "within one protocol; `1-2` marks a tie group (overlapping CIs)."
+            "within one protocol; `1-2` marks a tie group (overlapping CIs); `—`: an interval "
+            "with no width at the shown digits; `✗` and a shaded row: the quality verdict "
+            "flags a problem."
         )
         with gr.Row():
             q_box = gr.Dropdown(qs, value=first_q, label="Questionnaire", elem_id="questionnaire")
@@ -93,7 +111,7 @@ def build_app(board: Board, reload: Any = None) -> Any:
                 cols = gr.CheckboxGroup(
                     choices, value=chosen, label="Show columns", elem_id="columns"
                 )
-            start = table_view(board, first_q, first_p, "", chosen) if first_q else None
+            start = styled(board, first_q, first_p, "", chosen) if first_q else None
             table = gr.Dataframe(
                 value=start,
                 interactive=False,
@@ -135,10 +153,11 @@ def build_app(board: Board, reload: Any = None) -> Any:
         with gr.Tab("Model"):
             m_box = gr.Dropdown(models, value=first_m, label="Model", elem_id="model")
             summary = gr.Markdown(
-                model_summary(board, first_m, first_q, first_p) if first_m else "No results."
+                model_summary(board, first_m, first_q, first_p) if first_m else "No results.",
+                elem_id="model-summary",
             )
             gallery = gr.Gallery(
-                value=figures_for(board, first_m, first_q) if first_m else [],
+                value=figures_for(board, first_m, first_q, first_p) if first_m else [],
                 label="Analysis figures",
                 columns=1,
                 height="auto",
@@ -152,8 +171,7 @@ def build_app(board: Board, reload: Any = None) -> Any:
 
         def board_views(q: str, p: str, s: str, c: list[str]) -> list[Any]:
             b = current()
-            view = table_view(b, q, p, s, c)
-            return [gr.update(value=view), ci_figure(b, q, p)]
+            return [gr.update(value=styled(b, q, p, s, c)), ci_figure(b, q, p)]
 
         def compare_views(a: str, bm: str, q: str, p: str, level: str) -> list[Any]:
             b = current()
@@ -164,7 +182,7 @@ def build_app(board: Board, reload: Any = None) -> Any:
 
         def model_views(m: str, q: str, p: str) -> list[Any]:
             b = current()
-            return [model_summary(b, m, q, p), figures_for(b, m, q)]
+            return [model_summary(b, m, q, p), figures_for(b, m, q, p)]
 
         def everything(q: str, p: str, s: str, c: list[str], a: str, bm: str, m: str) -> list[Any]:
             b = current()
@@ -172,10 +190,11 @@ def build_app(board: Board, reload: Any = None) -> Any:
             q = q if q in qs_now else (qs_now[0] if qs_now else None)
             pchoices = protocol_choices(b.frame, q) if q else []
             p = p if p in [v for _, v in pchoices] else default_protocol(b.frame, q)
-            names = model_names(b.frame, q)
-            a = a if a in names else (names[0] if names else None)
-            bm = bm if bm in names else (names[1] if len(names) > 1 else a)
-            m = m if m in names else a
+            names = model_choices(b, q, p)  # only the models of the selected protocol
+            keys = [key for _, key in names]
+            a = a if a in keys else (keys[0] if keys else None)
+            bm = bm if bm in keys else (keys[1] if len(keys) > 1 else a)
+            m = m if m in keys else a
             return [
                 gr.update(choices=qs_now, value=q),
                 gr.update(choices=pchoices, value=p),

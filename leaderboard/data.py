@@ -121,11 +121,17 @@ def with_defaults(frame: pd.DataFrame) -> pd.DataFrame:
         "rank_label": None,
         "inertia_ci_low": float("nan"),
         "inertia_ci_high": float("nan"),
+        "model_key": None,
+        "verdict": None,  # no quality report: shown as not measured
     }
     for column, value in defaults.items():
         if column not in frame.columns:
             frame[column] = value
     frame["protocol_hash"] = frame["protocol_hash"].fillna("unspecified").astype(str)
+    # a project's own leaderboard has no identity column: its display names are its keys
+    frame["model_key"] = (
+        frame["model_key"].astype(object).where(frame["model_key"].notna(), frame["model"])
+    )
     labels = frame["rank_label"].astype(object)
     frame["rank_label"] = labels.where(labels.notna(), frame["rank"].astype(str))
     return frame
@@ -169,12 +175,25 @@ def load_board(data_dir: Path | None = None, dataset: str | None = None) -> Boar
     )
 
 
-def raw_json(board: Board, kind: str, model: str, questionnaire: str) -> dict[str, Any]:
-    """``<kind>/raw/<stem>.json`` of the published data (``<kind>/<stem>.json`` of a project)."""
-    if board.data_dir is None:
+def result_stem(row: Any) -> str:
+    """``<questionnaire>__<variant>__<protocol>``: a published result's file stem."""
+    return f"{row.get('questionnaire')}__{row.get('variant')}__{row.get('protocol_hash')}"
+
+
+def raw_json(board: Board, kind: str, row: Any) -> dict[str, Any]:
+    """The JSON of ``kind`` (metrics, quality, clusters, variants) behind one board row.
+
+    Published data keys it by identity and protocol (``<kind>/raw/<model_key>/<stem>.json``,
+    variants: ``variants/<model_key>/<stem>.json``); a project's own ``data/`` folder by
+    name (``<kind>/<model>__<questionnaire>.json``).
+    """
+    if board.data_dir is None or row is None:
         return {}
-    for folder in (board.data_dir / kind / "raw", board.data_dir / kind):
-        path = folder / f"{model}__{questionnaire}.json"
+    key, stem = row.get("model_key"), result_stem(row)
+    legacy = f"{row.get('model')}__{row.get('questionnaire')}.json"
+    root = board.data_dir / kind
+    for path in (root / "raw" / str(key) / f"{stem}.json", root / str(key) / f"{stem}.json",
+                 root / "raw" / legacy, root / legacy):  # fmt: skip
         if path.is_file():
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -182,7 +201,3 @@ def raw_json(board: Board, kind: str, model: str, questionnaire: str) -> dict[st
                 return {}
             return data if isinstance(data, dict) else {}
     return {}
-
-
-def raw_metrics(board: Board, model: str, questionnaire: str) -> dict[str, Any]:
-    return raw_json(board, "metrics", model, questionnaire)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from leaderboard.data import Board
-from leaderboard.selection import LEVEL_LABELS, dimension_table, selected_rows
+from leaderboard.data import Board, result_stem
+from leaderboard.selection import (
+    LEVEL_LABELS,
+    dimension_table,
+    model_label,
+    result_row,
+    selected_rows,
+)
 
 FIGURES: dict[str, str] = {
     "macro": "Answer distribution per value dimension (persona vs. baseline)",
@@ -55,7 +62,8 @@ def ci_figure(board: Board, questionnaire: str, protocol: str | None) -> Any:
 def compare_figure(
     board: Board, a: str, b: str, questionnaire: str, protocol: str | None, level: str
 ) -> Any:
-    """Per group: inertia and steerability of two models with CIs, and both distributions."""
+    """Per group: inertia and steerability of two models (``a``, ``b``: their ``model_key``)
+    with CIs, and both distributions."""
     import numpy as np
 
     ta = dimension_table(board, a, questionnaire, protocol, level)
@@ -83,7 +91,13 @@ def compare_figure(
             else:
                 err = None
             ax.errorbar(
-                vals, y + offset, xerr=err, fmt="o", capsize=3, color=colors[name], label=name
+                vals,
+                y + offset,
+                xerr=err,
+                fmt="o",
+                capsize=3,
+                color=colors[name],
+                label=model_label(board, name),
             )
         ax.set_yticks(y, groups if col == 0 else [""] * len(groups))
         ax.set_xlim(0, 1)
@@ -116,15 +130,27 @@ def compare_figure(
         ax.set_yticks(y, [""] * len(groups))
         ax.set_xlim(0, 1)
         ax.set_xlabel("answer shares: rating 1 (red) to 6 (blue)")
-    fig.suptitle(f"{a} vs. {b} · {questionnaire} · {LEVEL_LABELS.get(level, level)}")
+    names = f"{model_label(board, a)} vs. {model_label(board, b)}"
+    fig.suptitle(f"{names} · {questionnaire} · {LEVEL_LABELS.get(level, level)}")
     return fig
 
 
-def figures_for(board: Board, model: str, questionnaire: str) -> list[tuple[str, str]]:
-    """``(path, caption)`` of the model's figures for ``questionnaire``, known ones first."""
-    if board.plots_dir is None or not model:
+def figures_for(
+    board: Board, key: str | None, questionnaire: str | None, protocol: str | None
+) -> list[tuple[str, str]]:
+    """``(path, caption)`` of the analysis figures of model ``key`` in the selected protocol
+    (``plots/<model_key>/<questionnaire>__<variant>__<protocol>__<figure>.png``; a project's
+    own data: ``plots/<model>__<questionnaire>__<figure>.png``), known figures first."""
+    row = result_row(board, key, questionnaire, protocol)
+    if board.plots_dir is None or row is None:
         return []
-    prefix = f"{model}__{questionnaire}__"
-    found = {p.name[len(prefix) : -4]: p for p in board.plots_dir.glob(f"{prefix}*.png")}
+    found: dict[str, Path] = {}
+    prefix = f"{result_stem(row)}__"
+    for path in sorted((board.plots_dir / str(row.get("model_key"))).glob(f"{prefix}*.png")):
+        found[path.name[len(prefix) : -4]] = path
+    if not found:  # a project's own data/ folder: figures by display name
+        prefix = f"{row.get('model')}__{questionnaire}__"
+        for path in sorted(board.plots_dir.glob(f"{prefix}*.png")):
+            found[path.name[len(prefix) : -4]] = path
     order = [f for f in FIGURES if f in found] + sorted(f for f in found if f not in FIGURES)
     return [(str(found[f]), FIGURES.get(f, f)) for f in order]

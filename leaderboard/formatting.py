@@ -1,4 +1,5 @@
-"""How the app writes numbers: registry digits, a dash for what is missing."""
+"""How the app writes numbers: registry digits, a dash for what is missing, and
+"—" for an interval with no width at the shown digits (it says nothing)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import pandas as pd
 from leaderboard.data import Board
 
 MISSING = "–"
+NO_SPREAD = "—"  # an interval whose ends are equal at the shown digits
+FAILED = "✗"  # marks a result whose quality verdict flags a problem
+PASSING_VERDICTS = ("reliable", "usable")
 
 
 def missing(value: Any) -> bool:
@@ -35,6 +39,24 @@ def fmt(board: Board, value: Any, name: str | None = None) -> str:
 
 
 def fmt_ci(board: Board, low: Any, high: Any, name: str = "inertia") -> str:
+    """``[low, high]``; :data:`NO_SPREAD` when both ends read the same (a zero-width
+    interval, e.g. "0.002 [0.002, 0.002]", shows no uncertainty it could have measured)."""
     if missing(low) or missing(high):
         return MISSING
-    return f"[{fmt(board, low, name)}, {fmt(board, high, name)}]"
+    lo, hi = fmt(board, low, name), fmt(board, high, name)
+    return NO_SPREAD if lo == hi else f"[{lo}, {hi}]"
+
+
+def verdict_fails(verdict: Any) -> bool:
+    """True when a quality verdict flags a problem (not "reliable"); a missing verdict
+    (not measured) is not a failure, and shows as missing."""
+    if missing(verdict) or not str(verdict).strip():
+        return False
+    return str(verdict).split(":", 1)[0].strip() not in PASSING_VERDICTS
+
+
+def fmt_verdict(verdict: Any) -> str:
+    """The verdict as shown: a failing one marked with :data:`FAILED`."""
+    if missing(verdict):
+        return MISSING
+    return f"{FAILED} {verdict}" if verdict_fails(verdict) else str(verdict)

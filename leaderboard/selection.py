@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from leaderboard.data import Board
-from leaderboard.formatting import fmt, fmt_ci, missing
+from leaderboard.formatting import fmt, fmt_ci, fmt_verdict, missing, verdict_fails
 
 ALL = "all"
 # Table columns shown by default (all fit at 1400 px without scrolling sideways).
@@ -118,9 +118,60 @@ def table_view(
                 fmt_ci(board, lo, hi)
                 for lo, hi in zip(rows["inertia_ci_low"], rows["inertia_ci_high"], strict=True)
             ]
+        elif column == "verdict":
+            out[column] = [fmt_verdict(v) for v in rows[column]]
         else:
             out[column] = [fmt(board, v, column) for v in rows[column]]
     return pd.DataFrame(out, columns=wanted)
+
+
+def failing_rows(board: Board, questionnaire: str, protocol: str | None, search: str) -> list[bool]:
+    """Per row of :func:`table_view`: does its quality verdict flag a problem?"""
+    rows = selected_rows(board, questionnaire, protocol)
+    needle = (search or "").strip().lower()
+    if needle:
+        rows = rows[rows["model"].astype(str).str.lower().str.contains(needle, regex=False)]
+    if "verdict" not in rows.columns:
+        return [False] * len(rows)
+    return [verdict_fails(v) for v in rows["verdict"]]
+
+
+def result_row(
+    board: Board, key: str | None, questionnaire: str | None, protocol: str | None
+) -> pd.Series | None:
+    """The board row of model ``key`` (its ``model_key``) in the selected protocol (the
+    ``original`` prompt variant first); None when it has none."""
+    if not key or not questionnaire:
+        return None
+    rows = selected_rows(board, questionnaire, protocol)
+    rows = rows[rows["model_key"].astype(str) == str(key)]
+    if rows.empty:
+        return None
+    original = rows[rows["variant"].astype(str) == "original"]
+    return (original if len(original) else rows).iloc[0]
+
+
+def model_choices(
+    board: Board, questionnaire: str | None, protocol: str | None
+) -> list[tuple[str, str]]:
+    """``(label, model_key)`` of the models of one protocol, in rank order: what the model
+    and compare dropdowns offer. Two identities under one display name are told apart
+    by the end of their key."""
+    if not questionnaire:
+        return []
+    rows = selected_rows(board, questionnaire, protocol)
+    keys, labels = rows["model_key"].astype(str), rows["model"].astype(str)
+    pairs = list(dict.fromkeys(zip(keys, labels, strict=True)))
+    names = [name for _, name in pairs]
+    return [
+        (name if names.count(name) == 1 else f"{name} ({key[-6:]})", key) for key, name in pairs
+    ]
+
+
+def model_label(board: Board, key: str | None) -> str:
+    """The display name of model ``key`` (the key itself when the board has no such model)."""
+    rows = board.frame[board.frame["model_key"].astype(str) == str(key)]
+    return str(rows["model"].iloc[0]) if len(rows) else str(key)
 
 
 def model_names(frame: pd.DataFrame, questionnaire: str | None = None) -> list[str]:
@@ -129,9 +180,10 @@ def model_names(frame: pd.DataFrame, questionnaire: str | None = None) -> list[s
 
 
 def dimension_table(
-    board: Board, model: str, questionnaire: str, protocol: str | None, level: str = "dimension"
+    board: Board, key: str, questionnaire: str, protocol: str | None, level: str = "dimension"
 ) -> pd.DataFrame:
-    """One row per group of ``level``: inertia, steerability (with CIs), distributions."""
+    """One row per group of ``level`` of model ``key`` (its ``model_key``; a project's own
+    data: its name) in ``protocol``: inertia, steerability (with CIs), distributions."""
     columns = [
         "group",
         "inertia",
@@ -148,7 +200,8 @@ def dimension_table(
     m = board.metrics
     if m is not None and "protocol_hash" in m.columns:
         rows = m[
-            (m["model"] == model)
+            (m["model_key" if "model_key" in m.columns else "model"] == key)
+            & (m["variant"] == "original" if "variant" in m.columns else True)
             & (m["questionnaire"] == questionnaire)
             & (m["level"] == level)
             & ((m["protocol_hash"] == protocol) if protocol not in (None, "", ALL) else True)
@@ -156,7 +209,7 @@ def dimension_table(
         return rows[[c for c in columns if c in rows.columns]].reset_index(drop=True)
     # a project's own leaderboard: per-dimension point estimates in wide columns
     frame = board.frame
-    row = frame[(frame["model"] == model) & (frame["questionnaire"] == questionnaire)]
+    row = frame[(frame["model_key"] == key) & (frame["questionnaire"] == questionnaire)]
     if row.empty or level != "dimension":
         return pd.DataFrame(columns=["group", "inertia", "steerability"])
     r = row.iloc[0]

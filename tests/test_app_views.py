@@ -29,6 +29,11 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def key(board: data.Board, name: str) -> str:
+    """The identity (``model_key``) of the board's model ``name``."""
+    return str(board.frame.loc[board.frame["model"] == name, "model_key"].iloc[0])
+
+
 def test_protocols_default_to_the_one_with_most_models(published: Path) -> None:
     board = data.load_board(published / "data/hub/dataset/data")
     frame = board.frame
@@ -66,16 +71,20 @@ def test_verdict_and_compare_levels(published: Path) -> None:
         "basic",
         "higher_order",
     ]
-    text = pages.compare_markdown(board, "steady-model", "drift.model", "pvqrr", p, "higher_order")
+    text = pages.compare_markdown(
+        board, key(board, "steady-model"), key(board, "drift.model"), "pvqrr", p, "higher_order"
+    )
     assert text.count("\n") == 1 + 4  # header, rule, the 4 higher-order values
     m = board.metrics
     higher = set(m.loc[(m["questionnaire"] == "pvqrr") & (m["level"] == "higher_order"), "group"])
     assert len(higher) == 4 and all(f"| {g} |" in text for g in higher)
-    fig = figures.compare_figure(board, "steady-model", "drift.model", "pvqrr", p, "basic")
+    fig = figures.compare_figure(
+        board, key(board, "steady-model"), key(board, "drift.model"), "pvqrr", p, "basic"
+    )
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels[0] == "Self-Direction" and len(labels) == 10
     summary = pages.model_summary(
-        board, "steady-model", "mfq30", selection.default_protocol(board.frame, "mfq30")
+        board, key(board, "steady-model"), "mfq30", selection.default_protocol(board.frame, "mfq30")
     )
     assert "Quality verdict: **usable**" in summary and "Provenance" in summary
 
@@ -105,7 +114,9 @@ def test_figures_accept_an_interval_beside_its_estimate(published: Path) -> None
     assert fig.axes[0].get_xlabel().startswith("inertia")
     metrics = board.metrics
     metrics["inertia_ci_low"] = metrics["inertia"] + 0.01
-    figures.compare_figure(board, "steady-model", "drift.model", "mfq30", p, "dimension")
+    figures.compare_figure(
+        board, key(board, "steady-model"), key(board, "drift.model"), "mfq30", p, "dimension"
+    )
 
 
 def test_model_page_has_the_quality_report(published: Path) -> None:
@@ -115,9 +126,9 @@ def test_model_page_has_the_quality_report(published: Path) -> None:
     board = data.load_board(published / "data/hub/dataset/data")
     report = json.loads((published / "data/quality/steady-model__pvqrr.json").read_text())
     p = selection.default_protocol(board.frame, "pvqrr")
-    text = pages.model_summary(board, "steady-model", "pvqrr", p)
+    text = pages.model_summary(board, key(board, "steady-model"), "pvqrr", p)
     section = text.split("### Quality report", 1)[1].split("### Data", 1)[0]
-    assert f"Verdict: **{report['verdict']}**" in section
+    assert f"Verdict: **{formatting.fmt_verdict(report['verdict'])}**" in section
     # every quality metric of the published registry, under its label
     assert f"| Parse rate | {report['parse_rate']:.3f} |" in section
     assert f"| MRAT mean | {report['mrat_mean']:.3f} |" in section
@@ -128,5 +139,58 @@ def test_model_page_has_the_quality_report(published: Path) -> None:
     # figures the report does not have (no model here runs in both modes) are left out
     assert report["agreement"] is None and "Logprob-sample agreement" not in section
     # a project's own data folder (data/quality/<stem>.json) works too
-    own = pages.model_summary(data.load_board(published / "data"), "steady-model", "pvqrr", p)
-    assert f"Verdict: **{report['verdict']}**" in own
+    own_board = data.load_board(published / "data")  # a project's own data: names are keys
+    own = pages.model_summary(own_board, "steady-model", "pvqrr", p)
+    assert f"Verdict: **{formatting.fmt_verdict(report['verdict'])}**" in own
+
+
+def test_models_are_chosen_by_identity_within_the_protocol(published: Path) -> None:
+    """The model and compare dropdowns offer only models of the selected protocol, by
+    identity; two identities under one display name are both offered, told apart."""
+    board = data.load_board(published / "data/hub/dataset/data")
+    choices = selection.protocol_choices(board.frame, "mfq30")
+    main, sample = choices[0][1], choices[1][1]
+    assert [label for label, _ in selection.model_choices(board, "mfq30", main)] == [
+        "steady-model",
+        "drift.model",
+    ]
+    assert [label for label, _ in selection.model_choices(board, "mfq30", sample)] == [
+        "wobbly-model"
+    ]
+    # the same display name with other weights: another model, its own row and choice
+    frame = board.frame
+    twin = frame[(frame["model"] == "steady-model") & (frame["protocol_hash"] == main)].copy()
+    twin["model_key"] = "weights-" + "f" * 16
+    twin["inertia"] = 0.01
+    board.frame = pd.concat([frame, twin], ignore_index=True)
+    offered = selection.model_choices(board, "mfq30", main)
+    assert len(offered) == 3 and len({k for _, k in offered}) == 3
+    assert f"steady-model ({'f' * 6})" in [label for label, _ in offered]
+    page = pages.model_summary(board, "weights-" + "f" * 16, "mfq30", main)
+    assert "inertia **0.010**" in page  # the twin's own row, not the first steady-model's
+    assert pages.model_summary(board, key(board, "wobbly-model"), "mfq30", main).startswith(
+        "No results"
+    )  # not in this protocol
+
+
+def test_no_spread_failing_verdicts_and_collapsed_protocol(published: Path) -> None:
+    board = data.load_board(published / "data/hub/dataset/data")
+    assert formatting.fmt_ci(board, 0.0021, 0.0024) == formatting.NO_SPREAD  # "0.002" twice
+    assert formatting.fmt_ci(board, 0.2, 0.3) == "[0.200, 0.300]"
+    assert formatting.fmt_ci(board, None, 0.3) == formatting.MISSING
+    assert formatting.verdict_fails("too few personas") and formatting.verdict_fails("unreliable")
+    assert not formatting.verdict_fails("reliable") and not formatting.verdict_fails(None)
+    p = selection.default_protocol(board.frame, "mfq30")
+    board.frame["verdict"] = [
+        "low parse rate" if m == "drift.model" else "reliable" for m in board.frame["model"]
+    ]
+    view = selection.table_view(board, "mfq30", p, "", ["verdict", "inertia CI"])
+    assert view["verdict"].tolist() == ["reliable", "✗ low parse rate"]
+    assert selection.failing_rows(board, "mfq30", p, "") == [False, True]
+    assert view["inertia CI"].tolist()[0] == formatting.NO_SPREAD  # steady: no spread at all
+    page = pages.model_summary(board, key(board, "drift.model"), "mfq30", p)
+    assert "Quality verdict: **✗ low parse rate**" in page
+    summary, collapsed = page.split("<details>", 1)
+    assert "mode **logprobs**" in summary and "personas **4**" in summary
+    assert '"protocol_version"' not in summary and '"protocol_version"' in collapsed
+    assert "MLflow run of the analysis" in page

@@ -41,11 +41,13 @@ from value_inertia import pipeline
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, HubParams, Params, load_params
 from value_inertia.core.table_io import write_table
+from value_inertia.publishing import card as card_mod
 from value_inertia.publishing import push as push_mod
 from value_inertia.publishing.dataset import build_dataset_folder
 from value_inertia.publishing.folders import folder_files, model_slugs, read_front_matter
 from value_inertia.publishing.push import PublishError, publish, submit, verify_submission
 from value_inertia.publishing.space import build_space_folder
+from value_inertia.publishing.tables.identity import plot_file, result_file
 from value_inertia.publishing.tables.merge import MERGE_KEYS
 
 TOKEN = "hf_stubTOKEN_0123456789abcdefghij"
@@ -139,6 +141,17 @@ def readable_text(folder: Path) -> str:
     return "\n".join(parts)
 
 
+def board_ids(folder: Path) -> dict[tuple[str, str], tuple[str, str, str, str]]:
+    """``(model_key, questionnaire, variant, protocol_hash)`` of each original result of the
+    dataset ``folder``, by (model, questionnaire): what its per-result files are named by."""
+    board = pd.read_parquet(folder / BOARD)
+    board = board[board["variant"] == "original"]
+    return {
+        (r.model, r.questionnaire): (r.model_key, r.questionnaire, r.variant, r.protocol_hash)
+        for r in board.itertuples()
+    }
+
+
 def remote_frame(stub: HubStub, rel: str, rev: str = "main") -> pd.DataFrame:
     commit = stub.repo("dataset", DATASET_REPO).resolve(rev)
     return pd.read_parquet(io.BytesIO(commit.files[rel]))
@@ -168,7 +181,11 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
     meta = read_front_matter(card)
     for key in ("license", "pretty_name", "task_categories", "tags", "configs"):
         assert meta.get(key), key
-    assert meta["license_link"] == "LICENSE.md" and (folder / "LICENSE.md").exists()
+    # one licence, the same in the metadata and LICENSE.md
+    licence = (folder / "LICENSE.md").read_text(encoding="utf-8")
+    assert meta["license"] == card_mod.LICENSE_ID and "license_name" not in meta
+    assert f"`{card_mod.LICENSE_ID}`" in licence and card_mod.LICENSE_NAME in licence
+    assert card_mod.LICENSE_NAME in card and "CC BY 4.0" not in licence + card
     names = [c["config_name"] for c in meta["configs"]]
     assert set(names) == EXPECTED_CONFIGS | {"quality"} == set(manifest["configs"])
     assert [c["config_name"] for c in meta["configs"] if c.get("default")] == ["leaderboard"]
@@ -235,7 +252,9 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
         assert first["alpha"] == report["dimensions"][first["dimension"]]["alpha"]
     assert len({r["model"] for r in quality}) == 3
     # each prompt variant against original, as the analysis wrote it
-    assert json.loads((folder / "data/variants/steady-model__mfq30.json").read_text())["note"]
+    ids = board_ids(folder)
+    variants_file = result_file("variants", *ids["steady-model", "mfq30"], "json")
+    assert json.loads((folder / variants_file).read_text())["note"]
 
     # The card: leaderboard, the registry's legend, the scale, limitations, citations, loading
     assert "## Leaderboard" in card and "| 1 | steady-model |" in card
@@ -250,8 +269,9 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
     assert "| `rating` |" in card  # the per-model tables' columns too
     registry = json.loads((folder / "data/metric_registry.json").read_text())
     assert {"inertia", "steerability", "top2"} <= {r["name"] for r in registry}
-    assert (folder / "data/plots/steady-model__mfq30__macro.png").is_file()
-    assert (folder / "data/metrics/raw/drift.model__pvqrr.json").is_file()
+    key, q, variant, protocol = ids["steady-model", "mfq30"]
+    assert (folder / plot_file(key, q, variant, protocol, "macro")).is_file()
+    assert (folder / result_file("metrics/raw", *ids["drift.model", "pvqrr"], "json")).is_file()
 
 
 def test_published_folders_hold_nothing_private(project: Path) -> None:
@@ -275,7 +295,8 @@ def test_published_folders_hold_nothing_private(project: Path) -> None:
     assert board.at[("drift.model", "pvqrr"), "protocol_hash"] == "feedfacecafebeef"
     assert board.at[("steady-model", "mfq30"), "verdict"] == "usable: alpha 0.91"
     assert pd.isna(board.at[("drift.model", "mfq30"), "verdict"])
-    published = json.loads((folder / "data/quality/raw/steady-model__mfq30.json").read_text())
+    quality_file = result_file("quality/raw", *board_ids(folder)["steady-model", "mfq30"], "json")
+    published = json.loads((folder / quality_file).read_text())
     assert published == {**report, "source": "[local]"}
     build_space_folder(
         project, paths.hub_dir(project) / "space-snapshot", None, paths.hub_dir(project) / "dataset"
@@ -322,10 +343,13 @@ import json
 import leaderboard
 from leaderboard.data import load_board
 from leaderboard.figures import figures_for
+from leaderboard.selection import default_protocol, model_choices
 board = load_board()
+protocol = default_protocol(board.frame, "mfq30")
+key = dict(model_choices(board, "mfq30", protocol))["steady-model"]
 print(json.dumps({"package": leaderboard.__file__, "source": board.source,
                   "rows": len(board.frame),
-                  "first_figure": figures_for(board, "steady-model", "mfq30")[0][0]}))
+                  "first_figure": figures_for(board, key, "mfq30", protocol)[0][0]}))
 """
 
 
@@ -380,7 +404,7 @@ def test_space_folder(project: Path) -> None:
         "data/leaderboard/leaderboard.parquet",
         "data/metrics/metrics.parquet",
         "data/metric_registry.json",
-        "data/plots/wobbly-model__mfq30__cohens_d.png",
+        plot_file(*board_ids(hub / "dataset")["wobbly-model", "mfq30"], "cohens_d"),
     } <= set(snapshot["files"])
     seen = run_space_app(hub / "space2")
     assert seen["package"] == str(hub / "space2" / "leaderboard" / "__init__.py")
@@ -447,7 +471,8 @@ from leaderboard.data import load_board
 board = load_board(dataset=sys.argv[2])
 print(json.dumps({"rows": len(board.frame), "source": board.source,
                   "models": sorted(set(board.frame["model"])),
-                  "plots": sorted(p.name for p in board.plots_dir.glob("*.png"))}))
+                  "plots": sorted(p.relative_to(board.plots_dir).as_posix()
+                                  for p in board.plots_dir.rglob("*.png"))}))
 """
 
 
@@ -544,7 +569,9 @@ def test_push_goes_through_lfs_once_and_is_idempotent(
     # 4. the app (and so the Space) reads the dataset back through the Hub API
     loaded = read_board_through_hub(stub.url, tmp_path)
     assert loaded["rows"] == 6 and loaded["source"] == f"{stub.url}/datasets/{DATASET_REPO}"
-    assert loaded["plots"] == sorted(p.name for p in (hub / "dataset/data/plots").glob("*.png"))
+    plots = hub / "dataset/data/plots"
+    assert loaded["plots"] == sorted(p.relative_to(plots).as_posix() for p in plots.rglob("*.png"))
+    assert loaded["plots"] and all("/" in p for p in loaded["plots"])  # by identity
     assert len(stub.commits("dataset", DATASET_REPO)) == 1  # reading commits nothing
 
     assert stub.errors == []
@@ -577,8 +604,9 @@ def test_two_runs_accumulate_and_replace_only_their_rows(
         "wobbly-model": "second-user",
     }
     files = stub.repo("dataset", DATASET_REPO).files
-    for model in MODELS:  # per-model tables of both runs
-        assert f"data/parsed/{model}.parquet" in files
+    for row in board.itertuples():  # per-result answer files of both runs
+        ids = (row.model_key, row.questionnaire, row.variant, row.protocol_hash)
+        assert result_file("parsed", *ids, "parquet") in files
     metrics = remote_frame(stub, "data/metrics/metrics.parquet")
     assert sorted(set(metrics["model"])) == sorted(MODELS)
     quality = remote_frame(stub, "data/quality/quality.parquet")  # merged like the board

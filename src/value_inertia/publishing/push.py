@@ -42,6 +42,7 @@ from value_inertia.core.table_io import write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.folders import file_manifest, folder_files, rel_to
+from value_inertia.publishing.tables.identity import result_file
 from value_inertia.publishing.tables.merge import (
     MERGE_KEYS,
     RESULT_KEY,
@@ -458,7 +459,10 @@ def verify_submission(
             if r.questionnaire not in known:
                 mismatches.append({**where, "problem": "unknown questionnaire"})
                 continue
-            parsed = _read_at(api, repo_id, f"data/parsed/{r.model}.parquet", revision, cache)
+            answers = result_file(
+                "parsed", r.model_key, r.questionnaire, r.variant, r.protocol_hash, "parquet"
+            )
+            parsed = _read_at(api, repo_id, answers, revision, cache)
             if parsed is None or personas is None:
                 mismatches.append({**where, "problem": "answers or personas missing"})
                 continue

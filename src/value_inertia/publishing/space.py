@@ -25,6 +25,11 @@ SNAPSHOT = (
     "data/metrics/metrics.parquet",
     "data/metric_registry.json",
 )
+SNAPSHOT_FILES = (
+    ("data/plots", "*.png"),
+    ("data/metrics/raw", "*.json"),
+    ("data/quality/raw", "*.json"),
+)
 
 
 # The Space's entry point (``app_file``): Spaces run ``python app.py`` in the repo root,
@@ -138,8 +143,11 @@ def build_space_folder(
             for rel in SNAPSHOT:
                 if (source / rel).exists():
                     copy(source / rel, build / rel)
-            for png in sorted((source / "data" / "plots").glob("*.png")):
-                copy(png, build / "data" / "plots" / png.name)
+            # per-result files the app shows (keyed by identity and protocol: nested)
+            for folder, pattern in SNAPSHOT_FILES:
+                for path in sorted((source / folder).rglob(pattern)):
+                    rel = path.relative_to(source)
+                    copy(path, build / rel)
         replace_dir(build, out_dir)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)

@@ -102,7 +102,14 @@ def result_file(
     return f"data/{kind}/{model_key}/{result_stem(questionnaire, variant, protocol_hash)}.{ext}"
 
 
-def plot_file(model_key: str, questionnaire: str, protocol_hash: str, figure: str) -> str:
-    """Path in the dataset of one analysis figure (figures are per model and questionnaire,
-    made for the ``original`` variant's protocol)."""
-    return f"data/plots/{model_key}/{questionnaire}__{protocol_hash}__{figure}.png"
+def plot_file(
+    model_key: str, questionnaire: str, variant: str, protocol_hash: str, figure: str
+) -> str:
+    """Path in the dataset of one analysis figure of one result.
+
+    >>> plot_file("weights-ab", "mfq30", "original", "cafe", "macro")
+    'data/plots/weights-ab/mfq30__original__cafe__macro.png'
+    """
+    return (
+        f"data/plots/{model_key}/{result_stem(questionnaire, variant, protocol_hash)}__{figure}.png"
+    )

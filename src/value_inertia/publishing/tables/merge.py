@@ -15,6 +15,9 @@ from value_inertia.publishing.board import rank_within
 
 RESULT_KEY = ["model_key", "questionnaire", "variant", "protocol_hash"]
 CLUSTER_KEY = ["model_key", "questionnaire", "protocol_hash"]
+# Rows are ranked (and share tie groups) only within one of these groups: the same
+# questionnaire, protocol and prompt variant, and CIs of the same level and bootstrap count.
+RANKING_GROUP = ("questionnaire", "protocol_hash", "variant", "ci_level", "n_bootstrap")
 # Relative path of each merged table -> the columns that identify a row.
 MERGE_KEYS: dict[str, list[str]] = {
     "data/leaderboard/leaderboard.parquet": RESULT_KEY,
@@ -109,7 +112,8 @@ def tie_groups(frame: pd.DataFrame) -> pd.Series:
 
 
 def rerank(frame: pd.DataFrame, rank_by: str = "inertia") -> pd.DataFrame:
-    """Ranks, tie groups and rank labels within each (questionnaire, protocol_hash, variant).
+    """Ranks, tie groups and rank labels within each :data:`RANKING_GROUP` (questionnaire,
+    protocol, variant, CI level and bootstrap count: a 90% and a 95% interval never tie).
 
     The leaderboard module ranks (its ``rank_within``); when it gives ordinal
     ranks only, tie groups come from :func:`tie_groups`.
@@ -122,7 +126,7 @@ def rerank(frame: pd.DataFrame, rank_by: str = "inertia") -> pd.DataFrame:
     for column in ("inertia_ci_low", "inertia_ci_high"):
         if column not in frame.columns:
             frame[column] = np.nan
-    by = [c for c in ("questionnaire", "protocol_hash", "variant") if c in frame.columns]
+    by = [c for c in RANKING_GROUP if c in frame.columns]
     ranks = pd.Series(0, index=frame.index, dtype="int64")
     ties = pd.Series(0, index=frame.index, dtype="int64")
     labels = pd.Series("", index=frame.index, dtype=object)

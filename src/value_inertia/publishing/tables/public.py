@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from value_inertia.core.config import ModelParams, Params
+from value_inertia.publishing.tables.identity import model_identity
 
 PACKAGE = "value-inertia"
 UNKNOWN = "unknown"
@@ -82,7 +83,7 @@ def known_license(model: ModelParams) -> str | None:
     return None
 
 
-def public_model(model: ModelParams) -> dict[str, Any]:
+def public_model(model: ModelParams, weights_sha256: str | None = None) -> dict[str, Any]:
     """What may be published about ``model``: display name, public ids, answer settings.
 
     The served model id (``model``: often a path on the user's disk), ``base_url``
@@ -101,19 +102,16 @@ def public_model(model: ModelParams) -> dict[str, Any]:
         "max_tokens": model.max_tokens,
         "samples": model.samples,
     }
-    public["model_key"] = model_key(public)
+    # the identity: from the weights (embedded) or the served model, never the display name
+    public.update(model_identity(model, weights_sha256))
     return public
-
-
-def model_key(public: Mapping[str, Any]) -> str:
-    """The model's identity on the board: display name, public id, revision, quantisation."""
-    parts = [public.get(k) or "" for k in ("name", "public_id", "revision", "quantization")]
-    return "|".join(str(p) for p in parts).rstrip("|")
 
 
 MODELS_SCHEMA = pa.schema(
     [
         pa.field("model_key", pa.string(), nullable=False),
+        pa.field("identity", pa.string(), nullable=False),
+        pa.field("weights_sha256", pa.string()),
         pa.field("name", pa.string(), nullable=False),
         pa.field("public_id", pa.string()),
         pa.field("revision", pa.string()),

@@ -28,6 +28,10 @@ def results_frame(
     provenance: Mapping[str, Any],
     date: str,
     quality: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
+    *,
+    weights: Mapping[str, str | None] | None = None,
+    variants: Mapping[tuple[str, str], Any] | None = None,
+    spend: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """The board's rows of this run: one per (model, questionnaire, variant), public only.
 
@@ -37,9 +41,15 @@ def results_frame(
     and the provenance columns, and drops the per-dimension wide columns (they
     are in the long ``metrics`` table). ``quality`` (quality reports by
     (model, questionnaire, variant)) fills the quality columns the rows lack.
+    ``weights``: the embedded weights' sha256 by model name (the model identity,
+    :mod:`.identity`); ``variants``: prompt-variant reports by (model,
+    questionnaire), whose shift columns go on the ``original`` rows as on the
+    local leaderboard; ``spend``: spend records by model name (``cost_usd``). Every
+    row says how its CI was measured (``ci_level``, ``n_bootstrap``: :func:`measurement`).
     """
     models = {m.name: m for m in params.models}
-    publics = {name: public_model(m) for name, m in models.items()}
+    weights = weights or {}
+    publics = {name: public_model(m, weights.get(name)) for name, m in models.items()}
     specs = {
         name: {
             "name": name,
@@ -52,7 +62,14 @@ def results_frame(
         for name, p in publics.items()
     }
     board = build_leaderboard(
-        metrics, clusters, specs, str(provenance.get("params_hash") or ""), "inertia", date
+        metrics,
+        clusters,
+        specs,
+        str(provenance.get("params_hash") or ""),
+        "inertia",
+        date,
+        variants=variants,
+        spend=spend,
     )
     board = board[[c for c in board.columns if ":" not in c]].copy()
     by_key = {
@@ -62,6 +79,7 @@ def results_frame(
         k: []
         for k in (
             "model_key",
+            "identity",
             "public_id",
             "revision",
             "quantization",
@@ -71,6 +89,8 @@ def results_frame(
             "protocol",
             "inertia_ci_low",
             "inertia_ci_high",
+            "ci_level",
+            "n_bootstrap",
         )
     }
     for row in board.itertuples(index=False):
@@ -82,6 +102,10 @@ def results_frame(
         for key in ("public_id", "revision", "quantization", "license"):
             extra[key].append(public.get(key))
         extra["model_key"].append(public.get("model_key") or row.model)
+        extra["identity"].append(public.get("identity"))
+        level, n_boot = measurement(fields, params)
+        extra["ci_level"].append(level)
+        extra["n_bootstrap"].append(n_boot)
         extra["variant"].append(variant)
         extra["protocol_hash"].append(digest)
         extra["protocol"].append(json.dumps(scrub(fields), sort_keys=True, default=str))
@@ -113,3 +137,31 @@ def results_frame(
     for key in PROVENANCE_COLUMNS:
         board[key] = provenance.get(key) or (date if key == "published_at" else None)
     return rerank(board, params.leaderboard.rank_by)
+
+
+CI_LEVEL_KEYS = ("ci_level", "confidence")
+BOOTSTRAP_KEYS = ("n_bootstrap", "bootstrap", "n_boot")
+
+
+def _find(fields: Any, names: tuple[str, ...]) -> Any:
+    """The first value under one of ``names`` anywhere in nested ``fields`` (None if absent)."""
+    if isinstance(fields, Mapping):
+        for name in names:
+            if fields.get(name) is not None:
+                return fields[name]
+        for value in fields.values():
+            found = _find(value, names)
+            if found is not None:
+                return found
+    return None
+
+
+def measurement(fields: Mapping[str, Any], params: Params) -> tuple[float, int]:
+    """``(ci_level, n_bootstrap)`` of a result: from its protocol fields when they record
+    them, else from the run's ``analyze`` params (the analysis that made the result)."""
+    level = _find(fields, CI_LEVEL_KEYS)
+    n_boot = _find(fields, BOOTSTRAP_KEYS)
+    return (
+        float(level) if level is not None else float(params.analyze.confidence),
+        int(n_boot) if n_boot is not None else int(params.analyze.bootstrap),
+    )
