@@ -9,6 +9,7 @@ from leaderboard.data import Board, result_stem
 from leaderboard.selection import (
     LEVEL_LABELS,
     dimension_table,
+    model_choices,
     model_label,
     result_row,
     selected_rows,
@@ -51,7 +52,13 @@ def ci_figure(board: Board, questionnaire: str, protocol: str | None) -> Any:
         [max(hi - v, 0.0) if hi == hi else 0.0 for v, hi in zip(values, high, strict=True)],
     ]
     ax.errorbar(values, y, xerr=err, fmt="o", capsize=4, color="#3b4cc0")
-    ax.set_yticks(y, [f"{r} {m}" for r, m in zip(rows["rank_label"], rows["model"], strict=True)])
+    labels = dict(model_choices(board, questionnaire, protocol))  # label by identity
+    names = {key: label for label, key in labels.items()}
+    ticks = [
+        f"{r} {names.get(str(k), m)}"
+        for r, k, m in zip(rows["rank_label"], rows["model_key"], rows["model"], strict=True)
+    ]
+    ax.set_yticks(y, ticks)
     ax.set_xlabel("inertia (1 = every persona gives the same answer), with CI")
     ax.set_xlim(0, 1)
     ax.grid(axis="x", alpha=0.3)

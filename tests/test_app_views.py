@@ -166,6 +166,10 @@ def test_models_are_chosen_by_identity_within_the_protocol(published: Path) -> N
     offered = selection.model_choices(board, "mfq30", main)
     assert len(offered) == 3 and len({k for _, k in offered}) == 3
     assert f"steady-model ({'f' * 6})" in [label for label, _ in offered]
+    ticks = [
+        t.get_text() for t in figures.ci_figure(board, "mfq30", main).axes[0].get_yticklabels()
+    ]
+    assert sum(t.endswith(f"steady-model ({'f' * 6})") for t in ticks) == 1
     page = pages.model_summary(board, "weights-" + "f" * 16, "mfq30", main)
     assert "inertia **0.010**" in page  # the twin's own row, not the first steady-model's
     assert pages.model_summary(board, key(board, "wobbly-model"), "mfq30", main).startswith(
