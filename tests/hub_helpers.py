@@ -111,6 +111,17 @@ def readable_text(folder: Path) -> str:
     return "\n".join(parts)
 
 
+def board_ids(folder: Path) -> dict[tuple[str, str], tuple[str, str, str, str]]:
+    """``(model_key, questionnaire, variant, protocol_hash)`` of each original result of the
+    dataset ``folder``, by (model, questionnaire): what its per-result files are named by."""
+    board = pd.read_parquet(folder / "data/leaderboard/leaderboard.parquet")
+    board = board[board["variant"] == "original"]
+    return {
+        (r.model, r.questionnaire): (r.model_key, r.questionnaire, r.variant, r.protocol_hash)
+        for r in board.itertuples()
+    }
+
+
 def remote_frame(stub: HubStub, rel: str, rev: str = "main") -> pd.DataFrame:
     commit = stub.repo("dataset", DATASET_REPO).resolve(rev)
     return pd.read_parquet(io.BytesIO(commit.files[rel]))

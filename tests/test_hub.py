@@ -8,8 +8,9 @@ itself cannot be reached from the tests): the assertions are about what
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tests.hub_helpers import (
     SPACE_REPO,
     TOKEN,
     all_text,
+    board_ids,
     build_both,
     copy_project,
     readable_text,
@@ -42,10 +44,12 @@ from tests.leaderboard_data import (
 )
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, load_params
+from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.dataset import build_dataset_folder
 from value_inertia.publishing.folders import folder_files, model_slugs, read_front_matter
 from value_inertia.publishing.push import publish
 from value_inertia.publishing.space import build_space_folder
+from value_inertia.publishing.tables.identity import plot_file, result_file
 
 
 @pytest.fixture
@@ -80,7 +84,11 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
     meta = read_front_matter(card)
     for key in ("license", "pretty_name", "task_categories", "tags", "configs"):
         assert meta.get(key), key
-    assert meta["license_link"] == "LICENSE.md" and (folder / "LICENSE.md").exists()
+    # one licence, the same in the metadata and LICENSE.md
+    licence = (folder / "LICENSE.md").read_text(encoding="utf-8")
+    assert meta["license"] == card_mod.LICENSE_ID and "license_name" not in meta
+    assert f"`{card_mod.LICENSE_ID}`" in licence and card_mod.LICENSE_NAME in licence
+    assert card_mod.LICENSE_NAME in card and "CC BY 4.0" not in licence + card
     names = [c["config_name"] for c in meta["configs"]]
     assert set(names) == EXPECTED_CONFIGS | {"quality"} == set(manifest["configs"])
     assert [c["config_name"] for c in meta["configs"] if c.get("default")] == ["leaderboard"]
@@ -147,7 +155,9 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
         assert first["alpha"] == report["dimensions"][first["dimension"]]["alpha"]
     assert len({r["model"] for r in quality}) == 3
     # each prompt variant against original, as the analysis wrote it
-    assert json.loads((folder / "data/variants/steady-model__mfq30.json").read_text())["note"]
+    ids = board_ids(folder)
+    variants_file = result_file("variants", *ids["steady-model", "mfq30"], "json")
+    assert json.loads((folder / variants_file).read_text())["note"]
 
     # The card: leaderboard, the registry's legend, the scale, limitations, citations, loading
     assert "## Leaderboard" in card and "| 1 | steady-model |" in card
@@ -162,8 +172,9 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
     assert "| `rating` |" in card  # the per-model tables' columns too
     registry = json.loads((folder / "data/metric_registry.json").read_text())
     assert {"inertia", "steerability", "top2"} <= {r["name"] for r in registry}
-    assert (folder / "data/plots/steady-model__mfq30__macro.png").is_file()
-    assert (folder / "data/metrics/raw/drift.model__pvqrr.json").is_file()
+    key, q, variant, protocol = ids["steady-model", "mfq30"]
+    assert (folder / plot_file(key, q, variant, protocol, "macro")).is_file()
+    assert (folder / result_file("metrics/raw", *ids["drift.model", "pvqrr"], "json")).is_file()
 
 
 def test_published_folders_hold_nothing_private(project: Path) -> None:
@@ -211,9 +222,13 @@ def test_published_folders_hold_nothing_private(project: Path) -> None:
     assert board.at[("drift.model", "pvqrr"), "protocol_hash"] == "feedfacecafebeef"
     assert board.at[("steady-model", "mfq30"), "verdict"] == "usable: alpha 0.91"
     assert pd.isna(board.at[("drift.model", "mfq30"), "verdict"])
-    published = json.loads((folder / "data/quality/raw/steady-model__mfq30.json").read_text())
+    quality_file = result_file("quality/raw", *board_ids(folder)["steady-model", "mfq30"], "json")
+    published = json.loads((folder / quality_file).read_text())
     assert published == {**report, "source": "[local]", "judge": "[local]"}
-    errors = pd.read_parquet(folder / "data/responses/wobbly-model.parquet")["error"]
+    responses = sorted((folder / "data/responses").rglob("*.parquet"))
+    wobbly = board.loc[("wobbly-model", "mfq30"), "model_key"]
+    assert responses and all(p.parent.name in set(board["model_key"]) for p in responses)
+    errors = pd.concat([pd.read_parquet(p)["error"] for p in responses if p.parent.name == wobbly])
     assert set(errors) == {
         "Error code: 404 - The model `[local]` does not exist.",
         "HTTPConnectionPool(host=[local], port=8011): Max retries exceeded",
@@ -264,15 +279,37 @@ def test_dataset_folder_names_a_missing_input(project: Path) -> None:
     assert not (paths.hub_dir(project) / "dataset").exists()
 
 
-def load_app(folder: Path, monkeypatch: pytest.MonkeyPatch):
-    spec = importlib.util.spec_from_file_location("space_app", folder / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "space_app", app)
-    spec.loader.exec_module(app)
-    return app
+SPACE_BOARD = """
+import json
+import leaderboard
+from leaderboard.data import load_board
+from leaderboard.figures import figures_for
+from leaderboard.selection import default_protocol, model_choices
+board = load_board()
+protocol = default_protocol(board.frame, "mfq30")
+key = dict(model_choices(board, "mfq30", protocol))["steady-model"]
+print(json.dumps({"package": leaderboard.__file__, "source": board.source,
+                  "rows": len(board.frame),
+                  "first_figure": figures_for(board, key, "mfq30", protocol)[0][0]}))
+"""
 
 
-def test_space_folder(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def run_space_app(folder: Path) -> dict:
+    """The Space's own copy of the app, imported as Spaces do (the Space root on sys.path)."""
+    env = {k: v for k, v in os.environ.items() if k != "VALUE_INERTIA_DATASET"}
+    done = subprocess.run(
+        [sys.executable, "-c", SPACE_BOARD],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_space_folder(project: Path) -> None:
     params = load_params(project / "params.yaml")
     hub = paths.hub_dir(project)
     build_dataset_folder(project, hub / "dataset", params)
@@ -280,7 +317,12 @@ def test_space_folder(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # With a dataset repo the Space carries no data: the app reads the Hub dataset.
     with_repo = build_space_folder(project, hub / "space", DATASET_REPO, hub / "dataset")
     folder = hub / "space"
-    assert (folder / "app.py").read_bytes() == (REPO / "leaderboard" / "app.py").read_bytes()
+    package = sorted(p.name for p in (REPO / "leaderboard").glob("*.py"))
+    assert "app.py" in package and "data.py" in package
+    for name in package:  # the app package, copied whole
+        copied = (folder / "leaderboard" / name).read_bytes()
+        assert copied == (REPO / "leaderboard" / name).read_bytes(), name
+    assert "from leaderboard.app import main" in (folder / "app.py").read_text()
     meta = read_front_matter((folder / "README.md").read_text(encoding="utf-8"))
     assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__
     assert meta["app_file"] == "app.py" and meta["datasets"] == [DATASET_REPO]
@@ -303,14 +345,12 @@ def test_space_folder(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "data/leaderboard/leaderboard.parquet",
         "data/metrics/metrics.parquet",
         "data/metric_registry.json",
-        "data/plots/wobbly-model__mfq30__cohens_d.png",
+        plot_file(*board_ids(hub / "dataset")["wobbly-model", "mfq30"], "cohens_d"),
     } <= set(snapshot["files"])
-    monkeypatch.chdir(project.parent)
-    monkeypatch.delenv("VALUE_INERTIA_DATASET", raising=False)
-    app = load_app(hub / "space2", monkeypatch)
-    board = app.load_board()
-    assert board.source == str(hub / "space2" / "data") and len(board.frame) == 6
-    assert app.figures_for(board, "steady-model", "mfq30")[0][0].endswith("__macro.png")
+    seen = run_space_app(hub / "space2")
+    assert seen["package"] == str(hub / "space2" / "leaderboard" / "__init__.py")
+    assert seen["source"] == str(hub / "space2" / "data") and seen["rows"] == 6
+    assert seen["first_figure"].endswith("__macro.png")
 
 
 # --------------------------------------------------------------------------- dry run

@@ -46,8 +46,9 @@ from value_inertia.core import paths
 from value_inertia.core.config import load_params
 from value_inertia.publishing import push as push_mod
 from value_inertia.publishing.folders import folder_files
-from value_inertia.publishing.hub_tables import MERGE_KEYS
 from value_inertia.publishing.push import PublishError, publish
+from value_inertia.publishing.tables.identity import result_file
+from value_inertia.publishing.tables.merge import MERGE_KEYS
 
 
 @pytest.fixture
@@ -82,20 +83,19 @@ def check_token_only_in_authorization(stub: HubStub, tokens=(TOKEN,)) -> None:
 
 
 READ_BOARD = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("app", sys.argv[1])
-app = importlib.util.module_from_spec(spec)
-sys.modules["app"] = app
-spec.loader.exec_module(app)
-board = app.load_board(dataset=sys.argv[2])
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from leaderboard.data import load_board
+board = load_board(dataset=sys.argv[2])
 print(json.dumps({"rows": len(board.frame), "source": board.source,
                   "models": sorted(set(board.frame["model"])),
-                  "plots": sorted(p.name for p in board.plots_dir.glob("*.png"))}))
+                  "plots": sorted(p.relative_to(board.plots_dir).as_posix()
+                                  for p in board.plots_dir.rglob("*.png"))}))
 """
 
 
 def read_board_through_hub(endpoint: str, tmp_path: Path) -> dict:
-    """``load_board(dataset=...)`` of leaderboard/app.py in a fresh process against ``endpoint``."""
+    """``load_board(dataset=...)`` of the app, in a fresh process, against ``endpoint``."""
     env = {
         **os.environ,
         "HF_ENDPOINT": endpoint,
@@ -105,7 +105,7 @@ def read_board_through_hub(endpoint: str, tmp_path: Path) -> dict:
     }
     env.pop("VALUE_INERTIA_DATASET", None)
     done = subprocess.run(
-        [sys.executable, "-c", READ_BOARD, str(REPO / "leaderboard" / "app.py"), DATASET_REPO],
+        [sys.executable, "-c", READ_BOARD, str(REPO), DATASET_REPO],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -187,7 +187,9 @@ def test_push_goes_through_lfs_once_and_is_idempotent(
     # 4. the app (and so the Space) reads the dataset back through the Hub API
     loaded = read_board_through_hub(stub.url, tmp_path)
     assert loaded["rows"] == 6 and loaded["source"] == f"{stub.url}/datasets/{DATASET_REPO}"
-    assert loaded["plots"] == sorted(p.name for p in (hub / "dataset/data/plots").glob("*.png"))
+    plots = hub / "dataset/data/plots"
+    assert loaded["plots"] == sorted(p.relative_to(plots).as_posix() for p in plots.rglob("*.png"))
+    assert loaded["plots"] and all("/" in p for p in loaded["plots"])  # by identity
     assert len(stub.commits("dataset", DATASET_REPO)) == 1  # reading commits nothing
 
     assert stub.errors == []
@@ -220,8 +222,9 @@ def test_two_runs_accumulate_and_replace_only_their_rows(
         "wobbly-model": "second-user",
     }
     files = stub.repo("dataset", DATASET_REPO).files
-    for model in MODELS:  # per-model tables of both runs
-        assert f"data/parsed/{model}.parquet" in files
+    for row in board.itertuples():  # per-result answer files of both runs
+        ids = (row.model_key, row.questionnaire, row.variant, row.protocol_hash)
+        assert result_file("parsed", *ids, "parquet") in files
     metrics = remote_frame(stub, "data/metrics/metrics.parquet")
     assert sorted(set(metrics["model"])) == sorted(MODELS)
     quality = remote_frame(stub, "data/quality/quality.parquet")  # merged like the board

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pandas as pd
 import pytest
 
 from value_inertia.core.config import ModelParams
@@ -13,7 +12,7 @@ from value_inertia.publishing.privacy import (
     is_private_string,
     private_strings,
     scrub,
-    scrub_responses,
+    scrub_errors,
     scrub_text,
 )
 
@@ -92,9 +91,7 @@ def test_private_strings_of_models_and_scrubbed_responses_table(tmp_path: Path) 
     ]
     private = private_strings(models)
     assert {"internal-llama-70b", "http://llm.corp:8000/v1", "llm.corp"} <= set(private)
-    src = tmp_path / "responses.parquet"
     errors = ["model internal-llama-70b: 404 at llm.corp", None, "ok"]
-    pq.write_table(pa.table({"prompt_id": ["a", "b", "c"], "error": errors}), src)
-    out = pq.read_table(scrub_responses(src, tmp_path / "out.parquet", private))
-    assert out.column("error").to_pylist() == ["model [local]: 404 at [local]", None, "ok"]
-    assert out.column("prompt_id").to_pylist() == ["a", "b", "c"]
+    out = scrub_errors(pd.DataFrame({"prompt_id": ["a", "b", "c"], "error": errors}), private)
+    assert out["error"].tolist() == ["model [local]: 404 at [local]", None, "ok"]
+    assert out["prompt_id"].tolist() == ["a", "b", "c"]

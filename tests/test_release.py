@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from value_inertia.publishing.hub_tables import package_version
 from value_inertia.publishing.release import release_message, release_tag
+from value_inertia.publishing.tables.public import package_version
 
 BOARD = "data/leaderboard/leaderboard.parquet"
 

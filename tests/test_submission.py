@@ -41,6 +41,7 @@ from value_inertia.publishing.push import lfs_transfers, publish
 from value_inertia.publishing.submission.land import land_submission, submit
 from value_inertia.publishing.submission.snapshot import SubmissionError
 from value_inertia.publishing.submission.verify import report_lines, verify_submission
+from value_inertia.publishing.tables.identity import result_file
 
 METRICS = "data/metrics/metrics.parquet"
 QUALITY = "data/quality/quality.parquet"
@@ -148,7 +149,11 @@ def edit_others(files: dict[str, bytes]) -> None:
 
 
 def edit_parsed(files: dict[str, bytes]) -> None:
-    rel = "data/parsed/drift.model.parquet"
+    board = frame_of(files, BOARD)
+    row = board[board["model"] == "drift.model"].iloc[0]
+    rel = result_file(
+        "parsed", row.model_key, row.questionnaire, row.variant, row.protocol_hash, "parquet"
+    )
     p = frame_of(files, rel)
     first = p.index[p["rating"].notna()][0]
     p.loc[first, "rating"] = 7 - p.loc[first, "rating"]
@@ -293,8 +298,18 @@ def test_land_after_main_moved_keeps_both_sides(
         assert who == {"drift.model": {SUBMITTER}, "steady-model": {OWNER}, "wobbly-model": {OTHER}}
         metrics = remote_frame(stub, METRICS)
         assert sorted(set(metrics["model"])) == ["drift.model", "steady-model", "wobbly-model"]
-        for model in ("drift.model", "wobbly-model", "steady-model"):
-            assert f"data/parsed/{model}.parquet" in repo.files
+        for row in board.itertuples(index=False):
+            assert (
+                result_file(
+                    "parsed",
+                    row.model_key,
+                    row.questionnaire,
+                    row.variant,
+                    row.protocol_hash,
+                    "parquet",
+                )
+                in repo.files
+            )
         # one commit on main, tagged with its protocols, the PR closed with a comment
         assert repo.commits[-1].parent == moved and repo.tags[landed["tag"]] == repo.head
         message = repo.tag_messages[landed["tag"]]

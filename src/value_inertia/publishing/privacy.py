@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from value_inertia.core.table_io import write_table
+import pandas as pd
 
 LOCAL = "[local]"
 PRIVATE_KEYS = frozenset({"base_url", "api_key_env", "api_key", "endpoint", "host", "path"})
@@ -119,13 +115,11 @@ def scrub_text(text: str | None, private: Iterable[str] = ()) -> str | None:
     return text
 
 
-def scrub_responses(src: Path, dest: Path, private: Iterable[str] = ()) -> Path:
-    """Copy the responses table ``src`` to ``dest`` with its ``error`` texts scrubbed."""
-    table = pq.read_table(src)
-    if "error" in table.column_names:
-        secrets = list(private)
-        errors = [scrub_text(e, secrets) for e in table.column("error").to_pylist()]
-        index = table.column_names.index("error")
-        table = table.set_column(index, table.field(index), pa.array(errors, pa.string()))
-    write_table(table, dest)
-    return dest
+def scrub_errors(frame: pd.DataFrame, private: Iterable[str] = ()) -> pd.DataFrame:
+    """``frame`` (a responses table) with its ``error`` texts scrubbed (:func:`scrub_text`):
+    a server's error may name the served model, a local path or the host."""
+    if "error" not in frame.columns:
+        return frame
+    secrets = list(private)
+    errors = [None if pd.isna(e) else scrub_text(str(e), secrets) for e in frame["error"]]
+    return frame.assign(error=pd.Series(errors, index=frame.index, dtype=object))

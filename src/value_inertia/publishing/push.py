@@ -41,13 +41,13 @@ from value_inertia.core.table_io import write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.folders import file_manifest, folder_files, rel_to
-from value_inertia.publishing.hub_tables import (
+from value_inertia.publishing.release import release_message, release_tag
+from value_inertia.publishing.tables.merge import (
     MERGE_KEYS,
     frame_table,
     merge_frames,
     rerank,
 )
-from value_inertia.publishing.release import release_message, release_tag
 
 TOKEN_ENV = "HF_TOKEN"
 DEFAULT_ENDPOINT = "https://huggingface.co"

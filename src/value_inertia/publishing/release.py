@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from value_inertia.publishing.folders import folder_files
-from value_inertia.publishing.hub_tables import package_version
+from value_inertia.publishing.tables.public import package_version
 
 BOARD = "data/leaderboard/leaderboard.parquet"
 

@@ -3,7 +3,7 @@
 Rows are compared whole, except the ranking columns a merge re-derives for
 every row of a group (:data:`DERIVED`): adding a result re-ranks its group, it
 does not edit its neighbours. Keys are the tables' merge keys
-(:data:`value_inertia.publishing.hub_tables.MERGE_KEYS`).
+(:data:`value_inertia.publishing.tables.merge.MERGE_KEYS`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from value_inertia.publishing.hub_tables import CLUSTER_KEY, RESULT_KEY, key_frame
+from value_inertia.publishing.tables.merge import CLUSTER_KEY, RESULT_KEY, key_frame
 
 DERIVED = ("rank", "rank_label", "tie_group")
 OWNER = "contributor"

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,7 @@ import pandas as pd
 
 from value_inertia.core.config import NAME_PATTERN
 from value_inertia.core.errors import UserError
-from value_inertia.core.naming import artifact_stem
 from value_inertia.design.questionnaires import load_questionnaires
-from value_inertia.publishing.hub_tables import MERGE_KEYS, RESULT_KEY, key_frame, rerank
 from value_inertia.publishing.submission import recompute as rc
 from value_inertia.publishing.submission.diff import DERIVED, TableDiff, others_rows, table_diff
 from value_inertia.publishing.submission.snapshot import (
@@ -48,6 +47,8 @@ from value_inertia.publishing.submission.snapshot import (
     pr_base,
     pr_revision,
 )
+from value_inertia.publishing.tables.identity import result_file
+from value_inertia.publishing.tables.merge import MERGE_KEYS, RESULT_KEY, key_frame, rerank
 
 BOARD = "data/leaderboard/leaderboard.parquet"
 METRICS = "data/metrics/metrics.parquet"
@@ -71,14 +72,27 @@ CHECKS = (
 DATA_ERRORS = (KeyError, ValueError, TypeError, IndexError, UserError)
 
 
-def model_file(kind: str, model: str) -> str:
-    """Where the dataset keeps a model's ``responses`` or ``parsed`` table."""
-    return f"data/{kind}/{model}.parquet"
+def answer_files(kind: str, row: Mapping[str, Any], files: Iterable[str]) -> list[str]:
+    """The dataset's ``responses`` or ``parsed`` files of one result's model, questionnaire
+    and protocol (:func:`~value_inertia.publishing.tables.identity.result_file`), every
+    variant: a variant analysed with the original result (the shuffled options of the
+    position-bias check) is published under the original result's protocol."""
+    folder = f"data/{kind}/{row.get('model_key')}/"
+    head = f"{folder}{row.get('questionnaire')}__"
+    tail = f"__{row.get('protocol_hash')}.parquet"
+    return sorted(f for f in files if f.startswith(head) and f.endswith(tail))
 
 
-def variants_file(model: str, questionnaire: str) -> str:
+def variants_file(row: Mapping[str, Any]) -> str:
     """Where the dataset keeps a result's variant report (each variant against original)."""
-    return f"data/variants/{artifact_stem(model, questionnaire)}.json"
+    return result_file(
+        "variants",
+        str(row.get("model_key")),
+        str(row.get("questionnaire")),
+        "original",
+        str(row.get("protocol_hash")),
+        "json",
+    )
 
 
 @dataclass
@@ -138,8 +152,8 @@ def _results(head: Snapshot, base: Snapshot, diffs: dict[str, TableDiff]) -> lis
         changed = {p for p, oid in head_ids.items() if base_ids.get(p) != oid}
         rows = head.frame(BOARD)
         for row in rows.to_dict("records") if rows is not None else []:
-            files = {model_file(k, str(row.get("model"))) for k in ("parsed", "responses")}
-            files.add(variants_file(str(row.get("model")), str(row.get("questionnaire"))))
+            files = {f for k in ("parsed", "responses") for f in answer_files(k, row, head_ids)}
+            files.add(variants_file(row))
             if files & changed:
                 keys.setdefault(key_frame(pd.DataFrame([row]), RESULT_KEY).iloc[0], row)
     return [
@@ -156,8 +170,14 @@ class _Inputs:
         self.personas_checked: set[str] = set()
         self.parsing_checked: set[str] = set()
 
-    def parsed(self, model: str) -> pd.DataFrame | None:
-        return self.head.frame(model_file("parsed", model))
+    def answers(self, kind: str, row: Mapping[str, Any]) -> pd.DataFrame | None:
+        """All variants of one result's ``responses`` or ``parsed`` answers, or None."""
+        frames = [self.head.frame(f) for f in answer_files(kind, row, self.head.blob_ids())]
+        found = [f for f in frames if f is not None]
+        return pd.concat(found, ignore_index=True) if found else None
+
+    def parsed(self, row: Mapping[str, Any]) -> pd.DataFrame | None:
+        return self.answers("parsed", row)
 
     def personas(self, fields: dict[str, Any], where: dict[str, Any]) -> None:
         declared = repr(sorted((fields.get("personas") or {}).items()))
@@ -173,12 +193,14 @@ class _Inputs:
         for p in rc.check_personas(expected, self.head.frame(PERSONAS)):
             self.v.problem("personas", **where, **p)
 
-    def parsing(self, model: str, fields: dict[str, Any], where: dict[str, Any]) -> None:
-        if model in self.parsing_checked:
+    def parsing(self, row: Mapping[str, Any], fields: dict[str, Any]) -> None:
+        model = str(row["model"])
+        answers = (row.get("model_key"), row.get("questionnaire"), row.get("protocol_hash"))
+        if repr(answers) in self.parsing_checked:
             return
-        self.parsing_checked.add(model)
-        responses = self.head.frame(model_file("responses", model))
-        parsed, prompts = self.parsed(model), self.head.frame(PROMPTS)
+        self.parsing_checked.add(repr(answers))
+        responses = self.answers("responses", row)
+        parsed, prompts = self.parsed(row), self.head.frame(PROMPTS)
         if responses is None or parsed is None or prompts is None:
             self.v.problem("parsing", model=model, problem="responses or parsed answers missing")
             return
@@ -210,8 +232,8 @@ def _check_result(key: dict[str, Any], inputs: _Inputs, tol: float) -> None:
         v.problem("tables", **where, problem=f"invalid model name {model!r}")
         return
     inputs.personas(fields, where)
-    inputs.parsing(model, fields, where)
-    parsed, personas = inputs.parsed(model), head.frame(PERSONAS)
+    inputs.parsing(row, fields)
+    parsed, personas = inputs.parsed(row), head.frame(PERSONAS)
     if parsed is None or personas is None:
         v.problem("metrics", **where, problem="parsed answers or personas missing")
         return
@@ -237,27 +259,40 @@ def _check_quality(key: dict[str, Any], row: dict[str, Any], q: Any, inputs: _In
     if quality.empty:
         return
     record = quality.iloc[0].to_dict()
-    partner_name = record.get("partner")
-    partner = inputs.parsed(str(partner_name)) if isinstance(partner_name, str) else None
+    partner = _partner_answers(record.get("partner"), row, inputs)
     inputs.v.checks["quality"].checked += 1
     try:
-        problems = rc.check_quality(record, inputs.parsed(str(row["model"])), partner, q, tol)
+        problems = rc.check_quality(record, inputs.parsed(row), partner, q, tol)
     except DATA_ERRORS as exc:
         problems = [{"problem": f"cannot recompute: {exc}"}]
     for p in problems:
         inputs.v.problem("quality", **_where(key), **p)
 
 
+def _partner_answers(name: Any, row: Mapping[str, Any], inputs: _Inputs) -> pd.DataFrame | None:
+    """The parsed answers of the quality report's mode twin (``partner``: a display name),
+    found through its own board row of the same questionnaire and variant."""
+    board = inputs.head.frame(BOARD)
+    if not isinstance(name, str) or board is None:
+        return None
+    twin = board[
+        (board["model"].astype(str) == name)
+        & (board["questionnaire"].astype(str) == str(row["questionnaire"]))
+        & (board["variant"].astype(str) == str(row["variant"]))
+    ]
+    return None if twin.empty else inputs.parsed(twin.iloc[0].to_dict())
+
+
 def _check_variants(key: dict[str, Any], row: dict[str, Any], q: Any, inputs: _Inputs, tol: float):
     if str(row.get("variant")) != "original":
         return
-    rel = variants_file(str(row["model"]), q.id)
+    rel = variants_file(row)
     report = inputs.head.json(rel)
     if report is None:
         return
     inputs.v.checks["variants"].checked += 1
     try:
-        problems = rc.check_variant_report(report, inputs.parsed(str(row["model"])), q, tol)
+        problems = rc.check_variant_report(report, inputs.parsed(row), q, tol)
     except DATA_ERRORS as exc:
         problems = [{"problem": f"cannot recompute: {exc}"}]
     for p in problems:
