@@ -131,7 +131,7 @@ def test_nothing_listening_stops_after_one_request(mini_project: Path) -> None:
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
-    assert "12 of 12 responses failed" in errors[0]
+    assert "1 of 12 responses failed and 11 were not sent" in errors[0]
     assert "connection refused x1" in errors[0] and "stopped early" in errors[0]
     assert "ConnectError" in errors[0]  # the example message says what happened
     with ResponseStore(mini_project / "data/store/remote.sqlite") as store:

@@ -360,6 +360,20 @@ def _run_failures() -> tuple[type[Exception], ...]:
     return tuple(found)
 
 
+def restore_interrupt() -> None:
+    """Let Ctrl-C (SIGINT) stop a run even when it was started with SIGINT ignored.
+
+    A process started in the background by a non-interactive shell (``cmd &`` in a
+    script, some CI runners) inherits SIGINT as *ignored*, and Python then installs no
+    KeyboardInterrupt handler: ``kill -INT`` did nothing and the run went on to the end
+    (tests/test_interrupt.py). The answers are stored as they arrive, so stopping is safe.
+    """
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point with the house error handling (used by the script and stages/).
 
@@ -369,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     import click
 
     configure_logging()
+    restore_interrupt()
     try:
         # typer turns KeyboardInterrupt into exit code 130 and, in this mode, returns codes
         code = app(args=argv, standalone_mode=False)

@@ -187,8 +187,15 @@ def run_evaluate(
             return store_file
         table, counts = materialise_responses(model, prompts, store, plan)
         write_table(table, out)
-        failed = counts.get("failed", 0) + counts.get("missing", 0)
-        ml.log_metrics({**summary.metrics(), **spend_metrics, "responses_failed": failed})
+        failed, missing = counts.get("failed", 0), counts.get("missing", 0)
+        ml.log_metrics(
+            {
+                **summary.metrics(),
+                **spend_metrics,
+                "responses_failed": failed,
+                "responses_not_sent": missing,
+            }
+        )
         # the table itself, as an artifact (MLflow's dataset inputs infer a schema by
         # reading every row: seconds for large runs, see benchmarks/bench_resume.py)
         ml.log_artifact(str(out), artifact_path="responses")
@@ -198,7 +205,7 @@ def run_evaluate(
                 "(the distribution is deterministic); the parsed table keeps one row each",
                 model.name,
             )
-        fraction = failed / max(table.num_rows, 1)
+        fraction = (failed + missing) / max(table.num_rows, 1)
         if fraction > params.evaluate.max_failure_fraction:
             why = ""
             if summary.stopped:
@@ -206,8 +213,9 @@ def run_evaluate(
             if summary.errors:
                 why += f"; errors: {summary.error_report()}"
             raise EvaluationFailed(
-                f"{model.name}: {failed} of {table.num_rows} responses failed "
-                f"({fraction:.1%} > evaluate.max_failure_fraction="
+                f"{model.name}: {failed} of {table.num_rows} responses failed and "
+                f"{missing} were not sent, {table.num_rows - failed - missing} answered "
+                f"({fraction:.1%} unanswered > evaluate.max_failure_fraction="
                 f"{params.evaluate.max_failure_fraction:.1%}){why}; answers so far are kept in "
                 f"{store_file}; run the stage again to retry the failures"
             )

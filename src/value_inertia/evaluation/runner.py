@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from value_inertia.core.config import ModelParams
 from value_inertia.design.questionnaires import OPTION_LETTERS
 from value_inertia.evaluation.backends.base import Backend, Request, Result, StopSending, error_kind
 from value_inertia.evaluation.store import ResponseStore, request_key
+
+log = logging.getLogger(__name__)
 
 RESPONSE_SCHEMA = pa.schema(
     [
@@ -109,9 +112,13 @@ class EvaluationSummary:
         return "; ".join(parts)
 
     def line(self) -> str:
+        """One line; answered (``done``), ``failed`` and ``not sent`` are separate counts
+        that add up with the stored ones: requests = already stored + done + failed + not
+        sent (a request never sent is not a failure: the next run sends it)."""
         text = (
             f"{self.requests} requests: {self.cached} already stored, {self.sent} sent, "
             f"{self.done} done, {self.failed} failed, {self.retried} retries, "
+            f"{self.not_sent} not sent, "
             f"tokens in/out {self.tokens_in}/{self.tokens_out}, "
             f"{self.elapsed_s:.1f} s ({self.throughput:.2f} req/s)"
         )
@@ -120,7 +127,7 @@ class EvaluationSummary:
         if self.errors:
             text += f"; errors: {self.error_report()}"
         if self.stopped:
-            text += f"; {self.not_sent} not sent: {self.stopped}"
+            text += f"; stopped: {self.stopped}"
         return text
 
 
@@ -263,6 +270,13 @@ def run_evaluation(
             backend.run(pending, on_result)
         except StopSending as stop:
             summary.stopped = stop.reason
+        except KeyboardInterrupt:
+            # Ctrl-C: say what was answered, what failed and what was never sent
+            summary.not_sent += sum(1 for r in pending if r.key not in seen)
+            summary.stopped = "Ctrl-C (SIGINT)"
+            summary.elapsed_s = time.perf_counter() - start
+            log.warning("%s interrupted: %s", model.name, summary.line())
+            raise
         finally:
             bar.close()
             backend.close()
