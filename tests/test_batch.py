@@ -108,7 +108,7 @@ def test_batch_faults_are_recorded_and_requeued(mini_project: Path, llama_server
         priced = model.model_copy(
             update={"price_input_per_mtok": 1.0, "price_output_per_mtok": 1.0}
         )
-        from value_inertia.evaluation.plan import spend_from_records
+        from value_inertia.evaluation.cost import spend_from_records
 
         spend = spend_from_records(priced, (r for _, r in records.values()))
         assert spend.cost_usd == pytest.approx((spend.tokens_in + spend.tokens_out) / 2e6)

@@ -155,14 +155,26 @@ def plan(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
     params: ParamsOption = None,
+    set_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set-param",
+            "-S",
+            help="override a param as `dvc exp run -S` does, e.g. -S personas.n=6 (repeatable)",
+        ),
+    ] = None,
 ) -> None:
-    """Before sending anything: requests still to send, tokens, cost and time per model."""
+    """Before sending anything: requests still to send, tokens, cost and time per model.
+
+    Built from params (with any -S overrides) as `evaluate` builds its requests, never
+    from a prompts table on disk: it previews a `dvc exp run -S ...` exactly."""
     import json
 
+    from value_inertia.core.config import load_params
     from value_inertia.core.paths import project_root
     from value_inertia.evaluation.plan import build_plans, render_table
 
-    plans = build_plans(_load(params), project_root(), model or None)
+    plans = build_plans(load_params(params, set_param or ()), project_root(), model or None)
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in plans], indent=2))
     else:

@@ -93,7 +93,7 @@ def run_evaluate(
     """Evaluate one model. ``limit``: a smoke test on the first N prompts only (the
     answers are stored and reused later; the responses table is not written)."""
     from value_inertia.evaluation.backends.embedded import check_store_weights
-    from value_inertia.evaluation.plan import (
+    from value_inertia.evaluation.cost import (
         Budget,
         estimator,
         payload_chars,

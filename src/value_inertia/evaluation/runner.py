@@ -8,7 +8,7 @@
    key first); the rest go to the backend, and each result is committed to the
    store the moment it arrives.
 3. With a ``budget_usd``, only as many requests are sent as the estimate
-   (:mod:`value_inertia.evaluation.plan`) lets fit; the run then stops with
+   (:mod:`value_inertia.evaluation.cost`) lets fit; the run then stops with
    :class:`BudgetReached`, keeping every answer.
 4. The responses table for the current prompts is materialised from the store.
 """
@@ -215,7 +215,7 @@ def run_evaluation(
 ) -> EvaluationSummary:
     """Send every request not yet answered in ``store``; commit each result as it arrives.
 
-    ``budget`` (a :class:`value_inertia.evaluation.plan.Budget`) caps what is sent: only the
+    ``budget`` (a :class:`value_inertia.evaluation.cost.Budget`) caps what is sent: only the
     pending requests whose estimated cost fits are sent, sending stops if the
     recorded spend reaches the limit, and :class:`BudgetReached` says what remains.
     """
