@@ -162,3 +162,54 @@ def test_plan_counts_what_evaluate_sends_for_default_and_overridden_params(
         "smollm2-135m": (2 * 32 + 32) + (2 * 32 + 3 * 32),
         "smollm2-135m-sample": 2 * 32 + 3 * 32,
     }
+
+
+def test_plan_cli_takes_s_overrides_and_ignores_a_stale_prompts_table(
+    default_project: Path,
+) -> None:
+    params = load_params(default_project / "params.yaml")
+    run_personas(params)
+    run_prompts(params)  # the default prompts table, now stale for -S personas.n=6
+    result = run_cli(
+        default_project,
+        "plan",
+        "--json",
+        "-m",
+        "smollm2-135m",
+        "-S",
+        "personas.n=6",
+        "-S",
+        "prompts.questionnaires=[mfq30]",
+    )
+    assert result.returncode == 0, result.stderr
+    [p] = json.loads(result.stdout)
+    assert p["requests_total"] == 6 * 32 + 32
+    bad = run_cli(default_project, "plan", "-S", "personas.nn=6")
+    assert bad.returncode == 2 and "no key 'nn'" in bad.stderr
+
+
+# -- sample-mode estimates come from the model's own measurements ---------------------------
+def _sample_model():
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    return params.model("smollm2-135m-sample")
+
+
+def test_sample_mode_time_and_tokens_come_from_the_models_stored_answers() -> None:
+    model = _sample_model()
+    requests = [Request(key=f"k{i}", payload={"prompt": "x" * 40}) for i in range(100)]
+    measured = Measured(latencies=[8.0, 12.0], tokens_out=[30, 50])
+    p = plan_model(model, requests, {}, measured=measured)
+    # 100 requests at the measured 10 s each, 40 output tokens each
+    assert p.wall_s == pytest.approx(1000.0)
+    assert p.tokens_out == 4000
+    assert "measured on 2 stored answers" in p.wall_source
+    assert "mean of 2 stored answers" in p.tokens_out_source
+
+
+def test_sample_mode_without_measurement_says_so_instead_of_a_logprobs_rate() -> None:
+    model = _sample_model()
+    requests = [Request(key=f"k{i}", payload={"prompt": "x" * 40}) for i in range(10)]
+    p = plan_model(model, requests, {}, measured=Measured())
+    assert p.wall_s is None and "no measurement" in p.wall_source
+    assert p.tokens_out == 10 * model.max_tokens and "no measurement" in p.tokens_out_source
+    assert "time       unknown" in render_table([p])
