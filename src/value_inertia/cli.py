@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from value_inertia.core.config import Params
 from value_inertia.core.errors import UserError
 from value_inertia.core.redaction import redact
+from value_inertia.core.signals import restore_interrupt
 
 app = typer.Typer(
     help="value-inertia: how stable a language model's values stay across role-played personas.",
@@ -370,20 +371,6 @@ def _run_failures() -> tuple[type[Exception], ...]:
         if module in sys.modules:
             found.append(getattr(sys.modules[module], name))
     return tuple(found)
-
-
-def restore_interrupt() -> None:
-    """Let Ctrl-C (SIGINT) stop a run even when it was started with SIGINT ignored.
-
-    A process started in the background by a non-interactive shell (``cmd &`` in a
-    script, some CI runners) inherits SIGINT as *ignored*, and Python then installs no
-    KeyboardInterrupt handler: ``kill -INT`` did nothing and the run went on to the end
-    (tests/test_interrupt.py). The answers are stored as they arrive, so stopping is safe.
-    """
-    import signal
-
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def main(argv: list[str] | None = None) -> None:
