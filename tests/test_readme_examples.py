@@ -56,6 +56,9 @@ NOT_RUN = {
     "cp presets/paper.yaml params.yaml": "overwrites params.yaml; its -S overrides are "
     "validated below against the preset",
     "git checkout params.yaml": "restores the user's params.yaml",
+    "dvc exp show": "compares experiments: tests/test_pipeline_dvc.py runs the sequence",
+    "dvc metrics diff": "compares experiments: tests/test_pipeline_dvc.py runs the sequence",
+    "dvc plots diff": "compares experiments: tests/test_pipeline_dvc.py runs the sequence",
     "python leaderboard/app.py": "starts the app server (tests/test_app_browser.py)",
 }
 RUN = ("value-inertia validate", "value-inertia plan")

@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import make_project, run_cli
 from value_inertia import tracking
-from value_inertia.analysis.summary import summarize, write_summary
+from value_inertia.analysis.summary import summarize, verdict_flags, write_summary
 from value_inertia.core.config import ConfigError, load_params
 
 
@@ -113,7 +113,7 @@ def test_tracking_root_follows_dvc_root(tmp_path: Path, monkeypatch: pytest.Monk
     assert tracking.dvc_invocation() is None  # pytest does not run under DVC
 
 
-def test_summary_keeps_overall_ci_and_per_dimension_values(tmp_path: Path) -> None:
+def test_summary_holds_only_the_headline_numbers(tmp_path: Path) -> None:
     metrics = {
         "protocol_hash": "abc",
         "n_personas": 3,
@@ -123,32 +123,43 @@ def test_summary_keeps_overall_ci_and_per_dimension_values(tmp_path: Path) -> No
             "steerability": 0.1,
             "top2": 0.6,
             "inertia_ci": [0.3, 0.5],
-            "steerability_ci": [None, None],  # undefined (one persona): left out
+            "steerability_ci": [None, None],
         },
         "dimensions": {"Harm": {"inertia": 0.2, "steerability": 0.05, "top2": 0.5, "mrat": 0.1}},
         "levels": {"big": list(range(100))},
     }
-    assert summarize(metrics) == {
-        "protocol_hash": "abc",
-        "n_personas": 3,
-        "parse_rate": 1.0,
-        "overall": {
-            "inertia": 0.4,
-            "steerability": 0.1,
-            "top2": 0.6,
-            "inertia_ci_low": 0.3,
-            "inertia_ci_high": 0.5,
-        },
-        "dimensions": {"Harm": {"inertia": 0.2, "steerability": 0.05}},
+    quality = {"verdict": "low letter mass; too few personas", "debiased_inertia": 0.35}
+    variants = {"shuffled": {"shift": {"overall": {"inertia": -0.05, "inertia_ci": [-1, 1]}}}}
+    assert summarize(metrics, quality, variants) == {
+        "inertia": 0.4,
+        "inertia_ci_low": 0.3,
+        "inertia_ci_high": 0.5,
+        "steerability": 0.1,
+        "inertia_debiased": 0.35,
+        "verdict_flags": 2,
+        "shift_inertia_shuffled": -0.05,
     }
-    mdir = tmp_path / "data/metrics"
+    # no quality report (yet), no variants: only what the metrics file has
+    assert summarize(metrics) == {
+        "inertia": 0.4,
+        "inertia_ci_low": 0.3,
+        "inertia_ci_high": 0.5,
+        "steerability": 0.1,
+    }
+    assert verdict_flags("reliable") == 0 and verdict_flags(None) is None
+    mdir, qdir = tmp_path / "data/metrics", tmp_path / "data/quality"
     mdir.mkdir(parents=True)
+    qdir.mkdir(parents=True)
     (mdir / "m1__mfq30.json").write_text(json.dumps(metrics))
-    shuffled = {**metrics, "overall": {"inertia": 0.3}}
-    (mdir / "m1__mfq30__shuffled.json").write_text(json.dumps(shuffled))
+    (qdir / "m1__mfq30.json").write_text(json.dumps({**quality, "debiased_inertia": None}))
     out = json.loads(write_summary("m1", "mfq30", tmp_path).read_text())
-    assert out["overall"]["inertia"] == 0.4
-    assert out["variants"]["shuffled"]["overall"] == {"inertia": 0.3}
+    assert out == {
+        "inertia": 0.4,
+        "inertia_ci_low": 0.3,
+        "inertia_ci_high": 0.5,
+        "steerability": 0.1,
+        "verdict_flags": 2,
+    }
 
 
 def test_models_may_be_keyed_by_name(tmp_path: Path) -> None:

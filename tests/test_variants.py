@@ -222,12 +222,5 @@ def test_dvc_summary_carries_the_shift(q, personas, tmp_path) -> None:
     write_report(report, variants_dir(tmp_path) / "m__tiny.json")
     out = json.loads(write_summary("m", "tiny", tmp_path).read_text())
     shift = report.variants["shuffled"].shift.overall
-    assert out["variants"]["shuffled"]["shift"] == {
-        "inertia": pytest.approx(shift.inertia),
-        "inertia_ci_low": pytest.approx(shift.inertia_ci[0]),
-        "inertia_ci_high": pytest.approx(shift.inertia_ci[1]),
-        "steerability": pytest.approx(shift.steerability),
-        "steerability_ci_low": pytest.approx(shift.steerability_ci[0]),
-        "steerability_ci_high": pytest.approx(shift.steerability_ci[1]),
-    }
-    assert out["variants"]["shuffled"]["overall"]["inertia"] == pytest.approx(1.0)
+    assert out["shift_inertia_shuffled"] == pytest.approx(shift.inertia)
+    assert set(out) == {"inertia", "shift_inertia_shuffled"}  # headline numbers only
