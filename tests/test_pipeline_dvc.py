@@ -216,7 +216,7 @@ def test_experiment_runs_nest_under_parents_and_compare_in_dvc(dvc_project) -> N
     assert set(stages["tags.mlflow.parentRunId"]) <= set(parents.run_id)
     exp_parent = parents[parents["tags.mlflow.runName"] == "boot60"].run_id.iloc[0]
     nested = stages[stages["tags.mlflow.parentRunId"] == exp_parent]
-    assert f"analyze {MODEL} / mini" in set(nested["tags.mlflow.runName"])
+    assert f"{MODEL} / mini · analyze" in set(nested["tags.mlflow.runName"])
     assert set(nested["tags.dvc_exp"]) == {"boot60"}
 
 
@@ -248,7 +248,7 @@ def test_each_stage_run_logs_its_own_params_and_tags(dvc_project) -> None:
     )
     evaluate = stages[stages["tags.stage"] == "evaluate"].iloc[0]
     assert evaluate["tags.prompt_set"] == prompts_md5
-    assert evaluate["tags.mlflow.runName"] == f"evaluate {MODEL}"
+    assert evaluate["tags.mlflow.runName"] == f"{MODEL} · evaluate"
     inputs = mlflow.get_run(evaluate.run_id).inputs.dataset_inputs
     by_name = {i.dataset.name: i.dataset for i in inputs}
     assert by_name["prompts"].digest == prompts_md5

@@ -50,9 +50,14 @@ def test_stage_runs_of_one_dvc_execution_share_a_parent(
     assert list(parents.status) == ["FINISHED"]
     stages = runs[runs["tags.pipeline"].isna()]
     assert set(stages["tags.mlflow.parentRunId"]) == set(parents.run_id)
-    assert set(stages["tags.mlflow.runName"]) == {"analyze m1 / mfq30", "cluster m1 / mfq30"}
+    assert set(stages["tags.mlflow.runName"]) == {"m1 / mfq30 · analyze", "m1 / mfq30 · cluster"}
     assert set(stages["tags.dvc_stage"]) == {"analyze@m1-mfq30", "cluster@m1-mfq30"}
     assert set(stages["tags.dvc_exp"]) == {"my-exp"}
+    assert set(stages["tags.result"]) == {"m1 / mfq30"}
+    found = mlflow.search_runs(
+        experiment_names=[tracking.EXPERIMENT], filter_string="tags.result = 'm1 / mfq30'"
+    )
+    assert set(found.run_id) == set(stages.run_id)  # the stage runs, not their parent
     # each run logs only what it was given
     params = {c for c in runs.columns if c.startswith("params.")}
     assert params == {"params.analyze.seed", "params.cluster.seed"}
@@ -201,3 +206,42 @@ def test_validate_names_the_bad_key_and_writes_a_params_independent_marker(
     bad = run_cli(project, "validate")
     assert bad.returncode == 2
     assert "cluster.color_attribute: 'shoe_size' is not a persona attribute" in bad.stderr
+
+
+def test_readme_snippet_compares_the_newest_results_within_one_protocol(tracked: Path) -> None:
+    import re
+    import time
+
+    for name in ("m2", "m3"):
+        spec = {"name": name, "backend": "embedded", "model": "gemma3-270m-q4-k-m"}
+        (tracked / f"data/models/{name}.json").write_text(json.dumps(spec))
+    # protocol p1 (e.g. n=4) for three models, m1 twice; then m1 alone under p2 (n=2)
+    for model, protocol, value in (
+        ("m1", "p1", 0.1),
+        ("m2", "p1", 0.2),
+        ("m3", "p1", 0.3),
+        ("m1", "p1", 0.4),
+        ("m1", "p2", 0.9),
+    ):
+        with tracking.stage_run(
+            "analyze",
+            {},
+            model,
+            questionnaire="mfq30",
+            variant="original",
+            protocol_hash=protocol,
+        ) as ml:
+            ml.log_metrics({"inertia.Harm": value})
+        time.sleep(0.02)  # distinct start times
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [snippet] = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", readme, re.S)
+        if "search_runs" in block
+    ]
+    namespace: dict = {}
+    exec(snippet.replace("sqlite:///mlflow.db", f"sqlite:///{tracked / 'mlflow.db'}"), namespace)
+    latest = namespace["latest"].set_index("tags.model")
+    assert namespace["protocol"] == "p1"
+    assert set(latest["tags.protocol_hash"]) == {"p1"}
+    assert latest["metrics.inertia.Harm"].to_dict() == {"m1": 0.4, "m2": 0.2, "m3": 0.3}
