@@ -11,15 +11,14 @@ import pytest
 from matplotlib.figure import Figure
 
 from value_inertia.analysis.analyze import P_COLUMNS, persona_item_matrix
-from value_inertia.analysis.plots import (
-    figure_title,
-    plot_clusters,
-    plot_cohens_d,
+from value_inertia.analysis.plots.clusters import plot_clusters
+from value_inertia.analysis.plots.common import figure_title
+from value_inertia.analysis.plots.distributions import (
     plot_convergence,
     plot_macro_distribution,
     plot_micro_heatmap,
-    plot_permeability,
 )
+from value_inertia.analysis.plots.effects import plot_cohens_d, plot_permeability
 from value_inertia.design.questionnaires import Questionnaire
 
 N_PERSONAS = 8

@@ -279,8 +279,8 @@ def run_analyze(
     item matrix is built once); this writes its outputs through the results
     contract and logs them, with metric names from the metric registry.
     """
-    from value_inertia.analysis import plots
     from value_inertia.analysis.analyze import cohens_d_grid, run_analysis
+    from value_inertia.analysis.plots import distributions, effects
     from value_inertia.core.naming import ResultName
     from value_inertia.core.protocol import protocol_for
     from value_inertia.core.results import write_metrics
@@ -317,17 +317,17 @@ def run_analyze(
     d_grid = cohens_d_grid(result.scores, personas, schema.names, list(q.dimensions),
                            a.min_group_size)  # fmt: skip
     figures = {
-        "micro": lambda p: plots.plot_micro_heatmap(
+        "micro": lambda p: distributions.plot_micro_heatmap(
             result.matrix, q, p, model=model.name, variant=variant
         ),  # fmt: skip
-        "macro": lambda p: plots.plot_macro_distribution(metrics, p),
-        "convergence": lambda p: plots.plot_convergence(
+        "macro": lambda p: distributions.plot_macro_distribution(metrics, p),
+        "convergence": lambda p: distributions.plot_convergence(
             result.convergence, metrics.convergence, p, **labels
         ),
-        "permeability": lambda p: plots.plot_permeability(
+        "permeability": lambda p: effects.plot_permeability(
             result.permeability, p, alpha=a.fdr_alpha, **labels
         ),
-        "cohens_d": lambda p: plots.plot_cohens_d(d_grid, p, **labels),
+        "cohens_d": lambda p: effects.plot_cohens_d(d_grid, p, **labels),
     }
     logged = {"analyze": a.model_dump(), "questionnaire": q.id, "variant": variant}
     with stage_run(
@@ -362,7 +362,7 @@ def _write_variant_shifts(
     """``data/variants/<stem>.json`` and its figure: each other prompt variant of the
     model against ``original`` (:mod:`value_inertia.analysis.variants`); a file with a note
     when the model answers no other variant, so that DVC's output always exists."""
-    from value_inertia.analysis import plots
+    from value_inertia.analysis.plots import variants as variant_plots
     from value_inertia.analysis.variants import (
         flatten_variant_report,
         shift_table,
@@ -394,7 +394,7 @@ def _write_variant_shifts(
     )
     name = ResultName(model.name, q.id)
     out = write_report(report, paths.variants_dir(root) / f"{name.stem}.json")
-    figure = plots.plot_variant_shifts(
+    figure = variant_plots.plot_variant_shifts(
         {v: shift_table(report, v) for v in report.variants},
         paths.plots_dir(root) / name.file("variant_shift", ".png"),
         model=model.name,
@@ -413,9 +413,9 @@ def run_cluster(
 ) -> Path:
     import pyarrow as pa
 
-    from value_inertia.analysis import plots
     from value_inertia.analysis.analyze import persona_item_matrix
     from value_inertia.analysis.clustering import cluster_personas
+    from value_inertia.analysis.plots import clusters as cluster_plots
     from value_inertia.core.naming import ResultName
     from value_inertia.core.protocol import protocol_for
     from value_inertia.core.results import ClusterSummary, write_clusters
@@ -475,7 +475,7 @@ def run_cluster(
             pa.Table.from_pandas(assignments, preserve_index=False), cdir / f"{name.stem}.parquet"
         )
         write_clusters(summary, out)
-        figure = plots.plot_clusters(
+        figure = cluster_plots.plot_clusters(
             assignments, personas, c.color_attribute, figure_path,
             model=model.name, questionnaire=q.id, variant=variant,
         )  # fmt: skip
