@@ -14,8 +14,11 @@ from matplotlib.patches import Patch
 
 from value_inertia.analysis.plots.common import (
     MAX_LEGEND_CATEGORIES,
+    NEGLIGIBLE_SPREAD,
     figure_title,
     finish,
+    say_why,
+    spread,
 )
 from value_inertia.core.naming import DEFAULT_VARIANT
 
@@ -66,6 +69,28 @@ def plot_clusters(
     else:
         ax_c, ax_a = axes
         fig = ax_c.figure
+    title = figure_title(
+        "personas in the first two principal components of their MRAT-centred ratings",
+        model,
+        questionnaire,
+        variant,
+    )
+    # a component with no spread is rounding noise (2 personas leave PC2 at ~1e-17):
+    # drawn flat at 0 and said so, never as an axis from -5.2e-17 to -5.7e-17
+    flat = [spread(data[pc]) < NEGLIGIBLE_SPREAD for pc in ("pc1", "pc2")]
+    if len(data) < 2 or flat[0]:
+        why = (
+            f"Nothing to show: {len(data)} persona(s); clusters need at least two"
+            if len(data) < 2
+            else f"Nothing to show: the {len(data)} personas' MRAT-centred ratings do not "
+            "vary\n(every persona answers alike), so there are no principal components"
+        )
+        say_why(ax_c, "Clusters", why)
+        say_why(ax_a, f"Personas coloured by {color_attribute}", why)
+        fig.suptitle(title)
+        return finish(fig, (ax_c, ax_a), path)
+    if flat[1]:
+        data = data.assign(pc2=0.0)
 
     clusters = sorted(int(c) for c in data["cluster"].unique())
     cmap = colormaps["tab10"]
@@ -107,14 +132,9 @@ def plot_clusters(
     ax_a.set_title(f"Personas coloured by {color_attribute}")
     for ax in (ax_c, ax_a):
         ax.set_xlabel("PC1")
-        ax.set_ylabel("PC2")
+        ax.set_ylabel(f"PC2: no variance left (n = {len(data)} personas)" if flat[1] else "PC2")
+        if flat[1]:
+            ax.set_ylim(-1.0, 1.0)
         ax.grid(True, alpha=0.3)
-    fig.suptitle(
-        figure_title(
-            "personas in the first two principal components of their MRAT-centred ratings",
-            model,
-            questionnaire,
-            variant,
-        )
-    )
+    fig.suptitle(title)
     return finish(fig, (ax_c, ax_a), path)

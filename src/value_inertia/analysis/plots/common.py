@@ -54,3 +54,33 @@ def option_colours() -> list[tuple[float, float, float, float]]:
     """Six ordered colours for ratings 1..6 (diverging: low red, high blue)."""
     cmap = colormaps["RdYlBu"]
     return [cmap(x) for x in np.linspace(0.05, 0.95, N_OPTIONS)]
+
+
+#: a spread below this (relative to 1, the scale of the plotted values) is floating-point
+#: noise, not variation: PCA of 2 personas leaves PC2 at about 1e-17
+NEGLIGIBLE_SPREAD = 1e-9
+
+
+def spread(values: Any) -> float:
+    """max - min of the finite entries of ``values`` (0.0 when there are none)."""
+    arr = np.asarray(values, dtype=float)
+    finite = arr[np.isfinite(arr)]
+    return float(finite.max() - finite.min()) if finite.size else 0.0
+
+
+def say_why(ax: Axes, title: str, reason: str) -> None:
+    """An empty panel titled as the figure would be, saying in words why it has nothing to
+    show (instead of a grid of "n/a" or an axis of rounding noise)."""
+    ax.set_axis_off()
+    ax.text(
+        0.5,
+        0.5,
+        reason,
+        ha="center",
+        va="center",
+        wrap=True,
+        fontsize=10,
+        transform=ax.transAxes,
+        bbox={"boxstyle": "round", "facecolor": "whitesmoke", "edgecolor": "lightgrey"},
+    )
+    ax.set_title(title, fontsize=11)

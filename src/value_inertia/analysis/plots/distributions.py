@@ -20,9 +20,14 @@ from value_inertia.analysis.plots.common import (
     finish,
     option_colours,
     plain_ticks,
+    spread,
 )
 from value_inertia.core.naming import DEFAULT_VARIANT
 from value_inertia.design.questionnaires import N_OPTIONS, Questionnaire
+
+MAX_LABELLED_PERSONAS = 40  # persona bands labelled one by one up to this many
+MAX_ANNOTATED_CELLS = 600  # cells that carry their value up to this many
+NEAR_UNIFORM_SPREAD = 0.5  # ratings within half a scale point: said in words
 
 
 def plot_micro_heatmap(
@@ -72,9 +77,28 @@ def plot_micro_heatmap(
     top = ax.secondary_xaxis("top")
     top.set_xticks(range(n_items), [str(c) for c in matrix.columns], fontsize=6)
     top.set_xlabel("item", fontsize=8)
-    ax.set_yticks([])
+    # few personas: each band is labelled, and each cell carries its value, so a model
+    # that answers nearly alike everywhere still reads as numbers, not as one colour
+    if 0 < n_personas <= MAX_LABELLED_PERSONAS:
+        ax.set_yticks(range(n_personas), [f"persona {i + 1}" for i in range(n_personas)])
+        ax.tick_params(axis="y", labelsize=7)
+    else:
+        ax.set_yticks([])
+    if 0 < values.size <= MAX_ANNOTATED_CELLS:
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                colour = "black" if v > 4.0 else "white"  # viridis is light at the top
+                ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=5, color=colour)
     ax.set_ylabel(f"personas (n = {n_personas})")
-    ax.set_xlabel("value dimension")
+    low, high = (np.nanmin(values), np.nanmax(values)) if np.isfinite(values).any() else (0, 0)
+    ax.set_xlabel(
+        "value dimension"
+        + (
+            f"   (every rating within {low:.2f}-{high:.2f}: nearly uniform answers)"
+            if np.isfinite(values).any() and spread(values) < NEAR_UNIFORM_SPREAD
+            else ""
+        )
+    )
     ax.set_title(
         figure_title("expected rating per persona and item", model, questionnaire.id, variant),
         fontsize=11,

@@ -16,6 +16,7 @@ from value_inertia.analysis.plots.common import (
     axes_of,
     figure_title,
     finish,
+    say_why,
 )
 from value_inertia.core.naming import DEFAULT_VARIANT
 
@@ -46,6 +47,24 @@ def plot_permeability(
         marks = sig.reindex(index=attrs, columns=dims).fillna(False).to_numpy(dtype=bool)
     else:
         values, marks = np.zeros((0, 0)), np.zeros((0, 0), dtype=bool)
+    title = figure_title(
+        "selective permeability (omega-squared of MRAT-centred scores)",
+        model,
+        questionnaire,
+        variant,
+    )
+    if not np.isfinite(values).any():
+        n = int(table["n"].max()) if "n" in table and table["n"].notna().any() else None
+        fig, ax = axes_of(ax, (7.0, 3.0))
+        say_why(
+            ax,
+            title,
+            "Nothing to show: omega-squared is undefined for every attribute x dimension "
+            f"cell.\nToo few personas{f' (n = {n})' if n is not None else ''}: each attribute "
+            "needs at least two groups with two or more personas,\nand the persona scores "
+            "must vary. Run with more personas (personas.n).",
+        )
+        return finish(fig, ax, path)
     n_rows, n_cols = values.shape
     finite = np.abs(values[np.isfinite(values)])
     limit = max(0.1, float(finite.max()) if finite.size else 0.1)
@@ -69,15 +88,7 @@ def plot_permeability(
     ax.set_yticks(range(n_rows), attrs, fontsize=8)
     ax.set_xlabel(f"value dimension (* = significant, Benjamini-Hochberg q <= {alpha:g})")
     ax.set_ylabel("persona attribute")
-    ax.set_title(
-        figure_title(
-            "selective permeability (omega-squared of MRAT-centred scores)",
-            model,
-            questionnaire,
-            variant,
-        ),
-        fontsize=11,
-    )
+    ax.set_title(title, fontsize=11)
     return finish(fig, ax, path)
 
 
@@ -97,6 +108,18 @@ def plot_cohens_d(
     is too small); the contrast is shown next to the attribute name.
     """
     values = grid.to_numpy(dtype=float, na_value=np.nan) if grid.size else np.zeros((0, 0))
+    if not np.isfinite(values).any():
+        fig, ax = axes_of(ax, (7.0, 3.0))
+        say_why(
+            ax,
+            figure_title(
+                "two-group Cohen's d of MRAT-centred scores", model, questionnaire, variant
+            ),
+            "Nothing to show: no attribute splits the personas into two groups that are "
+            "both large enough\n(analyze.min_group_size) with scores that vary. "
+            "Run with more personas (personas.n).",
+        )
+        return finish(fig, ax, path)
     n_rows, n_cols = values.shape
     finite = np.abs(values[np.isfinite(values)])
     limit = max(0.2, float(finite.max()) if finite.size else 0.2)
