@@ -25,7 +25,7 @@ from value_inertia.evaluation.backends.base import Request
 from value_inertia.evaluation.batch import BatchBackend, Poll, split_files
 from value_inertia.evaluation.runner import materialise_responses, plan_requests, run_evaluation
 from value_inertia.evaluation.store import ResponseStore
-from value_inertia.pipeline import run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
 
 FAST = Poll(first_s=0.05, factor=1.5, max_s=0.5)
 

@@ -14,7 +14,7 @@ from tests.fault_proxy import FaultProxy
 from value_inertia.core.config import ModelParams, load_params
 from value_inertia.evaluation.runner import plan_requests, run_evaluation
 from value_inertia.evaluation.store import ResponseStore, request_key
-from value_inertia.pipeline import run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
 
 COMPLETION = {"prompt": "Question: How relevant is harm?\nAnswer:"}
 CHAT = {"messages": [{"role": "user", "content": "Pick A-F."}]}

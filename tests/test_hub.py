@@ -38,10 +38,10 @@ from tests.leaderboard_data import (
     cached_project,
     in_project,
 )
-from value_inertia import pipeline
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, HubParams, Params, load_params
 from value_inertia.core.table_io import write_table
+from value_inertia.pipeline.analysis import run_quality
 from value_inertia.publishing import push as push_mod
 from value_inertia.publishing.dataset import build_dataset_folder
 from value_inertia.publishing.folders import folder_files, model_slugs, read_front_matter
@@ -103,7 +103,7 @@ def run_quality_stage(project: Path, models: tuple[str, ...] | list[str] = MODEL
     with in_project(project):
         for model in models:
             for qid in QUESTIONNAIRES:
-                pipeline.run_quality(params, model, qid)
+                run_quality(params, model, qid)
 
 
 def with_hub(params: Params, **hub: object) -> Params:

@@ -22,7 +22,7 @@ from tests.conftest import remote, set_models
 from tests.openai_stub import CompletionsStub
 from value_inertia.core.config import load_params
 from value_inertia.core.signals import restore_interrupt
-from value_inertia.pipeline import run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
 
 
 def _ignore_sigint() -> None:  # what `cmd &` in a non-interactive shell gives its child

@@ -1,6 +1,6 @@
 """`value-inertia plan` counts exactly what `evaluate` sends, for params with -S overrides.
 
-The evaluate side is the real evaluate stage (:func:`value_inertia.pipeline.run_evaluate`
+The evaluate side is the real evaluate stage (:func:`value_inertia.pipeline.evaluation.run_evaluate`
 after the real personas and prompts stages wrote their tables) with a backend that
 answers instantly and counts what it was sent; the plan side never reads those tables.
 """
@@ -20,7 +20,8 @@ from value_inertia.core.overrides import apply_overrides
 from value_inertia.evaluation import cost, plan
 from value_inertia.evaluation.backends.base import Request, Result
 from value_inertia.evaluation.plan import Measured, build_plans, plan_model, render_table
-from value_inertia.pipeline import run_evaluate, run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
+from value_inertia.pipeline.evaluation import run_evaluate
 
 
 # -- -S overrides ----------------------------------------------------------------------
@@ -110,7 +111,9 @@ def default_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VALUE_INERTIA_ROOT", str(proj))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{proj / 'mlflow.db'}")
     # no engine: an instant counting backend, a characters/4 token estimate
-    monkeypatch.setattr("value_inertia.pipeline.make_backend", lambda m, p: CountingBackend())
+    monkeypatch.setattr(
+        "value_inertia.pipeline.evaluation.make_backend", lambda m, p: CountingBackend()
+    )
     monkeypatch.setattr(
         "value_inertia.evaluation.backends.embedded.check_store_weights", lambda s, m: None
     )
