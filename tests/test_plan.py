@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import make_project, run_cli
+from tests.openai_stub import CompletionsStub
 from value_inertia.core.config import ConfigError, load_params
 from value_inertia.core.overrides import apply_overrides
 from value_inertia.evaluation import cost, plan
@@ -216,3 +217,38 @@ def test_sample_mode_without_measurement_says_so_instead_of_a_logprobs_rate() ->
     assert p.wall_s is None and "no measurement" in p.wall_source
     assert p.tokens_out == 10 * model.max_tokens and "no measurement" in p.tokens_out_source
     assert "time       unknown" in render_table([p])
+
+
+def test_plan_equals_what_a_real_evaluate_sends_to_a_server(mini_project: Path) -> None:
+    """Counted at the server: a sample-mode model with repeats, samples and two variants."""
+    stub = CompletionsStub()
+    try:
+        data = yaml.safe_load((mini_project / "params.yaml").read_text())
+        data["prompts"]["variants"] = ["original", "shuffled"]
+        data["prompts"]["repeats"] = 2
+        data["models"] = {
+            "remote": {
+                "backend": "openai",
+                "model": "stub",
+                "base_url": stub.base_url,
+                "mode": "sample",
+                "api": "completions",
+                "temperature": 1.0,
+                "max_tokens": 8,
+                "samples": 2,
+                "variants": ["original", "shuffled"],
+            }
+        }
+        (mini_project / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        planned = run_cli(mini_project, "plan", "--json")
+        assert planned.returncode == 0, planned.stderr
+        [p] = json.loads(planned.stdout)
+        for stage in ("personas", "prompts"):
+            assert run_cli(mini_project, stage).returncode == 0
+        done = run_cli(mini_project, "evaluate", "-m", "remote", "--no-progress")
+        assert done.returncode == 0, done.stderr
+    finally:
+        stub.close()
+    # 2 variants x (2 personas x 4 items x 2 repeats + 4 baseline) x 2 samples
+    assert p["requests_to_send"] == p["requests_total"] == 2 * (2 * 4 * 2 + 4) * 2
+    assert stub.received == p["requests_to_send"]
