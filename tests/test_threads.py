@@ -86,3 +86,17 @@ def test_a_fixed_thread_count_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(OtherLoad, "read", lambda self: pytest.fail("no measuring"))
     engine = EngineThreads(2, cores=2)
     assert engine.current == 2 and engine.adjust(object(), interval_s=0) == 2
+
+
+def test_without_proc_stat_the_load_average_less_this_process_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, own = Clock(), [5.0]
+    monkeypatch.setattr(threads, "PROC_STAT", tmp_path / "missing")
+    monkeypatch.setattr(threads.time, "monotonic", clock)
+    monkeypatch.setattr(threads, "_own_seconds", lambda: own[0])
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.5, 2.0, 1.0))
+    load = OtherLoad()
+    clock.now += 2.0
+    own[0] += 3.0  # this process kept 1.5 cores busy (its own threads)
+    assert load.read() == pytest.approx(1.0)  # 2.5 - 1.5

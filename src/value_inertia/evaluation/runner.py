@@ -114,7 +114,9 @@ class EvaluationSummary:
     def line(self) -> str:
         """One line; answered (``done``), ``failed`` and ``not sent`` are separate counts
         that add up with the stored ones: requests = already stored + done + failed + not
-        sent (a request never sent is not a failure: the next run sends it)."""
+        sent. "Not sent" means no answer was recorded because the run stopped first (stopped
+        early, budget, Ctrl-C; a request cut off in flight by Ctrl-C counts here): it is not
+        a failure, and the next run sends it."""
         text = (
             f"{self.requests} requests: {self.cached} already stored, {self.sent} sent, "
             f"{self.done} done, {self.failed} failed, {self.retried} retries, "

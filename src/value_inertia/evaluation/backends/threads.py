@@ -67,9 +67,12 @@ class OtherLoad:
         now, busy, own = time.monotonic(), _busy_seconds(), _own_seconds()
         then, busy0, own0 = self._last
         self._last = (now, busy, own)
-        if busy is None or busy0 is None or now - then <= 0:
-            return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        return max(0.0, ((busy - busy0) - (own - own0)) / (now - then))
+        own_rate = (own - own0) / (now - then) if now > then else 0.0
+        if busy is None or busy0 is None or now <= then:
+            # no /proc/stat: the 1-minute load average, less what this process used
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+            return max(0.0, load - own_rate)
+        return max(0.0, (busy - busy0) / (now - then) - own_rate)
 
 
 class EngineThreads:
