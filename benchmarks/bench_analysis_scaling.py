@@ -195,16 +195,19 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
         import matplotlib
 
         matplotlib.use("Agg")
-        from value_inertia.analysis import plots
+        from value_inertia.analysis.plots import clusters as cluster_plots
+        from value_inertia.analysis.plots import distributions, effects
 
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
-            plots.plot_micro_heatmap(state["matrix"], q, d / "micro.png")
-            plots.plot_macro_distribution(state["metrics"], d / "macro.png")
-            plots.plot_convergence(state["conv"], state["conv_info"], d / "convergence.png")
-            plots.plot_permeability(state["d"], d / "permeability.png")
+            distributions.plot_micro_heatmap(state["matrix"], q, d / "micro.png")
+            distributions.plot_macro_distribution(state["metrics"], d / "macro.png")
+            distributions.plot_convergence(state["conv"], state["conv_info"], d / "convergence.png")
+            effects.plot_permeability(state["d"], d / "permeability.png")
             assignments = state["cluster"].assignments.astype({"persona_id": str})
-            plots.plot_clusters(assignments, state["personas"], c.color_attribute, d / "c.png")
+            cluster_plots.plot_clusters(
+                assignments, state["personas"], c.color_attribute, d / "c.png"
+            )
 
     fns = {"read": read, "analyze": run_analyze, "micro": micro, "cluster": cluster, "plots": draw}
     out: dict = {"rss_start_mib": _rss_mib(), "phases": {}}

@@ -16,9 +16,9 @@ import yaml
 
 from tests.hub_stub import HubStub
 from tests.leaderboard_data import MODELS, QUESTIONNAIRES, cached_project, in_project
-from value_inertia import pipeline
 from value_inertia.core import paths
 from value_inertia.core.config import HubParams, Params, load_params
+from value_inertia.pipeline.analysis import run_quality
 from value_inertia.publishing.dataset import build_dataset_folder
 from value_inertia.publishing.space import build_space_folder
 
@@ -74,7 +74,7 @@ def run_quality_stage(project: Path, models: tuple[str, ...] | list[str] = MODEL
     with in_project(project):
         for model in models:
             for qid in QUESTIONNAIRES:
-                pipeline.run_quality(params, model, qid)
+                run_quality(params, model, qid)
 
 
 def with_hub(params: Params, **hub: object) -> Params:

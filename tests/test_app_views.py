@@ -10,8 +10,8 @@ import pytest
 
 from leaderboard import data, figures, formatting, pages, selection
 from tests.leaderboard_data import MODELS, QUESTIONNAIRES, cached_project, in_project
-from value_inertia import pipeline
 from value_inertia.core.config import load_params
+from value_inertia.pipeline.analysis import run_quality
 from value_inertia.publishing.dataset import build_dataset_folder
 
 
@@ -23,7 +23,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with in_project(root):  # the quality reports, by the real stage
         for model in MODELS:
             for qid in QUESTIONNAIRES:
-                pipeline.run_quality(params, model, qid)
+                run_quality(params, model, qid)
     folder = root / "data" / "hub" / "dataset"
     build_dataset_folder(root, folder, params)
     return root

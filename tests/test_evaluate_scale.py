@@ -14,7 +14,7 @@ from tests.fault_proxy import FaultProxy
 from value_inertia.core.config import ModelParams, load_params
 from value_inertia.evaluation.runner import plan_requests, run_evaluation
 from value_inertia.evaluation.store import ResponseStore, request_key
-from value_inertia.pipeline import run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
 
 COMPLETION = {"prompt": "Question: How relevant is harm?\nAnswer:"}
 CHAT = {"messages": [{"role": "user", "content": "Pick A-F."}]}
@@ -147,7 +147,7 @@ def test_nothing_listening_stops_after_one_request(mini_project: Path) -> None:
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
-    assert "12 of 12 responses failed" in errors[0]
+    assert "1 of 12 responses failed and 11 were not sent" in errors[0]
     assert "connection refused x1" in errors[0] and "stopped early" in errors[0]
     assert "ConnectError" in errors[0]  # the example message says what happened
     with ResponseStore(mini_project / "data/store/remote.sqlite") as store:

@@ -15,8 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.hub_stub import HubStub
-from tests.test_hub import (
+from tests.hub_helpers import (
     BOARD,
     DATASET_REPO,
     TOKEN,
@@ -25,6 +24,7 @@ from tests.test_hub import (
     hub_params,
     remote_frame,
 )
+from tests.hub_stub import HubStub
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, load_params
 from value_inertia.evaluation.store import ResponseStore

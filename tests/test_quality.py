@@ -369,7 +369,7 @@ def test_quality_stage_writes_report_figure_and_mlflow(project, mfq) -> None:
     from value_inertia.cli import main
     from value_inertia.core.config import load_params
     from value_inertia.core.table_io import write_table
-    from value_inertia.pipeline import run_quality
+    from value_inertia.pipeline.analysis import run_quality
 
     params_file = project / "params.yaml"
     data = yaml.safe_load(params_file.read_text())
@@ -431,7 +431,7 @@ def test_quality_stage_writes_report_figure_and_mlflow(project, mfq) -> None:
 
 def test_quality_stage_missing_parsed_table_is_one_clear_error(project) -> None:
     from value_inertia.core.config import ConfigError, load_params
-    from value_inertia.pipeline import run_quality
+    from value_inertia.pipeline.analysis import run_quality
 
     with pytest.raises(ConfigError, match="parsed/gemma3-270m.parquet: not found"):
         run_quality(load_params(project / "params.yaml"), "gemma3-270m", "mfq30")

@@ -35,8 +35,8 @@ from tests.hub_helpers import (
 )
 from tests.hub_stub import HubStub
 from tests.leaderboard_data import in_project
-from value_inertia import pipeline
 from value_inertia.core.config import load_params
+from value_inertia.pipeline.analysis import run_analyze
 from value_inertia.publishing.push import lfs_transfers, publish
 from value_inertia.publishing.submission.land import land_submission, submit
 from value_inertia.publishing.submission.snapshot import SubmissionError
@@ -246,7 +246,7 @@ def test_a_shuffled_variant_result_is_verified(
     variant = copy_project(tmp_path_factory, tmp_path_factory.mktemp("v") / "p", ["drift.model"])
     params = load_params(variant / "params.yaml")
     with in_project(variant):
-        pipeline.run_analyze(params, "drift.model", "mfq30", "shuffled")
+        run_analyze(params, "drift.model", "mfq30", "shuffled")
     build_both(variant, hub_params(variant))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_TOKEN", TOKEN_B)

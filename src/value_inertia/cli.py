@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from value_inertia.core.config import Params
 from value_inertia.core.errors import UserError
 from value_inertia.core.redaction import redact
+from value_inertia.core.signals import restore_interrupt
 
 app = typer.Typer(
     help="value-inertia: how stable a language model's values stay across role-played personas.",
@@ -88,7 +89,7 @@ def validate(params: ParamsOption = None) -> None:
 @app.command()
 def personas(params: ParamsOption = None) -> None:
     """Draw random personas (params `personas`) -> data/personas/personas.parquet."""
-    from value_inertia.pipeline import run_personas
+    from value_inertia.pipeline.design import run_personas
 
     out = run_personas(_load(params))
     typer.echo(f"wrote {out}")
@@ -97,7 +98,7 @@ def personas(params: ParamsOption = None) -> None:
 @app.command()
 def prompts(params: ParamsOption = None) -> None:
     """Render every (condition, persona, item, repeat) prompt -> data/prompts/prompts.parquet."""
-    from value_inertia.pipeline import run_prompts
+    from value_inertia.pipeline.design import run_prompts
 
     out = run_prompts(_load(params))
     typer.echo(f"wrote {out}")
@@ -114,7 +115,7 @@ ModelOption = Annotated[
 @app.command()
 def models(params: ParamsOption = None) -> None:
     """Write one spec per entry of params `models` -> data/models/<name>.json."""
-    from value_inertia.pipeline import run_models
+    from value_inertia.pipeline.design import run_models
 
     out = run_models(_load(params))
     typer.echo(f"wrote {out}")
@@ -138,7 +139,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Ask one model every prompt (resumable) -> data/responses/<model>.parquet."""
-    from value_inertia.pipeline import run_evaluate
+    from value_inertia.pipeline.evaluation import run_evaluate
 
     out = run_evaluate(_load(params), model, progress=progress, limit=limit)
     if limit is not None:
@@ -155,14 +156,26 @@ def plan(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
     params: ParamsOption = None,
+    set_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set-param",
+            "-S",
+            help="override a param as `dvc exp run -S` does, e.g. -S personas.n=6 (repeatable)",
+        ),
+    ] = None,
 ) -> None:
-    """Before sending anything: requests still to send, tokens, cost and time per model."""
+    """Before sending anything: requests still to send, tokens, cost and time per model.
+
+    Built from params (with any -S overrides) as `evaluate` builds its requests, never
+    from a prompts table on disk: it previews a `dvc exp run -S ...` exactly."""
     import json
 
+    from value_inertia.core.config import load_params
     from value_inertia.core.paths import project_root
     from value_inertia.evaluation.plan import build_plans, render_table
 
-    plans = build_plans(_load(params), project_root(), model or None)
+    plans = build_plans(load_params(params, set_param or ()), project_root(), model or None)
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in plans], indent=2))
     else:
@@ -172,7 +185,7 @@ def plan(
 @app.command()
 def parse(model: ModelOption, params: ParamsOption = None) -> None:
     """Map one model's answers to ratings 1-6 (rules, optional judge) -> data/parsed/."""
-    from value_inertia.pipeline import run_parse
+    from value_inertia.pipeline.evaluation import run_parse
 
     typer.echo(f"wrote {run_parse(_load(params), model)}")
 
@@ -182,7 +195,7 @@ def analyze(
     model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
 ) -> None:
     """Inertia, steerability, MRAT, CIs and figures -> data/metrics/, data/plots/."""
-    from value_inertia.pipeline import run_analyze
+    from value_inertia.pipeline.analysis import run_analyze
 
     typer.echo(f"wrote {run_analyze(_load(params), model, questionnaire)}")
 
@@ -203,7 +216,7 @@ def cluster(
     model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
 ) -> None:
     """Cluster personas by response pattern (k by silhouette, AMI) -> data/clusters/."""
-    from value_inertia.pipeline import run_cluster
+    from value_inertia.pipeline.analysis import run_cluster
 
     typer.echo(f"wrote {run_cluster(_load(params), model, questionnaire)}")
 
@@ -211,7 +224,7 @@ def cluster(
 @app.command()
 def leaderboard(params: ParamsOption = None) -> None:
     """One row per (model, questionnaire), ranked -> data/leaderboard/leaderboard.*."""
-    from value_inertia.pipeline import run_leaderboard
+    from value_inertia.pipeline.publishing import run_leaderboard
 
     typer.echo(f"wrote {run_leaderboard(_load(params))}")
 
@@ -219,7 +232,7 @@ def leaderboard(params: ParamsOption = None) -> None:
 @app.command()
 def publish(params: ParamsOption = None) -> None:
     """Build the Hub dataset and Space folders (data/hub/) and push them when HF_TOKEN is set."""
-    from value_inertia.pipeline import run_publish
+    from value_inertia.pipeline.publishing import run_publish
 
     typer.echo(f"wrote {run_publish(_load(params))}")
 
@@ -347,7 +360,7 @@ def quality(
     model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
 ) -> None:
     """Quality report (alpha, omega, position bias, agreement, verdict) -> data/quality/."""
-    from value_inertia.pipeline import run_quality
+    from value_inertia.pipeline.analysis import run_quality
 
     typer.echo(f"wrote {run_quality(_load(params), model, questionnaire)}")
 
@@ -356,7 +369,7 @@ def _run_failures() -> tuple[type[Exception], ...]:
     """Failed runs (exit 1); imported lazily: a module not loaded cannot have raised them."""
     found = []
     for module, name in (
-        ("value_inertia.pipeline", "EvaluationFailed"),
+        ("value_inertia.pipeline.evaluation", "EvaluationFailed"),
         ("value_inertia.publishing.push", "PublishError"),
     ):
         if module in sys.modules:
@@ -373,6 +386,7 @@ def main(argv: list[str] | None = None) -> None:
     import click
 
     configure_logging()
+    restore_interrupt()
     try:
         # typer turns KeyboardInterrupt into exit code 130 and, in this mode, returns codes
         code = app(args=argv, standalone_mode=False)

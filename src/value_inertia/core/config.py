@@ -8,6 +8,7 @@ what is allowed; the CLI turns it into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from value_inertia.core.errors import ConfigError
+from value_inertia.core.overrides import apply_overrides
 from value_inertia.core.paths import project_root, questionnaire_dir
 from value_inertia.core.yamlio import format_validation_error, load_yaml
 
@@ -148,7 +150,7 @@ class ModelParams(_Strict):
 
     # what identifies the model beyond its served id (part of the store key when set)
     revision: Annotated[str, Field(min_length=1)] | None = None
-    # cost and budget (value_inertia.evaluation.plan); prices in USD per million tokens
+    # cost and budget (value_inertia.evaluation.cost); prices in USD per million tokens
     price_input_per_mtok: Annotated[float, Field(ge=0)] | None = None
     price_output_per_mtok: Annotated[float, Field(ge=0)] | None = None
     batch_discount: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
@@ -371,14 +373,17 @@ class Params(_Strict):
             raise ConfigError(f"{self._source}: {exc}") from None
 
 
-def load_params(path: Path | str | None = None) -> Params:
-    """Load and validate ``params.yaml`` (default: the repository's)."""
+def load_params(path: Path | str | None = None, overrides: Sequence[str] = ()) -> Params:
+    """Load and validate ``params.yaml`` (default: the repository's), with ``-S key=value``
+    ``overrides`` applied first (:mod:`value_inertia.core.overrides`)."""
     path = Path(path) if path is not None else project_root() / "params.yaml"
     data = load_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    if overrides:
+        data = apply_overrides(data, overrides)
     try:
         params = Params.model_validate(data, context={"root": path.resolve().parent})
     except ValidationError as exc:

@@ -50,6 +50,7 @@ from value_inertia.evaluation.backends.base import (
     Result,
     ResultCallback,
 )
+from value_inertia.evaluation.backends.threads import EngineThreads
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +176,14 @@ class EmbeddedBackend:
 
         self.model = model
         self.model_path = resolve_model_path(model.model)
+        # the cores other work leaves free, re-checked during the run (threads.py)
+        self.threads = EngineThreads(n_threads)
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
             self.llm = Llama(
                 model_path=str(self.model_path),
                 n_ctx=n_ctx,
-                n_threads=n_threads or max(1, os.cpu_count() or 1),
+                n_threads=self.threads.current,
+                n_threads_batch=self.threads.current,
                 logits_all=False,
                 verbose=False,
                 seed=0,
@@ -298,6 +302,7 @@ class EmbeddedBackend:
     # -- driver --------------------------------------------------------------
     def run(self, requests: Sequence[Request], on_result: ResultCallback) -> None:
         for request in requests:
+            self.threads.adjust(self.llm)
             start = time.perf_counter()
             try:
                 text = self.prompt_text(request)
