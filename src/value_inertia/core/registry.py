@@ -56,7 +56,12 @@ REGISTRY: dict[str, MetricSpec] = {}
 # registry is complete whoever asks first. A module that adds metrics is listed here.
 METRIC_MODULES: tuple[str, ...] = (
     "value_inertia.analysis.metrics",
-    "value_inertia.analysis.quality",
+    "value_inertia.analysis.quality.reliability",
+    "value_inertia.analysis.quality.position_bias",
+    "value_inertia.analysis.quality.debiasing",
+    "value_inertia.analysis.quality.mode_agreement",
+    "value_inertia.analysis.quality.answers",
+    "value_inertia.analysis.quality.attention",
     "value_inertia.analysis.variants",
 )
 
