@@ -67,6 +67,7 @@ DEFAULT_COLUMNS: list[str] = [
     "model",
     "inertia",
     "inertia CI",
+    "debiased_inertia",
     "steerability",
     "top2",
     "parse_rate",
@@ -99,6 +100,7 @@ FALLBACK_REGISTRY = {
         "top1",
         "parse_rate",
         "letter_mass",
+        "debiased_inertia",
         "mean_rating",
         "mrat",
     )
@@ -676,6 +678,7 @@ def model_summary(board: Board, model: str, questionnaire: str, protocol: str | 
         f"## {model} · {questionnaire}",
         f"Rank **{r.get('rank_label')}** · inertia **{get('inertia')}** "
         f"{fmt_ci(board, r.get('inertia_ci_low'), r.get('inertia_ci_high'))} · "
+        f"without letter prior **{get('debiased_inertia')}** · "
         f"steerability **{get('steerability')}** · top-2 **{get('top2')}**",
         "",
         f"Quality verdict: **{get('verdict')}** · parse rate {get('parse_rate')} · "
