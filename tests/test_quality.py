@@ -235,3 +235,19 @@ def test_quality_report_today_schema_and_inert_model(mfq) -> None:
     assert report["mrat_mean"] == pytest.approx(5.0) and report["mrat_sd"] == pytest.approx(0.0)
     assert report["parse_reasons"] == {"ambiguous": 3}
     assert report["parse_rate"] == pytest.approx(1 - 3 / len(parsed))
+
+
+def test_card_shows_the_debiased_inertia_beside_the_raw_one() -> None:
+    from value_inertia.publishing.card import leaderboard_markdown
+
+    board = pd.DataFrame(
+        [
+            {"questionnaire": "mfq30", "protocol_hash": "p", "variant": "original", "rank": 1,
+             "rank_label": "1", "model": "m", "inertia": 0.5, "inertia_ci_low": 0.4,
+             "inertia_ci_high": 0.6, "debiased_inertia": 0.25, "steerability": 0.1, "top2": 0.7,
+             "parse_rate": 1.0, "mode": "logprobs"},
+        ]
+    )  # fmt: skip
+    table = leaderboard_markdown(board)
+    assert "| inertia [CI] | inertia without letter prior |" in table
+    assert "| m | 0.500 [0.400, 0.600] | 0.250 |" in table

@@ -21,8 +21,10 @@ from value_inertia.analysis.quality.reliability import MIN_PERSONAS
 #:   least 0.13. Calibrated on known cases (benchmarks/bench_position_calibration.py,
 #:   40 simulated results each, 96 and 171 prompts, logprobs mode): a profile where
 #:   letter D keeps 0.31-0.44 of the mass whatever option stands there scores
-#:   0.143-0.206; meaning-driven profiles with a mild letter preference (one letter
-#:   x1.3, or x1.5/x1.2/x0.8) or none score at most 0.118. Without shuffled answers
+#:   0.142-0.193 (all flagged); meaning-driven profiles with a mild letter preference
+#:   (one letter x1.3, or x1.5/x1.2/x0.8) or none score at most 0.093 (none flagged).
+#:   One sampled answer per prompt is noisier: the letter-D profile is flagged in 45-75%
+#:   of the results at these sizes, the mild ones in none. Without shuffled answers
 #:   the verdict says "position bias not measured" (never "reliable").
 #: - mode agreement: "mode-dependent" when the observed logprob-vs-sample agreement
 #:   falls significantly short of the agreement expected from the logprob
