@@ -45,6 +45,7 @@ FALLBACK_REGISTRY = {
         "top1",
         "parse_rate",
         "letter_mass",
+        "debiased_inertia",
         "mean_rating",
         "mrat",
     )

@@ -234,6 +234,7 @@ def model_summary(board: Board, key: str, questionnaire: str, protocol: str | No
         f"## {model} · {questionnaire}",
         f"Rank **{r.get('rank_label')}** · inertia **{get('inertia')}** "
         f"{fmt_ci(board, r.get('inertia_ci_low'), r.get('inertia_ci_high'))}{level_text} · "
+        f"without letter prior **{get('debiased_inertia')}** · "
         f"steerability **{get('steerability')}** · top-2 **{get('top2')}**",
         "",
         f"Quality verdict: **{fmt_verdict(r.get('verdict'))}** · parse rate "

@@ -14,6 +14,7 @@ DEFAULT_COLUMNS: list[str] = [
     "model",
     "inertia",
     "inertia CI",
+    "debiased_inertia",
     "steerability",
     "top2",
     "parse_rate",

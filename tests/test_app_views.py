@@ -136,6 +136,9 @@ def test_model_page_has_the_quality_report(published: Path) -> None:
     dims = [r.split(" | ")[0][2:] for r in rows if r.split(" | ")[0][2:] in report["dimensions"]]
     assert sorted(dims) == sorted(report["dimensions"])  # one row per dimension
     assert f"| Position bias | {report['position_bias']:.3f} |" in section
+    # the debiased inertia beside the raw one, in the header line and the report's figures
+    assert f"without letter prior **{report['debiased_inertia']:.3f}**" in text
+    assert f"| Inertia without letter prior | {report['debiased_inertia']:.3f} |" in section
     # figures the report does not have (no model here runs in both modes) are left out
     assert report["agreement"] is None and "Logprob-sample agreement" not in section
     # a project's own data folder (data/quality/<stem>.json) works too

@@ -44,7 +44,7 @@ for name in names:
         importlib.import_module(name)
 import pandas as pd
 from value_inertia.analysis.plots.distributions import plot_convergence
-from value_inertia.analysis.quality import plot_position_bias
+from value_inertia.analysis.quality.position_bias import plot_position_bias
 from value_inertia.tracking import stage_run
 
 out = Path(sys.argv[1])

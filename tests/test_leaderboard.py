@@ -229,6 +229,7 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
                 "alpha": {"D0": 0.8, "D1": 0.6},
                 "position_bias": 0.1,
                 "agreement": 0.9,
+                "debiased_inertia": 0.3,
                 "protocol_hash": "p1",
             }
         )  # fmt: skip
@@ -243,6 +244,7 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
     assert pd.isna(row["permeability_top"]) and pd.isna(row["permeable_cells"])
     assert row["verdict"] == "usable" and row["alpha"] == pytest.approx(0.7)
     assert row["position_bias"] == pytest.approx(0.1) and row["cost_usd"] == pytest.approx(1.25)
+    assert row["debiased_inertia"] == pytest.approx(0.3)  # beside the raw inertia
     assert load_extras(tmp_path / "nothing") == ({}, {})
 
 
@@ -421,7 +423,10 @@ def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
     assert md.startswith("# value-inertia leaderboard")
     assert md.index("## mfq30") < md.index("## pvqrr")
     section = md[md.index("## mfq30") : md.index("## pvqrr")]
-    assert "| rank | model | inertia | inertia 95% CI | steerability | top-2 |" in section
+    assert (
+        "| rank | model | inertia | inertia 95% CI | inertia without letter prior | steerability |"
+        in section
+    )
     # logprobs and sample answers never rank together: one ranked table per protocol
     tables = [g.split("Per dimension")[0] for g in section.split("Protocol ")[1:]]
     assert len(tables) == 2

@@ -57,7 +57,12 @@ REGISTRY: dict[str, MetricSpec] = {}
 METRIC_MODULES: tuple[str, ...] = (
     "value_inertia.analysis.metrics",
     "value_inertia.analysis.omega_squared",
-    "value_inertia.analysis.quality",
+    "value_inertia.analysis.quality.reliability",
+    "value_inertia.analysis.quality.position_bias",
+    "value_inertia.analysis.quality.debiasing",
+    "value_inertia.analysis.quality.mode_agreement",
+    "value_inertia.analysis.quality.answers",
+    "value_inertia.analysis.quality.attention",
     "value_inertia.analysis.variants",
 )
 

@@ -255,7 +255,8 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
     """
     import json
 
-    from value_inertia.analysis.quality import plot_position_bias, quality_report
+    from value_inertia.analysis.quality.position_bias import plot_position_bias
+    from value_inertia.analysis.quality.report import quality_report
     from value_inertia.core.naming import DEFAULT_VARIANT, artifact_stem
     from value_inertia.core.protocol import protocol_for
     from value_inertia.core.registry import names as metric_names

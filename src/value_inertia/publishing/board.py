@@ -105,7 +105,7 @@ RANK_KEYS: dict[str, list[tuple[str, bool]]] = {
 }
 OVERALL_METRICS: list[str] = metric_registry.names("overall")
 RESULT_METRICS: list[str] = metric_registry.names("result")
-QUALITY_NUMBERS: tuple[str, ...] = ("alpha", "position_bias", "agreement")
+QUALITY_NUMBERS: tuple[str, ...] = ("alpha", "position_bias", "agreement", "debiased_inertia")
 # registry metrics (scope "variant") shown per other prompt variant, with their CI
 VARIANT_SHIFT_METRICS: tuple[str, ...] = ("shift_inertia",)
 
@@ -157,6 +157,7 @@ _MARKDOWN: list[tuple[str, str | None]] = [
     ("model", "model"),
     ("inertia", None),
     ("inertia_ci", "inertia 95% CI"),
+    ("debiased_inertia", None),  # beside the raw inertia: the model's letter prior divided out
     ("steerability", None),
     ("top2", None),
     ("parse_rate", None),

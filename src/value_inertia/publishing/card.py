@@ -129,7 +129,8 @@ def leaderboard_markdown(board: pd.DataFrame) -> str:
     for key, group in board.groupby(by, sort=True):
         q, protocol, variant = (list(key) + ["", "", ""])[:3]
         parts.append(f"### {q} · protocol `{protocol}` · {variant}")
-        header = ["rank", "model", "inertia [CI]", "steerability", "top-2", "parse rate", "mode"]
+        header = ["rank", "model", "inertia [CI]", "inertia without letter prior"]
+        header += ["steerability", "top-2", "parse rate", "mode"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for _, r in group.sort_values("rank").iterrows():
             ci = ""
@@ -140,6 +141,7 @@ def leaderboard_markdown(board: pd.DataFrame) -> str:
                 _fmt(r.get("rank_label") or r.get("rank")),
                 _fmt(r["model"]),
                 _fmt(r.get("inertia"), "inertia") + ci,
+                _fmt(r.get("debiased_inertia"), "debiased_inertia"),
                 _fmt(r.get("steerability"), "steerability"),
                 _fmt(r.get("top2"), "top2"),
                 _fmt(r.get("parse_rate"), "parse_rate"),

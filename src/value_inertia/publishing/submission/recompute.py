@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from value_inertia.analysis.analyze import analyze
-from value_inertia.analysis.quality import quality_report
+from value_inertia.analysis.quality.report import quality_report
 from value_inertia.analysis.variants import VariantReport, flatten_variant_report, variant_report
 from value_inertia.core import paths
 from value_inertia.core import registry as metric_registry

@@ -171,7 +171,7 @@ def cluster_rows(
     return rows
 
 
-QUALITY_COLUMNS = ("verdict", "alpha", "omega", "position_bias", "agreement")
+QUALITY_COLUMNS = ("verdict", "alpha", "omega", "position_bias", "agreement", "debiased_inertia")
 
 # the quality report's single figures: every metric registered for the quality scope
 _QUALITY_FIGURES = tuple(metric_registry.names("quality"))
