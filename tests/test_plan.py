@@ -149,7 +149,7 @@ def test_plan_counts_what_evaluate_sends_for_default_and_overridden_params(
             assert p.variants == params.variants_for(model)
         seen_counts.append({m: p.requests_total for m, p in plans.items()})
     # the default run: each model answers its own variants (gemma both, 267 prompts each)
-    assert seen_counts[0] == {"gemma3-270m": 534, "smollm2-135m": 267, "smollm2-135m-sample": 267}
+    assert seen_counts[0] == {"gemma3-270m": 534, "smollm2-135m": 534, "smollm2-135m-sample": 267}
     # 3 personas x 89 items x 2 repeats + 89 baseline: in logprobs mode the repeats of an
     # original prompt share one request, a shuffled repeat has its own letter order
     gemma = seen_counts[1].pop("gemma3-270m")
