@@ -118,7 +118,7 @@ def test_analyze_writes_each_prompt_variants_shift(
 ) -> None:
     import numpy as np
 
-    from value_inertia.analysis.analyze import P_COLUMNS
+    from value_inertia.analysis.matrix import P_COLUMNS
     from value_inertia.analysis.variants import read_report
 
     root = tmp_path / "proj"

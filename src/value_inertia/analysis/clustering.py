@@ -1,7 +1,7 @@
 """Cluster personas by their value profile and ask how much persona attributes explain it.
 
 Input is the persona x item matrix of mean expected ratings (one model, one
-questionnaire; :func:`value_inertia.analysis.analyze.persona_item_matrix`). Each
+questionnaire; :func:`value_inertia.analysis.matrix.persona_item_matrix`). Each
 persona's ratings are MRAT-centred (ipsatized: the persona's mean over all
 scored items is subtracted), so that clusters are value profiles (what a
 persona rates higher or lower than its own average) and not agreement levels

@@ -799,7 +799,7 @@ def quality_report(
     ``original`` rows of both tables matched by ``prompt_id``.
     Returns a JSON-ready dict (NaN -> None is left to the caller).
     """
-    from value_inertia.analysis.analyze import persona_item_matrix
+    from value_inertia.analysis.matrix import persona_item_matrix
 
     missing = [
         c
