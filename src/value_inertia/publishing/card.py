@@ -73,8 +73,10 @@ CITATIONS_BIBTEX = """\
 
 # Column -> meaning, for the column dictionary (columns not listed read "see the method").
 COLUMNS: dict[str, str] = {
-    "rank": "rank within (questionnaire, protocol, variant); 1 = most value-inert",
-    "rank_label": "rank with ties: '1-2' when the inertia CIs of a group overlap",
+    "rank": "rank within (questionnaire, protocol, variant); 1 = most value-inert; "
+    "null below 30 personas",
+    "rank_label": "rank with ties: '1-2' when the inertia CIs of a group overlap; "
+    "'not ranked (n = 2)' below 30 personas",
     "tie_group": "rows with the same number cannot be told apart by their inertia CI",
     "model": "the model's display name",
     "model_key": "model identity: name|public id|revision|quantisation",
@@ -184,6 +186,8 @@ LIMITATIONS = """\
   protocol (the `protocol_hash` column), which includes the mode.
 - **Small n:** with few personas, seeds or repeats the bootstrap CIs are wide
   and ranks within a tie group (`rank_label` like `1-3`) cannot be told apart.
+  A result with fewer than 30 personas is not ranked at all (`rank_label`
+  "not ranked (n = 2)"): its CIs do not reach their coverage.
 - **Parsing and letter mass:** a low `parse_rate` or `letter_mass` means the
   model often did not answer with an option; its numbers describe the answers
   it did give.
@@ -374,7 +378,8 @@ publication replaces only its own (model, questionnaire, protocol) rows.
 ## Leaderboard
 
 Ranked within one questionnaire, protocol and prompt variant; a rank like `1-2`
-is a tie group (overlapping inertia CIs).
+is a tie group (overlapping inertia CIs); "not ranked (n = 2)": fewer than 30
+personas, numbers shown without a rank.
 
 {leaderboard_markdown(board)}
 
