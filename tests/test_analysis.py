@@ -13,12 +13,12 @@ from value_inertia.analysis.analyze import (
     analyze,
     cohens_d_grid,
     cohens_d_table,
-    flatten_metrics,
     permeability_grid,
     run_analysis,
 )
 from value_inertia.analysis.matrix import P_COLUMNS, persona_item_matrix, persona_scores
 from value_inertia.analysis.stability import convergence_sizes
+from value_inertia.analysis.summary import flatten_metrics
 from value_inertia.core.paths import questionnaire_dir
 from value_inertia.design.questionnaires import Questionnaire, load_questionnaire
 

@@ -39,14 +39,17 @@ import numpy as np
 import pandas as pd
 
 from value_inertia.analysis.matrix import (
-    P_COLUMNS,
+    catch_item_means,
     group_mrat,
     matrix_of_rows,
+    mean_letter_mass,
     mrat_matrix,
     per_persona_sums,
+    persona_dimension_sums,
     persona_scores,
     pooled_distribution,
     select_rows,
+    with_seeds,
 )
 from value_inertia.analysis.metrics import (
     _group_codes,
@@ -54,8 +57,10 @@ from value_inertia.analysis.metrics import (
     cohens_d,
     expected_rating,
     inertia_index,
+    inertia_rows,
     permeability_many,
     steerability,
+    steerability_rows,
     top1_share,
     top2_concentration,
 )
@@ -67,12 +72,12 @@ from value_inertia.analysis.stability import (
     seed_stability,
 )
 from value_inertia.analysis.stats import (
-    entropy_rows,
     jsd_rows,
     keyed_rng,
     mean_or_none,
     studentized_interval,
 )
+from value_inertia.analysis.summary import flatten_metrics
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.naming import DEFAULT_VARIANT
 from value_inertia.core.results import MetricsResult, json_ready, validate
@@ -81,7 +86,6 @@ from value_inertia.design.questionnaires import N_OPTIONS, Questionnaire
 MIN_GROUP_SIZE = 5  # smallest group of a two-group Cohen's d contrast
 FDR_ALPHA = 0.05  # Benjamini-Hochberg level at which a permeability cell is marked
 INTEGER_BINS = 4  # quantile bins of an integer attribute (age, income) for permeability
-LOG2_OPTIONS = float(np.log2(N_OPTIONS))
 
 Json = dict[str, Any]
 
@@ -104,16 +108,6 @@ def _ci(
         return [None, None]
     lo, hi = studentized_interval(data, statistic, n_boot, confidence, rng)
     return [float(lo), float(hi)] if math.isfinite(lo) and math.isfinite(hi) else [None, None]
-
-
-def _inertia_rows(sums: np.ndarray) -> np.ndarray:
-    """:func:`metrics.inertia_index` of each row (rows: summed 6-option distributions)."""
-    return 1.0 - entropy_rows(sums) / LOG2_OPTIONS
-
-
-def _steerability_rows(baseline: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """:func:`metrics.steerability` against ``baseline`` of each row's distribution."""
-    return lambda sums: jsd_rows(baseline, sums)
 
 
 def _group_metrics(
@@ -165,7 +159,7 @@ def _group_metrics(
         )
         out["inertia_ci"] = _ci(
             sums,
-            _inertia_rows,
+            inertia_rows,
             n_boot=n_boot,
             confidence=confidence,
             rng=keyed_rng(seed, name, "inertia"),
@@ -174,7 +168,7 @@ def _group_metrics(
             out["steerability"] = float(steerability(p_base, p))
             out["steerability_ci"] = _ci(
                 sums,
-                _steerability_rows(p_base),
+                steerability_rows(p_base),
                 n_boot=n_boot,
                 confidence=confidence,
                 rng=keyed_rng(seed, name, "steerability"),
@@ -221,22 +215,13 @@ def _overall_ci(
     paired: overall* = (1/D') sum_d I(p*_d) over the D' dimensions with answers
     (likewise JSD_2(p_d^baseline, p*_d) for steerability).
     """
-    usable = persona_rows.loc[persona_rows["ok"]]
-    ids = sorted(usable["persona_id"].dropna().astype(str).unique())
     out: dict[str, list[float | None]] = {
         "inertia_ci": [None, None],
         "steerability_ci": [None, None],
     }
-    if len(ids) < 2 or n_boot < 1:
+    dims, data = persona_dimension_sums(persona_rows, questionnaire)
+    if data.shape[0] < 2 or n_boot < 1:
         return out
-    dims, blocks = [], []
-    for d in questionnaire.dimensions:
-        sel = usable.loc[usable["item"].isin(list(questionnaire.dimensions[d]))]
-        summed = sel.groupby(sel["persona_id"].astype(str))[P_COLUMNS].sum()
-        if len(summed):  # a dimension without answers is left out of the mean
-            dims.append(d)
-            blocks.append(summed.reindex(ids, fill_value=0.0).to_numpy(dtype=float))
-    data = np.hstack(blocks)
 
     def mean_over_dims(sums: np.ndarray, fn: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
         per_dim = sums.reshape(sums.shape[0], len(dims), N_OPTIONS)
@@ -245,7 +230,7 @@ def _overall_ci(
             return np.nanmean(values, axis=1)
 
     def inertia_of(sums: np.ndarray) -> np.ndarray:
-        return mean_over_dims(sums, lambda _, block: _inertia_rows(block))
+        return mean_over_dims(sums, lambda _, block: inertia_rows(block))
 
     def steer_of(sums: np.ndarray) -> np.ndarray:
         def one(i: int, block: np.ndarray) -> np.ndarray:
@@ -517,33 +502,6 @@ class AnalysisOutput:
         return flatten_metrics(self.metrics)
 
 
-def flatten_metrics(metrics: MetricsResult) -> dict[str, float]:
-    """Scalar metrics named from the metric registry, for MLflow.
-
-    Result-scope metrics by name (``parse_rate``), overall ones as
-    ``overall.<name>`` (plus ``overall.inertia_ci_low`` / ``_high``), per-dimension
-    ones as ``<name>.<dimension>`` (``inertia.Harm``; spaces become ``_``).
-    Missing values are left out.
-    """
-    data = metrics.model_dump()
-    flat: dict[str, Any] = {}
-    for name in metric_registry.names("result"):
-        flat[name] = data.get(name)
-    overall = data.get("overall") or {}
-    for name in metric_registry.names("overall"):
-        flat[f"overall.{name}"] = overall.get(name)
-    lo, hi = overall.get("inertia_ci") or [None, None]
-    flat["overall.inertia_ci_low"], flat["overall.inertia_ci_high"] = lo, hi
-    for d, values in (data.get("dimensions") or {}).items():
-        for name in metric_registry.names("dimension"):
-            flat[f"{name}.{d}"] = values.get(name)
-    return {
-        k.replace(" ", "_"): float(v)
-        for k, v in flat.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    }
-
-
 def run_analysis(
     parsed: pd.DataFrame,
     personas: pd.DataFrame,
@@ -582,11 +540,7 @@ def run_analysis(
             f"parsed table: no rows for questionnaire {questionnaire.id!r}"
             + (f" and variant {variant!r}" if variant != DEFAULT_VARIANT else "")
         )
-    if "seed" not in rows and "seed" in personas:  # older parsed tables: seeds from personas
-        seed_of = personas.drop_duplicates("persona_id").set_index(
-            personas.drop_duplicates("persona_id")["persona_id"].astype(str)
-        )["seed"]
-        rows["seed"] = rows["persona_id"].astype(str).map(seed_of).astype("Int64")
+    rows = with_seeds(rows, personas)
     persona_all = rows.loc[rows["condition"] == "persona"]
     baseline_all = rows.loc[rows["condition"] == "baseline"]
     persona_scored = persona_all.loc[~persona_all["is_catch"]]
@@ -594,12 +548,6 @@ def run_analysis(
 
     seeds = sorted(int(s) for s in persona_all["seed"].dropna().unique()) if "seed" in rows else []
     mode = _single(rows, "mode")
-    letter_mass = None
-    if mode == "logprobs" and "letter_mass" in rows:
-        lm = rows.loc[rows["ok"], "letter_mass"].to_numpy(dtype=float, na_value=np.nan)
-        lm = lm[np.isfinite(lm)]
-        letter_mass = float(lm.mean()) if lm.size else None
-
     matrix = matrix_of_rows(rows, questionnaire)
     scores = persona_scores(parsed, questionnaire, variant, matrix=matrix)
     mrat = mrat_matrix(matrix, questionnaire)
@@ -629,15 +577,6 @@ def run_analysis(
         d: pooled_distribution(baseline_scored, it) for d, it in questionnaire.dimensions.items()
     }
     overall |= _overall_ci(persona_scored, questionnaire, baselines, **common)
-
-    catch_items: Json = {}
-    for item in (it.number for it in questionnaire.items if it.catch):
-        p_rows = persona_all.loc[persona_all["ok"] & (persona_all["item"] == item), "expected"]
-        b_rows = baseline_all.loc[baseline_all["ok"] & (baseline_all["item"] == item), "expected"]
-        catch_items[str(item)] = {
-            "mean_rating": float(p_rows.mean()) if len(p_rows) else None,
-            "baseline_mean_rating": float(b_rows.mean()) if len(b_rows) else None,
-        }
 
     dims = list(questionnaire.dimensions)
     perm = pd.DataFrame()
@@ -670,7 +609,7 @@ def run_analysis(
         "parse_rate": _parse_rate(rows),
         "parse_rate_persona": _parse_rate(persona_all),
         "parse_rate_baseline": _parse_rate(baseline_all),
-        "letter_mass": letter_mass,
+        "letter_mass": mean_letter_mass(rows) if mode == "logprobs" else None,
         "overall": overall,
         "dimensions": dimensions,
         "levels": levels,
@@ -678,7 +617,7 @@ def run_analysis(
         "seed_spread": seed_spread(persona_scored, baseline_scored, questionnaire),
         "permeability": perm.to_dict(orient="records"),
         "convergence": conv_info,
-        "catch_items": catch_items,
+        "catch_items": catch_item_means(persona_all, baseline_all, questionnaire),
     }
     cleaned = json_ready(result)
     cleaned["protocol"] = protocol.fields if protocol is not None else None

@@ -191,3 +191,60 @@ def pooled_distribution(rows: pd.DataFrame, items: Sequence[int]) -> np.ndarray 
     if sel.empty:
         return None
     return np.asarray(normalise(sel.to_numpy(dtype=float).sum(axis=0)), dtype=float)
+
+
+def mean_letter_mass(rows: pd.DataFrame) -> float | None:
+    """Mean ``letter_mass`` (probability on the option letters) of the usable rows; None if none."""
+    if "letter_mass" not in rows:
+        return None
+    mass = rows.loc[rows["ok"], "letter_mass"].to_numpy(dtype=float, na_value=np.nan)
+    mass = mass[np.isfinite(mass)]
+    return float(mass.mean()) if mass.size else None
+
+
+def catch_item_means(
+    persona_rows: pd.DataFrame, baseline_rows: pd.DataFrame, questionnaire: Questionnaire
+) -> dict[str, dict[str, float | None]]:
+    """Per catch (attention-check) item: the mean expected rating with and without a persona."""
+    out: dict[str, dict[str, float | None]] = {}
+    for item in (it.number for it in questionnaire.items if it.catch):
+        p_rows = persona_rows.loc[persona_rows["ok"] & (persona_rows["item"] == item), "expected"]
+        b_rows = baseline_rows.loc[
+            baseline_rows["ok"] & (baseline_rows["item"] == item), "expected"
+        ]
+        out[str(item)] = {
+            "mean_rating": float(p_rows.mean()) if len(p_rows) else None,
+            "baseline_mean_rating": float(b_rows.mean()) if len(b_rows) else None,
+        }
+    return out
+
+
+def with_seeds(rows: pd.DataFrame, personas: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with a ``seed`` column: older parsed tables lack it, the personas table has it."""
+    if "seed" in rows or "seed" not in personas:
+        return rows
+    unique = personas.drop_duplicates("persona_id")
+    seed_of = unique.set_index(unique["persona_id"].astype(str))["seed"]
+    return rows.assign(seed=rows["persona_id"].astype(str).map(seed_of).astype("Int64"))
+
+
+def persona_dimension_sums(
+    persona_rows: pd.DataFrame, questionnaire: Questionnaire
+) -> tuple[list[str], np.ndarray]:
+    """(dimensions, persona x (D * 6) array): each persona's summed distributions per dimension.
+
+    Block d (columns 6 d .. 6 d + 5) sums a persona's usable row distributions
+    over the items of d; personas in id order. Dimensions without any answer are
+    left out (so a statistic over the blocks means over the answered ones).
+    """
+    usable = persona_rows.loc[persona_rows["ok"]]
+    ids = sorted(usable["persona_id"].dropna().astype(str).unique())
+    dims, blocks = [], []
+    for d, items in questionnaire.dimensions.items():
+        sel = usable.loc[usable["item"].isin(list(items))]
+        summed = sel.groupby(sel["persona_id"].astype(str))[P_COLUMNS].sum()
+        if len(summed):
+            dims.append(d)
+            blocks.append(summed.reindex(ids, fill_value=0.0).to_numpy(dtype=float))
+    data = np.hstack(blocks) if blocks else np.zeros((len(ids), 0))
+    return dims, data

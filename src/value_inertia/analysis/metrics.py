@@ -8,7 +8,7 @@ centring follows Schwartz (PVQ scoring instructions).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +98,16 @@ def steerability(
     (``scipy.spatial.distance.jensenshannon``, squared).
     """
     return stats_core.jsd_bits(normalise(p_baseline), normalise(p_persona))
+
+
+def inertia_rows(sums: np.ndarray) -> np.ndarray:
+    """:func:`inertia_index` of each row of ``sums`` (rows: counts or distributions), vectorised."""
+    return 1.0 - stats_core.entropy_rows(sums) / _LOG2_K
+
+
+def steerability_rows(p_baseline: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`steerability` against ``p_baseline`` of each row of a 2-D array, vectorised."""
+    return lambda sums: stats_core.jsd_rows(p_baseline, sums)
 
 
 @register_metric(
