@@ -97,17 +97,24 @@ def _ci(
     n_boot: int,
     confidence: float,
     rng: np.random.Generator,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
 ) -> list[float | None]:
     """Studentized bootstrap CI over personas (rows of ``data``) of ``statistic(sum of rows)``.
 
     ``statistic`` is vectorised (one sum per row in, one value per row out); see
-    :func:`value_inertia.analysis.stats.studentized_interval`. ``[None, None]``
-    with fewer than 2 personas or when the interval cannot be computed.
+    :func:`value_inertia.analysis.stats.studentized_interval`. The interval is
+    clipped to ``bounds`` (inertia and steerability lie in [0, 1]; a bootstrap-t
+    interval can reach past them). ``[None, None]`` with fewer than 2 personas or
+    when the interval cannot be computed.
     """
     if data.shape[0] < 2 or n_boot < 1:
         return [None, None]
     lo, hi = studentized_interval(data, statistic, n_boot, confidence, rng)
-    return [float(lo), float(hi)] if math.isfinite(lo) and math.isfinite(hi) else [None, None]
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [None, None]
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return [float(lo), float(hi)]
 
 
 def _group_metrics(
@@ -182,6 +189,7 @@ def _group_metrics(
             n_boot=n_boot,
             confidence=confidence,
             rng=keyed_rng(seed, name, "mrat"),
+            bounds=None,
         )
     return out
 
