@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from value_inertia.analysis.metrics import inertia_index, normalise, steerability
+from value_inertia.analysis.stats import percentile_interval
 from value_inertia.core.registry import MetricSpec, register, register_metric
 from value_inertia.design.questionnaires import N_OPTIONS, Questionnaire
 
@@ -131,13 +132,8 @@ def _permutations(letter_ratings: Any, n: int) -> np.ndarray:
 
 
 def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float] | None:
-    vals = np.asarray(values, dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if vals.size == 0:
-        return None
-    tail = (1 - confidence) / 2
-    lo, hi = np.quantile(vals, [tail, 1 - tail])
-    return float(lo), float(hi)
+    lo, hi = percentile_interval(values, confidence)
+    return (lo, hi) if np.isfinite(lo) else None
 
 
 def _check_boot(n_boot: int, confidence: float) -> None:
