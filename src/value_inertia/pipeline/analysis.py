@@ -160,8 +160,8 @@ def run_cluster(
 ) -> Path:
     import pyarrow as pa
 
-    from value_inertia.analysis.analyze import persona_item_matrix
     from value_inertia.analysis.clustering import cluster_personas
+    from value_inertia.analysis.matrix import persona_item_matrix
     from value_inertia.analysis.plots import clusters as cluster_plots
     from value_inertia.core.naming import ResultName
     from value_inertia.core.protocol import protocol_for
