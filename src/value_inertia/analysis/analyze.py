@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -249,6 +249,7 @@ def _overall_ci(
     return out
 
 
+@dataclass
 class AnalysisOutput:
     """Everything one analyze run computes, computed once.
 
