@@ -151,8 +151,12 @@ def check_personas(expected: pd.DataFrame, submitted: pd.DataFrame | None) -> li
 def check_parsing(
     responses: pd.DataFrame, prompts: pd.DataFrame, parsed: pd.DataFrame, min_letter_mass: float
 ) -> tuple[int, int, list[Problem]]:
-    """Re-parse ``responses``; returns (rows compared, judge rows not re-run, problems)."""
-    again = parse_responses(responses, prompts, min_letter_mass)
+    """Re-parse ``responses``; returns (rows compared, judge rows not re-run, problems).
+
+    A published responses file carries its result's columns (questionnaire, variant, ...)
+    that the prompts table also has: the prompts table's are the ones parsing reads."""
+    shared = [c for c in responses.columns if c in prompts.columns and c != "prompt_id"]
+    again = parse_responses(responses.drop(columns=shared), prompts, min_letter_mass)
     judged = parsed["parser"].astype(str) == "judge" if "parser" in parsed else False
     theirs = parsed[~judged] if isinstance(judged, pd.Series) else parsed
     cols = [c for c in PARSED_COMPARED if c in again.columns and c in theirs.columns]
