@@ -40,7 +40,8 @@ from tests.leaderboard_data import (
 )
 from value_inertia import pipeline
 from value_inertia.core import paths
-from value_inertia.core.config import ConfigError, HubParams, Params, load_params
+from value_inertia.core.config import HubParams, Params, load_params
+from value_inertia.core.errors import InputError
 from value_inertia.core.table_io import write_table
 from value_inertia.publishing import push as push_mod
 from value_inertia.publishing.dataset import build_dataset_folder
@@ -311,9 +312,7 @@ def test_dataset_folder_rebuild_drops_stale_files(project: Path) -> None:
 def test_dataset_folder_names_a_missing_input(project: Path) -> None:
     params = load_params(project / "params.yaml")
     paths.parsed_path("drift.model", project).unlink()
-    with pytest.raises(
-        ConfigError, match=r"parsed/drift\.model\.parquet: not found; run the parse"
-    ):
+    with pytest.raises(InputError, match=r"parsed/drift\.model\.parquet: not found; run the parse"):
         build_dataset_folder(project, paths.hub_dir(project) / "dataset", params)
     assert not (paths.hub_dir(project) / "dataset").exists()
 

@@ -19,7 +19,7 @@ import typer
 
 if TYPE_CHECKING:
     from value_inertia.core.config import Params
-from value_inertia.core.errors import UserError
+from value_inertia.core.errors import RunFailure, UserError
 from value_inertia.core.redaction import redact
 
 app = typer.Typer(
@@ -50,7 +50,7 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is when a message is logged (not at set-up)."""
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stderr
 
     @stream.setter
@@ -348,18 +348,6 @@ def quality(
     typer.echo(f"wrote {run_quality(_load(params), model, questionnaire)}")
 
 
-def _run_failures() -> tuple[type[Exception], ...]:
-    """Failed runs (exit 1); imported lazily: a module not loaded cannot have raised them."""
-    found = []
-    for module, name in (
-        ("value_inertia.pipeline", "EvaluationFailed"),
-        ("value_inertia.publishing.push", "PublishError"),
-    ):
-        if module in sys.modules:
-            found.append(getattr(sys.modules[module], name))
-    return tuple(found)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point with the house error handling (used by the script and stages/).
 
@@ -375,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         _echo_errors(str(exc))
         sys.exit(2)
-    except _run_failures() as exc:
+    except RunFailure as exc:
         _echo_errors(str(exc))
         sys.exit(1)
     except (KeyboardInterrupt, click.Abort):

@@ -13,12 +13,14 @@ from typing import Any
 
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, ModelParams, Params
+from value_inertia.core.errors import RunFailure
 from value_inertia.core.naming import DEFAULT_VARIANT
 from value_inertia.core.table_io import read_frame, write_table
 from value_inertia.design.personas import build_personas, load_schema
 from value_inertia.design.prompts import build_prompts, select_variants
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.evaluation.backends import make_backend
+from value_inertia.scoring.freshness import check_parsed_matches
 from value_inertia.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ def run_models(params: Params) -> Path:
     return out
 
 
-class EvaluationFailed(Exception):
+class EvaluationFailed(RunFailure):
     """More requests failed than ``evaluate.max_failure_fraction`` allows."""
 
 
@@ -164,7 +166,7 @@ def run_evaluate(
             stopped, summary = exc, exc.summary
         spend = spend_from_records(model, (rec for _, _, rec in store.iter_records()))
         write_spend(spend, root)
-        spend_metrics = {
+        spend_metrics: dict[str, float] = {
             "spend_tokens_in": spend.tokens_in,
             "spend_tokens_out": spend.tokens_out,
             "spend_requests": spend.requests,
@@ -283,6 +285,9 @@ def run_analyze(
     q = load_questionnaires([questionnaire_id], root)[questionnaire_id]
     parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
     personas = read_frame(paths.personas_path(root), "personas")
+    check_parsed_matches(
+        parsed, paths.parsed_path(model.name, root), q, personas, paths.personas_path(root), variant
+    )
     schema = load_schema(root / params.personas.schema_path)
     protocol = protocol_for(params, model, q.id, variant, root)
     a = params.analyze
@@ -305,7 +310,7 @@ def run_analyze(
     name = ResultName(model.name, q.id, variant)
     mdir, pdir = paths.metrics_dir(root), paths.plots_dir(root)
     out = mdir / f"{name.stem}.json"
-    labels = {"model": model.name, "questionnaire": q.id, "variant": variant}
+    labels: dict[str, Any] = {"model": model.name, "questionnaire": q.id, "variant": variant}
     d_grid = cohens_d_grid(result.scores, personas, schema.names, list(q.dimensions),
                            a.min_group_size)  # fmt: skip
     figures = {
@@ -425,6 +430,9 @@ def run_cluster(
         )
     parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
     personas = read_frame(paths.personas_path(root), "personas")
+    check_parsed_matches(
+        parsed, paths.parsed_path(model.name, root), q, personas, paths.personas_path(root), variant
+    )
     protocol = protocol_for(params, model, q.id, variant, root)
     matrix = persona_item_matrix(parsed, q, variant)
     result = cluster_personas(
@@ -575,10 +583,12 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
     model = params.model(model_name)
     q = load_questionnaires([questionnaire_id], root)[questionnaire_id]
     parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
+    check_parsed_matches(parsed, paths.parsed_path(model.name, root), q)
     partner_spec = _quality_partner(params, model)
     partner = None
     if partner_spec is not None and paths.parsed_path(partner_spec.name, root).exists():
         partner = read_frame(paths.parsed_path(partner_spec.name, root), "parse")
+        check_parsed_matches(partner, paths.parsed_path(partner_spec.name, root), q)
     a = params.analyze
     report = quality_report(
         parsed, q, partner=partner, n_boot=a.bootstrap, confidence=a.confidence, seed=a.seed

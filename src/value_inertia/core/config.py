@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from value_inertia.core.errors import ConfigError
+from value_inertia.core.naming import check_part
 from value_inertia.core.paths import project_root, questionnaire_dir
 from value_inertia.core.yamlio import format_validation_error, load_yaml
 
@@ -94,6 +95,7 @@ class PromptsParams(_Strict):
         qdir = questionnaire_dir(root)
         known = sorted(p.stem for p in qdir.glob("*.yaml"))
         for qid in ids:
+            check_part(qid, "questionnaire id")  # a part of every result's file names
             if qid not in known:
                 raise ValueError(
                     f"unknown questionnaire id {qid!r}; allowed: {', '.join(known)} "
@@ -162,8 +164,6 @@ class ModelParams(_Strict):
     @classmethod
     def _artifact_safe_name(cls, name: str) -> str:
         # model names become file names and artefact stems (value_inertia.core.naming)
-        from value_inertia.core.naming import check_part
-
         return check_part(name, "model name")
 
     @model_validator(mode="after")

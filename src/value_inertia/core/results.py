@@ -196,6 +196,19 @@ def read_json(path: Path) -> Any:
         raise InputError(f"{path}: not valid JSON (damaged file?): {exc}") from None
 
 
+def read_spend(path: Path) -> dict[str, Any]:
+    """A spend record (``data/spend/<model>.json``, written by evaluate); a damaged one
+    is an :class:`InputError` naming the file and how to rewrite it."""
+    redo = f"run `value-inertia evaluate -m {path.stem}` again to rewrite it"
+    try:
+        data = read_json(path)
+    except InputError as exc:
+        raise InputError(f"{exc}; {redo}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object (a spend record); {redo}")
+    return data
+
+
 def read_metrics(path: Path) -> MetricsResult:
     return validate(MetricsResult, read_json(path), str(path))
 

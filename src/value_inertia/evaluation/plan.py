@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from value_inertia.core.config import ModelParams
+from value_inertia.core.paths import spend_path
+from value_inertia.core.results import read_spend as read_spend_file
 from value_inertia.evaluation.backends.base import Request, Result
 
 CHARS_PER_TOKEN = 4.0
@@ -38,10 +40,6 @@ DEFAULT_LATENCY_S = 1.0
 EMBEDDED_DEFAULT_RPS = 4.69  # Gemma 3 270M on one idle machine (benchmarks/README.md)
 BATCH_WINDOW_S = 24 * 3600.0
 SPLIT_CHECK = 64
-
-
-def spend_path(model: str, root: Path) -> Path:
-    return root / "data" / "spend" / f"{model}.json"
 
 
 # -- tokens ------------------------------------------------------------------------
@@ -253,12 +251,10 @@ def write_spend(spend: Spend, root: Path) -> Path:
 
 
 def read_spend(model: str, root: Path) -> dict[str, Any] | None:
+    """The model's recorded spend; None before its first evaluate run. A damaged file
+    is an :class:`~value_inertia.core.errors.InputError` (as for the leaderboard)."""
     path = spend_path(model, root)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_spend_file(path) if path.exists() else None
 
 
 # -- the estimate ------------------------------------------------------------------

@@ -76,13 +76,20 @@ import pyarrow as pa
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT
-from value_inertia.core.paths import clusters_dir, metrics_dir, model_specs_dir, quality_dir
+from value_inertia.core.paths import (
+    clusters_dir,
+    metrics_dir,
+    model_specs_dir,
+    quality_dir,
+    spend_dir,
+)
 from value_inertia.core.results import (
     ClusterSummary,
     MetricsResult,
     read_clusters,
     read_json,
     read_metrics,
+    read_spend,
     validate,
 )
 from value_inertia.core.table_io import write_frame, write_text_atomic
@@ -403,8 +410,8 @@ def build_leaderboard(
     if rank_by not in RANK_KEYS:
         raise ValueError(f"leaderboard.rank_by: {rank_by!r}; allowed: {', '.join(RANK_BY)}")
     by_key: dict[Key, ClusterSummary] = {}
-    for i, record in enumerate(clusters):
-        c = _as_cluster(record, f"clusters[{i}]")
+    for i, cluster in enumerate(clusters):
+        c = _as_cluster(cluster, f"clusters[{i}]")
         if not c.model or not c.questionnaire:
             raise InputError(f"clusters[{i}]: needs 'model' and 'questionnaire'")
         by_key[(c.model, c.questionnaire, c.variant)] = c
@@ -595,11 +602,10 @@ def load_extras(
     """
     quality = load_quality_reports(root)
     spend: dict[str, dict[str, Any]] = {}
-    sdir = Path(root) / "data" / "spend"
+    sdir = spend_dir(Path(root))
     for path in sorted(sdir.glob("*.json")) if sdir.is_dir() else []:
-        data = read_json(path)
-        if isinstance(data, dict):
-            spend[str(data.get("model") or path.stem)] = data
+        data = read_spend(path)
+        spend[str(data.get("model") or path.stem)] = data
     return quality, spend
 
 
@@ -646,10 +652,10 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 def _cell(row: Mapping[str, Any], column: str) -> str:
     if column == "inertia_ci":
-        lo, hi = row.get("inertia_ci_low"), row.get("inertia_ci_high")
-        if _number(lo) is None or _number(hi) is None:
+        lo, hi = _number(row.get("inertia_ci_low")), _number(row.get("inertia_ci_high"))
+        if lo is None or hi is None:
             return "–"
-        return f"{float(lo):.3f}–{float(hi):.3f}"
+        return f"{lo:.3f}–{hi:.3f}"
     if column == "rank_label" and not isinstance(row.get("rank_label"), str):
         return _fmt(row.get("rank"))
     return _fmt(row.get(column))

@@ -19,11 +19,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from value_inertia.core import paths
-from value_inertia.core.config import ConfigError, Params
+from value_inertia.core.config import Params
+from value_inertia.core.errors import InputError
 from value_inertia.core.naming import artifact_stem
 from value_inertia.core.redaction import redact
 from value_inertia.core.registry import registry_records
-from value_inertia.core.table_io import write_table, write_text_atomic
+from value_inertia.core.table_io import read_frame, write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.board import (
@@ -79,7 +80,7 @@ def build_dataset_folder(
     Reads personas, prompts, responses and parsed answers of every model in
     ``params.models``, the metrics, cluster summaries and assignments, quality
     reports and figures (each required input must exist: a missing one is a
-    :class:`ConfigError` naming the file and the stage that makes it). The
+    :class:`InputError` naming the file and the stage that makes it). The
     folder is built aside and swapped in. Returns ``{"configs": {name: {"path",
     "rows"}}, "files": [...]}``.
     """
@@ -118,7 +119,7 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
 
     metrics, clusters, _specs = load_current_inputs(root, model_names, questionnaire_ids)
     if not metrics:
-        raise ConfigError(f"{paths.metrics_dir(root)}: no metrics; run the analyze stage first")
+        raise InputError(f"{paths.metrics_dir(root)}: no metrics; run the analyze stage first")
 
     quality_reports = {k: r for k, r in load_quality_reports(root).items() if k[0] in model_names}
     date = str(provenance.get("published_at"))
@@ -157,7 +158,7 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
     for c in clusters:
         src = paths.clusters_dir(root) / f"{c['model']}__{c['questionnaire']}.parquet"
         if src.exists():
-            frame = pd.read_parquet(src)
+            frame = read_frame(src, f"cluster (model {c['model']})")
             for col, value in reversed(
                 [
                     ("model", c["model"]),

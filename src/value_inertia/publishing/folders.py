@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from value_inertia.core.errors import ConfigError
+from value_inertia.core.errors import InputError
 from value_inertia.core.table_io import file_hash
 
 CONFIG_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -60,7 +60,7 @@ def file_manifest(folder: Path) -> list[dict[str, Any]]:
 
 def require(path: Path, stage: str) -> Path:
     if not path.exists():
-        raise ConfigError(f"{path}: not found; run the {stage} stage first")
+        raise InputError(f"{path}: not found; run the {stage} stage first")
     return path
 
 

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from value_inertia.core import paths
 from value_inertia.core.config import NAME_PATTERN, ConfigError, Params
+from value_inertia.core.errors import RunFailure, UserError
 from value_inertia.core.redaction import redact
 from value_inertia.core.table_io import write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
@@ -61,7 +62,7 @@ METRICS = "data/metrics/metrics.parquet"
 COMPARED = ("inertia", "steerability", "top2", "top1")
 
 
-class PublishError(RuntimeError):
+class PublishError(RunFailure):
     """A push to the Hub failed; the message has every secret redacted."""
 
 
@@ -379,7 +380,7 @@ def submit(root: Path, to_repo: str) -> dict[str, Any]:
             create_pr=True,
             commit_message="value-inertia: submit results",
         )
-    except ConfigError:
+    except UserError:
         raise
     except Exception as exc:  # raised redacted
         raise PublishError(

@@ -34,7 +34,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +46,8 @@ from value_inertia.evaluation.backends.base import Request, Result, ResultCallba
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
     from value_inertia.evaluation.store import ResponseStore
 
 DEFAULT_MODEL = "gemma3-270m-q4-k-m"
@@ -168,17 +170,24 @@ class EmbeddedBackend:
         self.model = model
         self.model_path = resolve_model_path(model.model)
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
-            self.llm = Llama(
-                model_path=str(self.model_path),
-                n_ctx=n_ctx,
-                n_threads=n_threads or max(1, os.cpu_count() or 1),
-                logits_all=False,
-                verbose=False,
-                seed=0,
-            )
+            try:
+                self.llm = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads or max(1, os.cpu_count() or 1),
+                    logits_all=False,
+                    verbose=False,
+                    seed=0,
+                )
+            except ValueError:  # llama.cpp's "Failed to load model from file"
+                raise ConfigError(
+                    f"{self.model_path}: llama.cpp cannot load this GGUF file (truncated or "
+                    f"damaged?); models[{model.name}].model: download the file again or name "
+                    "another .gguf"
+                ) from None
         self._letter_tokens = self._letter_token_ids()
         self._chat_bos = self.llm.metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
-        self._formatter = None  # the GGUF's chat template, built on first use
+        self._formatter: Jinja2ChatFormatter | None = None  # the GGUF's chat template, lazily
         self.prefix_tokens_reused = 0
         self.tokens_evaluated = 0
 
@@ -327,8 +336,9 @@ class EmbeddedBackend:
             temperature=self.model.temperature,
             seed=seed,
         )
+        assert isinstance(out, dict)  # not a stream: stream=False
         choice = out["choices"][0]
-        usage = out.get("usage") or {}
+        usage: Any = out.get("usage") or {}
         return Result(
             key=request.key,
             status="ok",
