@@ -342,7 +342,9 @@ def _log_datasets(mlflow: Any, entries: list[tuple[str, Path, str]], root: Path)
                 source = resolve_dataset_source(str(path))
         except Exception:
             continue
-        datasets.append(MetaDataset(source, name=name, digest=file_digest(path)))
+        # mlflow documents MetaDataset as instantiable; its stub marks `profile` abstract
+        meta = MetaDataset(source, name=name, digest=file_digest(path))  # type: ignore[abstract]
+        datasets.append(meta)
         contexts.append(context)
     if datasets:
         mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))

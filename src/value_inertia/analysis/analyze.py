@@ -329,9 +329,10 @@ def _group_metrics(
     finite = mrat_values[np.isfinite(mrat_values)]
     if finite.size:
         out["mrat"] = float(finite.mean())
+        n_finite = finite.size
         out["mrat_ci"] = _ci(
             finite.reshape(-1, 1),
-            lambda s, n=finite.size: float(s[0] / n),
+            lambda s: float(s[0] / n_finite),
             n_boot=n_boot,
             confidence=confidence,
             rng=_rng(seed, name, "mrat"),
@@ -429,7 +430,7 @@ def _overall_ci(
 
         return mean_over_dims(total, one)
 
-    common = dict(n_boot=n_boot, confidence=confidence)
+    common: Json = dict(n_boot=n_boot, confidence=confidence)
     out["inertia_ci"] = _ci(data, inertia_of, **common, rng=_rng(seed, "overall", "inertia"))
     if any(b is not None for b in baselines.values()):
         out["steerability_ci"] = _ci(
@@ -465,6 +466,7 @@ def seed_spread(
     per_seed: Json = {}
     overall: dict[str, list[float | None]] = {"inertia": [], "steerability": []}
     for s in seeds:
+        assert rows is not None  # there are seeds only when there are rows
         part = rows.loc[rows["seed"].astype(int) == s]
         values: Json = {}
         for d, items in questionnaire.dimensions.items():
@@ -632,7 +634,7 @@ def permeability_table(
             )
     frame = pd.DataFrame.from_records(records, columns=[c for c in columns if c not in (
         "q_value", "significant")])  # fmt: skip
-    q = benjamini_hochberg(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
+    q: Any = benjamini_hochberg(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
     frame["q_value"] = q
     frame["significant"] = np.asarray(frame["q_value"] <= alpha, dtype=bool)
     return frame[columns]
@@ -931,7 +933,7 @@ def run_analysis(
     matrix = _matrix_of(rows, questionnaire)
     scores = persona_scores(parsed, questionnaire, variant, matrix=matrix)
     mrat = _mrat_matrix(matrix, questionnaire)
-    common = dict(n_boot=n_boot, confidence=confidence, seed=seed)
+    common: Json = dict(n_boot=n_boot, confidence=confidence, seed=seed)
 
     dimensions: Json = {}
     for d, items in questionnaire.dimensions.items():

@@ -378,7 +378,7 @@ def plot_clusters(
         ax_c, ax_a = fig.subplots(1, 2)
     else:
         ax_c, ax_a = axes
-        fig = ax_c.figure
+        fig = ax_c.figure  # type: ignore[assignment]  # (a SubFigure draws the same)
 
     clusters = sorted(int(c) for c in data["cluster"].unique())
     cmap = colormaps["tab10"]

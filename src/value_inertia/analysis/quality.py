@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -444,7 +444,7 @@ def position_effects(q: Any, letter_ratings: Any, items: Sequence[Any]) -> dict[
 
 
 def debiased_rating_distribution(
-    q: Any, letter_ratings: Any, prior: Sequence[float] | None = None
+    q: Any, letter_ratings: Any, prior: Sequence[float] | np.ndarray | None = None
 ) -> np.ndarray:
     """Pooled rating distribution with the letter preference divided out.
 
@@ -668,7 +668,7 @@ def parse_summary(ratings: Any, reasons: Sequence[Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- verdict
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[float]:
     return value is not None and isinstance(value, int | float) and np.isfinite(value)
 
 

@@ -189,7 +189,8 @@ class OpenAIBackend:
                         api_key=self._api_key,
                         max_retries=0,
                         timeout=m.timeout_s,
-                        http_client=http,
+                        # openai's annotation names httpx2's client; httpx's works the same
+                        http_client=http,  # type: ignore[arg-type]
                     )
                 )
             limiter = (
@@ -358,10 +359,8 @@ def parse_reply(model: ModelParams, key: str, resp: Any) -> Result:
     """
     choice = _first_choice(resp)
     usage = getattr(resp, "usage", None)
-    tokens = {
-        "tokens_in": usage.prompt_tokens if usage else None,
-        "tokens_out": usage.completion_tokens if usage else None,
-    }
+    tokens_in = usage.prompt_tokens if usage else None
+    tokens_out = usage.completion_tokens if usage else None
     if model.mode == "logprobs":
         if model.api == "chat":
             content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
@@ -385,7 +384,8 @@ def parse_reply(model: ModelParams, key: str, resp: Any) -> Result:
             probs=probs,
             letter_mass=mass,
             finish_reason=choice.finish_reason,
-            **tokens,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
         )
     if model.api == "chat":
         texts = [(c.message.content if c.message else None) or "" for c in resp.choices]
@@ -397,7 +397,8 @@ def parse_reply(model: ModelParams, key: str, resp: Any) -> Result:
         text=texts[0],
         finish_reason=choice.finish_reason,
         extra={"texts": texts},
-        **tokens,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
     )
 
 
