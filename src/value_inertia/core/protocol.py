@@ -13,8 +13,8 @@ they share a ``protocol_hash``. The hash covers:
   max_tokens and samples (logprobs mode measures the raw next-token
   distribution, whatever the temperature);
 * how answers are read: ``parse.min_letter_mass`` (the letter-mass gate),
-  :data:`value_inertia.scoring.parsing.PARSER_VERSION` and, in ``sample`` mode with
-  ``parse.judge`` set, the judge: its model identity
+  :data:`PARSER_VERSION` (the version of :mod:`value_inertia.scoring.parsing`) and,
+  in ``sample`` mode with ``parse.judge`` set, the judge: its model identity
   (:meth:`~value_inertia.core.config.ModelParams.identity`, not its name) and
   ``parse.judge_scope``. The key is added only when a judge reads the answers,
   so results read by the rules alone keep the hash they always had.
@@ -41,6 +41,10 @@ from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT
 
 PROTOCOL_VERSION = 1  # bump when the set of hashed fields changes
+# The answer parser's version (value_inertia.scoring.parsing): bump whenever a change there
+# can turn the same text into a different rating. Kept here, below the parser, so that
+# core imports nothing from the layers above it.
+PARSER_VERSION = "2"
 HASH_LENGTH = 16
 # prompts settings that choose what to run rather than how one prompt looks
 _NOT_PROTOCOL_PROMPTS = frozenset({"questionnaires", "variants"})
@@ -85,8 +89,6 @@ def protocol_for(
     :class:`~value_inertia.core.config.ModelParams` or a model name in ``params``.
     Files are read below ``root`` (default: the project root).
     """
-    from value_inertia.scoring.parsing import PARSER_VERSION
-
     base = Path(root) if root is not None else paths.project_root()
     spec = params.model(model) if isinstance(model, str) else model
     prompts = {

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core import paths
 from value_inertia.core.config import Params
 from value_inertia.core.errors import InputError

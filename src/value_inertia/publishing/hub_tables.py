@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.config import ModelParams, Params
 from value_inertia.publishing.board import build_leaderboard, rank_within

@@ -74,9 +74,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Bump whenever a change can turn the same text into a different rating: it is part of
-# the protocol hash (value_inertia.core.protocol), so results of two parsers never rank together.
-PARSER_VERSION = "2"
+# Bump value_inertia.core.protocol.PARSER_VERSION whenever a change here can turn the same
+# text into a different rating, so results of two parsers never rank together.
 LETTERS = "ABCDEF"
 
 
