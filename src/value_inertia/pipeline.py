@@ -7,21 +7,45 @@ existing output.
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
 
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, ModelParams, Params
 from value_inertia.core.errors import RunFailure
-from value_inertia.core.naming import DEFAULT_VARIANT
-from value_inertia.core.table_io import read_frame, write_table
+from value_inertia.core.naming import DEFAULT_VARIANT, ResultName, artifact_stem
+from value_inertia.core.protocol import protocol_for
+from value_inertia.core.registry import names as metric_names
+from value_inertia.core.results import ClusterSummary, json_ready, write_clusters, write_metrics
+from value_inertia.core.table_io import read_frame, write_table, write_text_atomic
 from value_inertia.design.personas import build_personas, load_schema
 from value_inertia.design.prompts import build_prompts, select_variants
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.evaluation.backends import make_backend
+from value_inertia.evaluation.backends.embedded import check_store_weights
+from value_inertia.evaluation.batch import BatchBackend, Poll
+from value_inertia.evaluation.plan import (
+    Budget,
+    estimator,
+    payload_chars,
+    spend_from_records,
+    write_spend,
+)
+from value_inertia.evaluation.runner import (
+    BudgetReached,
+    materialise_responses,
+    plan_requests,
+    run_evaluation,
+)
+from value_inertia.evaluation.store import ResponseStore
+from value_inertia.scoring.answer_table import apply_judge, parse_responses, to_table
 from value_inertia.scoring.freshness import check_parsed_matches
-from value_inertia.tracking import stage_run
+from value_inertia.tracking import params_hash, stage_run
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +92,6 @@ def run_models(params: Params) -> Path:
     ``evaluate@<model>`` depends on its own spec file instead of the whole
     ``models`` list, so adding or changing one model re-runs only that model.
     """
-    import json
-
-    from value_inertia.core.table_io import write_text_atomic
-
     out = paths.model_specs_dir(_root())
     out.mkdir(parents=True, exist_ok=True)
     wanted = {f"{m.name}.json" for m in params.models}
@@ -94,22 +114,6 @@ def run_evaluate(
 ) -> Path:
     """Evaluate one model. ``limit``: a smoke test on the first N prompts only (the
     answers are stored and reused later; the responses table is not written)."""
-    from value_inertia.evaluation.backends.embedded import check_store_weights
-    from value_inertia.evaluation.plan import (
-        Budget,
-        estimator,
-        payload_chars,
-        spend_from_records,
-        write_spend,
-    )
-    from value_inertia.evaluation.runner import (
-        BudgetReached,
-        materialise_responses,
-        plan_requests,
-        run_evaluation,
-    )
-    from value_inertia.evaluation.store import ResponseStore
-
     root = _root()
     model = params.model(model_name)
     params.api_key(model)  # a missing key stops here, before anything is sent
@@ -146,8 +150,6 @@ def run_evaluate(
 
         def backend():
             if model.is_batch():
-                from value_inertia.evaluation.batch import BatchBackend, Poll
-
                 poll = Poll(first_s=min(5.0, model.batch_poll_max_s), max_s=model.batch_poll_max_s)
                 return BatchBackend(model, store, poll)
             return make_backend(model, params)
@@ -217,9 +219,6 @@ def run_evaluate(
 
 
 def run_parse(params: Params, model_name: str) -> Path:
-    from value_inertia.evaluation.store import ResponseStore
-    from value_inertia.scoring.answer_table import apply_judge, parse_responses, to_table
-
     root = _root()
     model = params.model(model_name)
     responses = read_frame(paths.responses_path(model.name, root), f"evaluate (model {model.name})")
@@ -231,7 +230,6 @@ def run_parse(params: Params, model_name: str) -> Path:
     if params.parse.judge is not None and model.mode == "sample":
         judge = params.model(params.parse.judge)
         params.api_key(judge)
-        from value_inertia.evaluation.backends.embedded import check_store_weights
 
         with ResponseStore(paths.store_path(judge.name, root)) as store:
             check_store_weights(store, judge)
@@ -273,12 +271,9 @@ def run_analyze(
     item matrix is built once); this writes its outputs through the results
     contract and logs them, with metric names from the metric registry.
     """
+    # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis import plots
     from value_inertia.analysis.analyze import cohens_d_grid, run_analysis
-    from value_inertia.core.naming import ResultName
-    from value_inertia.core.protocol import protocol_for
-    from value_inertia.core.results import write_metrics
-    from value_inertia.design.personas import load_schema
 
     root = _root()
     model = params.model(model_name)
@@ -359,6 +354,7 @@ def _write_variant_shifts(
     """``data/variants/<stem>.json`` and its figure: each other prompt variant of the
     model against ``original`` (:mod:`value_inertia.analysis.variants`); a file with a note
     when the model answers no other variant, so that DVC's output always exists."""
+    # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis import plots
     from value_inertia.analysis.variants import (
         flatten_variant_report,
@@ -366,8 +362,6 @@ def _write_variant_shifts(
         variant_report,
         write_report,
     )
-    from value_inertia.core.naming import ResultName
-    from value_inertia.core.protocol import protocol_for
 
     present: set[str] = set()
     if "variant" in parsed.columns:
@@ -408,15 +402,10 @@ def _write_variant_shifts(
 def run_cluster(
     params: Params, model_name: str, questionnaire_id: str, variant: str = "original"
 ) -> Path:
-    import pyarrow as pa
-
+    # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis import plots
     from value_inertia.analysis.analyze import persona_item_matrix
     from value_inertia.analysis.clustering import cluster_personas
-    from value_inertia.core.naming import ResultName
-    from value_inertia.core.protocol import protocol_for
-    from value_inertia.core.results import ClusterSummary, write_clusters
-    from value_inertia.design.personas import load_schema
 
     root = _root()
     model = params.model(model_name)
@@ -488,8 +477,7 @@ def run_cluster(
 
 
 def run_leaderboard(params: Params) -> Path:
-    from datetime import UTC, datetime
-
+    # lazy: publishing loads the analysis (scipy) and huggingface_hub
     from value_inertia.publishing.board import (
         build_leaderboard,
         load_current_inputs,
@@ -497,7 +485,6 @@ def run_leaderboard(params: Params) -> Path:
         load_variant_reports,
         write_leaderboard,
     )
-    from value_inertia.tracking import params_hash
 
     root = _root()
     metrics, clusters, models = load_current_inputs(
@@ -528,6 +515,7 @@ def run_leaderboard(params: Params) -> Path:
 
 
 def run_publish(params: Params) -> Path:
+    # lazy: publishing loads the analysis (scipy) and huggingface_hub
     from value_inertia.publishing.dataset import build_dataset_folder
     from value_inertia.publishing.push import publish
     from value_inertia.publishing.space import build_space_folder
@@ -570,14 +558,8 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
     other answer mode, that model's parsed table for the agreement section); the
     bootstrap settings are those of ``analyze``.
     """
-    import json
-
+    # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis.quality import plot_position_bias, quality_report
-    from value_inertia.core.naming import DEFAULT_VARIANT, artifact_stem
-    from value_inertia.core.protocol import protocol_for
-    from value_inertia.core.registry import names as metric_names
-    from value_inertia.core.results import json_ready
-    from value_inertia.core.table_io import write_text_atomic
 
     root = _root()
     model = params.model(model_name)

@@ -42,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from value_inertia.core import paths
+from value_inertia.core.config import ModelParams
 from value_inertia.core.paths import project_root
 from value_inertia.core.redaction import redact
+from value_inertia.core.table_io import file_hash
 
 EXPERIMENT = "value-inertia"
 # MLflow 3 opens an experiment on its runs (not the GenAI overview) for this kind
@@ -85,8 +87,6 @@ def params_hash(data: Mapping[str, Any]) -> str:
 
 def file_digest(path: Path) -> str:
     """The md5 of a file's bytes: the same hash ``dvc.lock`` records for it."""
-    from value_inertia.core.table_io import file_hash
-
     return file_hash(path, "md5")
 
 
@@ -289,8 +289,6 @@ def _model_spec(model: str, root: Path) -> dict[str, Any] | None:
 
 def model_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
     """What decides a model's answers (``ModelParams.identity``) from its spec file."""
-    from value_inertia.core.config import ModelParams
-
     try:
         return ModelParams.model_validate(dict(spec)).identity()
     except Exception:  # a spec from another version: fall back to the spec itself

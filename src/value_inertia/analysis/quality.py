@@ -31,6 +31,7 @@ from typing import Any, TypeGuard
 import numpy as np
 import pandas as pd
 
+from value_inertia.analysis.analyze import persona_item_matrix
 from value_inertia.analysis.metrics import inertia_index, normalise, steerability
 from value_inertia.core.registry import MetricSpec, register, register_metric
 from value_inertia.design.questionnaires import N_OPTIONS, Questionnaire
@@ -799,8 +800,6 @@ def quality_report(
     ``original`` rows of both tables matched by ``prompt_id``.
     Returns a JSON-ready dict (NaN -> None is left to the caller).
     """
-    from value_inertia.analysis.analyze import persona_item_matrix
-
     missing = [
         c
         for c in ["questionnaire", "condition", "item", "mode", "rating", *P_COLUMNS]

@@ -18,6 +18,7 @@ from typing import Any
 from value_inertia.core import paths
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT, artifact_stem, parse_artifact_name
+from value_inertia.core.table_io import write_text_atomic
 
 OVERALL = ("inertia", "steerability", "top2", "top1")
 PER_DIMENSION = ("inertia", "steerability")
@@ -96,8 +97,6 @@ def _variant_shifts(path: Path) -> dict[str, dict[str, Any]]:
 
 def write_summary(model: str, questionnaire: str, root: Path | None = None) -> Path:
     """Summarise every variant of (model, questionnaire) into one small JSON."""
-    from value_inertia.core.table_io import write_text_atomic
-
     root = root or paths.project_root()
     mdir = paths.metrics_dir(root)
     stem = artifact_stem(model, questionnaire)

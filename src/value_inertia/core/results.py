@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT
+from value_inertia.core.table_io import write_text_atomic
 
 Interval = list[float | None]  # [low, high] of a confidence interval; [None, None] if unknown
 M = TypeVar("M", bound=BaseModel)
@@ -223,8 +224,6 @@ def dump(result: BaseModel) -> dict[str, Any]:
 
 
 def _write(result: BaseModel, path: Path) -> Path:
-    from value_inertia.core.table_io import write_text_atomic
-
     text = json.dumps(dump(result), indent=2, allow_nan=False)
     write_text_atomic(text + "\n", Path(path))
     return Path(path)

@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from value_inertia.core.config import ModelParams
+from value_inertia.core.errors import InputError
 from value_inertia.core.redaction import redact
+from value_inertia.core.table_io import write_text_atomic
 from value_inertia.evaluation.backends.base import (
     Request,
     Result,
@@ -53,6 +55,7 @@ COMPLETION_WINDOW = "24h"
 
 
 def batch_line(model: ModelParams, request: Request) -> dict[str, Any]:
+    # lazy: the openai client library (~0.5 s) loads only when a batch is sent
     from value_inertia.evaluation.backends.openai_backend import request_body
 
     endpoint, body = request_body(model, request.payload)
@@ -96,6 +99,7 @@ def _error_text(error: Any) -> str:
 
 def result_from_line(model: ModelParams, line: dict[str, Any], transport: str) -> Result:
     """One output/error line (OpenAI or vLLM format) as a result for its ``custom_id``."""
+    # lazy: the openai client library (~0.5 s) loads only when a batch is sent
     from value_inertia.evaluation.backends.openai_backend import MalformedReply, parse_reply_body
 
     key = str(line["custom_id"])
@@ -190,6 +194,7 @@ class BatchBackend:
                 self._submit(client, new)
             self._collect_all(client, on_result)
         except (openai.APIError, OSError) as exc:
+            # lazy: the openai client library (~0.5 s) loads only when a batch is sent
             from value_inertia.evaluation.backends.openai_backend import _describe
 
             raise StopSending(
@@ -306,8 +311,6 @@ def export_requests(
     model: ModelParams, requests: Sequence[Request], store: ResponseStore, out: Path
 ) -> int:
     """Write the batch lines of the requests not yet answered (nor in an open batch)."""
-    from value_inertia.core.table_io import write_text_atomic
-
     done = store.done_keys(r.key for r in requests)
     in_flight = {k for b in store.open_batches() for k in b["keys"]}
     todo = [r for r in requests if r.key not in done and r.key not in in_flight]
@@ -335,8 +338,6 @@ def import_results(
     model: ModelParams, requests: Sequence[Request], store: ResponseStore, path: Path
 ) -> ImportReport:
     """Commit the lines of a ``vllm run-batch`` output file, matched on ``custom_id``."""
-    from value_inertia.core.errors import InputError
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

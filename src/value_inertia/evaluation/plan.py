@@ -23,16 +23,26 @@ same way, written to ``data/spend/<model>.json`` after each evaluate run.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from value_inertia.core import paths
 from value_inertia.core.config import ModelParams
 from value_inertia.core.paths import spend_path
 from value_inertia.core.results import read_spend as read_spend_file
+from value_inertia.core.table_io import read_frame, write_text_atomic
+from value_inertia.design.personas import build_personas, load_schema
+from value_inertia.design.prompts import build_prompts
+from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.evaluation.backends.base import Request, Result
+from value_inertia.evaluation.backends.embedded import EmbeddedBackend, resolve_model_path
+from value_inertia.evaluation.runner import plan_requests
+from value_inertia.evaluation.store import ResponseStore, request_key
 
 CHARS_PER_TOKEN = 4.0
 CHAT_OVERHEAD_TOKENS = 3
@@ -104,12 +114,8 @@ class GGUFCounter(TokenCounter):
 
     def __init__(self, model: ModelParams) -> None:
         super().__init__()
-        import contextlib
-        import os
 
         from llama_cpp import Llama
-
-        from value_inertia.evaluation.backends.embedded import resolve_model_path
 
         path = resolve_model_path(model.model)
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
@@ -128,7 +134,6 @@ class GGUFCounter(TokenCounter):
             return self._tokens(str(payload["prompt"]), True)
         # the chat template the backend applies, tokenized as the backend does: the
         # template's special tokens read as such, a BOS only where the GGUF asks for one
-        from value_inertia.evaluation.backends.embedded import EmbeddedBackend
 
         text = EmbeddedBackend.prompt_text(self, Request(key="", payload=payload))  # type: ignore[arg-type]
         return self._tokens(text, self._chat_bos, special=True)
@@ -242,8 +247,6 @@ def spend_from_records(model: ModelParams, records: Iterable[dict[str, Any]]) ->
 
 
 def write_spend(spend: Spend, root: Path) -> Path:
-    from value_inertia.core.table_io import write_text_atomic
-
     path = spend_path(spend.model, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(json.dumps(spend.to_dict(), indent=2) + "\n", path)
@@ -516,15 +519,9 @@ class Budget:
 def prompts_frame(params: Any, root: Path) -> Any:
     """The prompts a run would send: ``data/prompts/prompts.parquet`` if it exists, else
     built in memory from params exactly as the prompts stage would (nothing is written)."""
-    from value_inertia.core import paths
-    from value_inertia.core.table_io import read_frame
-
     path = paths.prompts_path(root)
     if path.exists():
         return read_frame(path, "prompts")
-    from value_inertia.design.personas import build_personas, load_schema
-    from value_inertia.design.prompts import build_prompts
-    from value_inertia.design.questionnaires import load_questionnaires
 
     schema = load_schema(root / params.personas.schema_path)
     personas = build_personas(schema, params.personas.n, params.personas.seeds).to_pandas()
@@ -539,8 +536,6 @@ def _legacy_answers(
     store: Any,
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     """Answers under a legacy key that evaluate would carry over (see evaluation.py)."""
-    from value_inertia.evaluation.store import request_key
-
     wanted: dict[str, str] = {}
     for r in requests:
         if records.get(r.key, ("", {}))[0] != "ok":
@@ -554,10 +549,6 @@ def _legacy_answers(
 
 def build_plans(params: Any, root: Path, names: Sequence[str] | None = None) -> list[ModelPlan]:
     """The plan of each model (all of params `models`, or ``names``)."""
-    from value_inertia.core import paths
-    from value_inertia.evaluation.runner import plan_requests
-    from value_inertia.evaluation.store import ResponseStore
-
     models = [params.model(n) for n in names] if names else list(params.models)
     prompts = prompts_frame(params, root)
     plans = []

@@ -74,15 +74,17 @@ import pandas as pd
 import pyarrow as pa
 
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
+from value_inertia.analysis.variants import VariantReport, leaderboard_columns, read_report
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
-from value_inertia.core.naming import DEFAULT_VARIANT
+from value_inertia.core.naming import DEFAULT_VARIANT, parse_artifact_name
 from value_inertia.core.paths import (
     clusters_dir,
     metrics_dir,
     model_specs_dir,
     quality_dir,
     spend_dir,
+    variants_dir,
 )
 from value_inertia.core.results import (
     ClusterSummary,
@@ -475,8 +477,6 @@ def build_leaderboard(
 
 def _variant_columns(report: Any, source: str) -> dict[str, Any]:
     """``shift_inertia_<variant>`` (+ ``_low`` / ``_high``) of a variants report."""
-    from value_inertia.analysis.variants import VariantReport, leaderboard_columns
-
     if not isinstance(report, VariantReport):
         report = validate(VariantReport, dict(report), source)
     return {k: _number(v) for k, v in leaderboard_columns(report, VARIANT_SHIFT_METRICS).items()}
@@ -488,9 +488,6 @@ def load_variant_reports(root: Path) -> dict[tuple[str, str], Any]:
     Optional; a damaged or invalid file is an :class:`~value_inertia.core.errors.InputError`
     naming it.
     """
-    from value_inertia.analysis.variants import read_report
-    from value_inertia.core.paths import variants_dir
-
     out: dict[tuple[str, str], Any] = {}
     vdir = variants_dir(Path(root))
     for path in _result_files(vdir) if vdir.is_dir() else []:
@@ -538,8 +535,6 @@ def load_inputs(root: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:
     Cluster summaries without model/questionnaire get them from the file name.
     Returns JSON-ready dicts (the validated models dumped).
     """
-    from value_inertia.core.naming import parse_artifact_name
-
     metrics: list[dict] = []
     for path in _result_files(metrics_dir(root)):
         data = read_json(path)
@@ -572,8 +567,6 @@ def load_inputs(root: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:
 def load_quality_reports(root: Path) -> dict[Key, dict[str, Any]]:
     """Quality reports (``data/quality/<stem>.json``) by (model, questionnaire, variant);
     optional. A damaged file is an :class:`~value_inertia.core.errors.InputError` naming it."""
-    from value_inertia.core.naming import parse_artifact_name
-
     quality: dict[Key, dict[str, Any]] = {}
     qdir = quality_dir(Path(root))
     for path in _result_files(qdir) if qdir.is_dir() else []:

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from value_inertia.analysis.analyze import analyze
 from value_inertia.core import paths
 from value_inertia.core.config import NAME_PATTERN, ConfigError, Params
 from value_inertia.core.errors import RunFailure, UserError
@@ -426,8 +427,6 @@ def verify_submission(
     so must the PR's leaderboard rows. Returns ``{"checked": n, "mismatches":
     [...], "ok": bool}``.
     """
-    from value_inertia.analysis.analyze import analyze
-
     if api is None:
         api = hub_api()
     if api is None:  # a public dataset needs no token to be read

@@ -42,6 +42,7 @@ from value_inertia.core.config import ConfigError, ModelParams
 from value_inertia.core.table_io import file_hash
 from value_inertia.design.questionnaires import OPTION_LETTERS
 from value_inertia.evaluation.backends.base import Request, Result, ResultCallback
+from value_inertia.evaluation.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,6 @@ def check_store_weights(store: ResponseStore, model: ModelParams) -> str | None:
     any stored answer is reused. Returns the fingerprint (None for remote
     backends, whose weights the pipeline cannot see).
     """
-    from value_inertia.evaluation.store import StoreError
-
     if model.backend != "embedded":
         return None
     try:
