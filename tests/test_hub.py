@@ -12,11 +12,13 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import datasets
 import gradio
@@ -45,7 +47,7 @@ from value_inertia.core.errors import InputError
 from value_inertia.core.table_io import write_table
 from value_inertia.publishing import push as push_mod
 from value_inertia.publishing.dataset import build_dataset_folder
-from value_inertia.publishing.folders import folder_files, model_slugs, read_front_matter
+from value_inertia.publishing.folders import folder_files, model_slugs
 from value_inertia.publishing.hub_tables import MERGE_KEYS
 from value_inertia.publishing.push import PublishError, publish, submit, verify_submission
 from value_inertia.publishing.space import build_space_folder
@@ -69,6 +71,14 @@ EXPECTED_CONFIGS = {
         for kind in ("responses", "parsed")
     ),
 }
+
+
+def read_front_matter(text: str) -> dict[str, Any]:
+    """The YAML metadata block at the top of a README.md (``{}`` when there is none)."""
+    match = re.match(r"^---\n(.*?)\n---\n", text, flags=re.DOTALL)
+    if not match:
+        return {}
+    return yaml.safe_load(match.group(1)) or {}
 
 
 def copy_project(tmp_path_factory: pytest.TempPathFactory, dest: Path, models=None) -> Path:

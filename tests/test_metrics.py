@@ -32,14 +32,6 @@ def test_normalise_rejects_bad_input(bad):
         m.normalise(bad)
 
 
-def test_rating_counts_drops_nan_and_checks_range():
-    np.testing.assert_array_equal(m.rating_counts([1, 1, 6, np.nan, 3]), [2, 0, 1, 0, 0, 1])
-    with pytest.raises(ValueError):
-        m.rating_counts([0, 1])
-    with pytest.raises(ValueError):
-        m.rating_counts([2.5])
-
-
 # --- inertia ----------------------------------------------------------------------
 
 
@@ -168,12 +160,27 @@ def test_cohens_d_undefined_cases_are_nan():
 # --- bootstrap ----------------------------------------------------------------------------
 
 
+def plain_bootstrap(
+    data: np.ndarray, statistic, n_boot: int, confidence: float, rng: np.random.Generator
+) -> tuple[float, float]:
+    """The textbook percentile bootstrap over rows (the reference for the fast one):
+    resample n rows with replacement B times, take the (1 -+ c)/2 quantiles."""
+    rows = rng.integers(0, len(data), size=(n_boot, len(data)))
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile([statistic(data[r]) for r in rows], [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
 def test_bootstrap_ci_contains_mean_and_narrows():
     rng = np.random.default_rng(2)
-    small = rng.normal(0.0, 1.0, size=40)
-    large = rng.normal(0.0, 1.0, size=1000)
-    lo_s, hi_s = m.bootstrap_ci(small, np.mean, 1000, 0.95, np.random.default_rng(3))
-    lo_l, hi_l = m.bootstrap_ci(large, np.mean, 1000, 0.95, np.random.default_rng(3))
+    small = rng.normal(0.0, 1.0, size=(40, 1))
+    large = rng.normal(0.0, 1.0, size=(1000, 1))
+    lo_s, hi_s = m.bootstrap_ci_of_sums(
+        small, lambda s: s[0] / 40, 1000, 0.95, np.random.default_rng(3)
+    )
+    lo_l, hi_l = m.bootstrap_ci_of_sums(
+        large, lambda s: s[0] / 1000, 1000, 0.95, np.random.default_rng(3)
+    )
     assert lo_s < small.mean() < hi_s
     assert lo_l < large.mean() < hi_l
     assert (hi_l - lo_l) < 0.5 * (hi_s - lo_s)
@@ -182,31 +189,33 @@ def test_bootstrap_ci_contains_mean_and_narrows():
 
 
 def test_bootstrap_ci_resamples_rows_and_is_reproducible():
-    data = np.column_stack([np.arange(30.0), np.arange(30.0) * 2])
+    data = np.column_stack([np.arange(1.0, 31.0), np.arange(1.0, 31.0) * 2])
 
-    def ratio(rows: np.ndarray) -> float:
-        return float(rows[:, 1].sum() / rows[:, 0].sum())
+    def ratio(sums: np.ndarray) -> float:
+        return float(sums[1] / sums[0])
 
     # every resample keeps row pairs together, so the ratio is always exactly 2
-    assert m.bootstrap_ci(data, ratio, 200, 0.9, np.random.default_rng(0)) == pytest.approx((2, 2))
-    a = m.bootstrap_ci(data[:, 0], np.mean, 200, 0.9, np.random.default_rng(5))
-    b = m.bootstrap_ci(data[:, 0], np.mean, 200, 0.9, np.random.default_rng(5))
+    assert m.bootstrap_ci_of_sums(data, ratio, 200, 0.9, np.random.default_rng(0)) == (
+        pytest.approx((2, 2))
+    )
+    a = m.bootstrap_ci_of_sums(data, ratio, 200, 0.9, np.random.default_rng(5))
+    b = m.bootstrap_ci_of_sums(data, ratio, 200, 0.9, np.random.default_rng(5))
     assert a == b
 
 
 def test_bootstrap_ci_rejects_bad_arguments():
     with pytest.raises(ValueError):
-        m.bootstrap_ci(np.ones(5), np.mean, 100, 1.5, np.random.default_rng(0))
+        m.bootstrap_ci_of_sums(np.ones((5, 1)), np.sum, 100, 1.5, np.random.default_rng(0))
     with pytest.raises(ValueError):
-        m.bootstrap_ci(np.ones(0), np.mean, 100, 0.9, np.random.default_rng(0))
+        m.bootstrap_ci_of_sums(np.ones((0, 1)), np.sum, 100, 0.9, np.random.default_rng(0))
 
 
 def test_bootstrap_ci_of_sums_matches_the_plain_bootstrap() -> None:
-    from value_inertia.analysis.metrics import bootstrap_ci, bootstrap_ci_of_sums, inertia_index
+    from value_inertia.analysis.metrics import bootstrap_ci_of_sums, inertia_index
 
     data = np.random.default_rng(3).integers(0, 5, size=(40, 6)).astype(float)
     data[:, 0] += 1  # no all-zero sum
-    plain = bootstrap_ci(
+    plain = plain_bootstrap(
         data, lambda rows: inertia_index(rows.sum(axis=0)), 300, 0.9, np.random.default_rng(11)
     )
     fast = bootstrap_ci_of_sums(data, inertia_index, 300, 0.9, np.random.default_rng(11))

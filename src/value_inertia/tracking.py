@@ -198,9 +198,6 @@ class StageRun:
             self._mlflow.log_metrics(clean, step=step, model_id=self.model_id)
             self.logged.update(clean)
 
-    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        self.log_metrics({key: value}, step=step)
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._mlflow, name)
 

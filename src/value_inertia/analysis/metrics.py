@@ -44,18 +44,6 @@ def normalise(p: np.ndarray | Sequence[float]) -> np.ndarray:
     return arr / total
 
 
-def rating_counts(ratings: np.ndarray | Sequence[float]) -> np.ndarray:
-    """Counts of the ratings 1..6 (NaN = unparsed answer, dropped): c_k = #{r = k}.
-
-    Raises ValueError on a rating outside 1..6 or not a whole number.
-    """
-    arr = np.asarray(ratings, dtype=float).ravel()
-    arr = arr[~np.isnan(arr)]
-    if np.any((arr < 1) | (arr > N_OPTIONS) | (arr != np.round(arr))):
-        raise ValueError(f"ratings must be whole numbers in 1..{N_OPTIONS}")
-    return np.bincount(arr.astype(int) - 1, minlength=N_OPTIONS).astype(float)
-
-
 def entropy_bits(p: np.ndarray | Sequence[float]) -> float:
     """Shannon entropy in bits: H(p) = -sum_k p_k log2 p_k, with 0 log 0 = 0."""
     q = normalise(p)
@@ -474,32 +462,6 @@ def seed_convergence(
     return variance, low, high
 
 
-def bootstrap_ci(
-    data: np.ndarray,
-    statistic: Callable[[np.ndarray], float],
-    n_boot: int,
-    confidence: float,
-    rng: np.random.Generator,
-) -> tuple[float, float]:
-    """Percentile bootstrap CI over personas (rows of ``data``).
-
-    Resample B = ``n_boot`` times n rows with replacement, compute
-    theta*_b = statistic(data[rows_b]), and return the (1 - c)/2 and
-    (1 + c)/2 quantiles of theta*_1..theta*_B, c = ``confidence``.
-    Resamples where the statistic is NaN are ignored; (NaN, NaN) if all are.
-    """
-    arr = np.asarray(data)
-    n = arr.shape[0] if arr.ndim else 0
-    if n < 1:
-        raise ValueError("bootstrap_ci needs at least one row of data")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    rows = rng.integers(0, n, size=(n_boot, n))
-    return _percentile_interval([statistic(arr[r]) for r in rows], confidence)
-
-
 def _percentile_interval(values: Sequence[float], confidence: float) -> tuple[float, float]:
     """The (1 - c)/2 and (1 + c)/2 quantiles of the non-NaN ``values``; NaNs if none."""
     boot = np.asarray(values, dtype=float)
@@ -519,17 +481,20 @@ def bootstrap_ci_of_sums(
     rng: np.random.Generator,
     chunk: int = 64,
 ) -> tuple[float, float]:
-    """:func:`bootstrap_ci` of theta = statistic_of_sum(sum of the resampled rows).
+    """Percentile bootstrap CI over personas (rows of ``data``) of
+    theta = statistic_of_sum(sum of the resampled rows).
 
-    The same resamples (the same draws from ``rng``) as :func:`bootstrap_ci` with
-    ``statistic = lambda rows: statistic_of_sum(rows.sum(axis=0))``, but the sums are
-    computed as (resample counts) @ data, ``chunk`` resamples at a time, instead of
-    copying every resample: fast and small for many personas.
+    Resample B = ``n_boot`` times n rows with replacement, compute
+    theta*_b = statistic_of_sum(sum of rows_b), and return the (1 - c)/2 and
+    (1 + c)/2 quantiles of theta*_1..theta*_B, c = ``confidence`` (NaN resamples
+    ignored; (NaN, NaN) if all are). The sums are computed as (resample counts) @ data,
+    ``chunk`` resamples at a time, instead of copying every resample: fast and small
+    for many personas.
     """
     arr = np.asarray(data, dtype=float)
     n = arr.shape[0]
     if n < 1:
-        raise ValueError("bootstrap_ci needs at least one row of data")
+        raise ValueError("the bootstrap needs at least one row of data")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     sums = []

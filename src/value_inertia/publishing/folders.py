@@ -93,14 +93,6 @@ def front_matter(meta: Mapping[str, Any]) -> str:
     return f"---\n{dumped}---\n"
 
 
-def read_front_matter(text: str) -> dict[str, Any]:
-    """The YAML metadata block at the top of a README.md (``{}`` when there is none)."""
-    match = re.match(r"^---\n(.*?)\n---\n", text, flags=re.DOTALL)
-    if not match:
-        return {}
-    return yaml.safe_load(match.group(1)) or {}
-
-
 def size_category(n_rows: int) -> str:
     for limit, label in (
         (1_000, "n<1K"),
