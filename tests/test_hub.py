@@ -327,6 +327,16 @@ def test_dataset_folder_names_a_missing_input(project: Path) -> None:
     assert not (paths.hub_dir(project) / "dataset").exists()
 
 
+def test_dataset_folder_names_a_truncated_cluster_table(project: Path) -> None:
+    params = load_params(project / "params.yaml")
+    table = paths.clusters_dir(project) / "drift.model__mfq30.parquet"
+    table.write_bytes(table.read_bytes()[:100])  # cut short, as by a full disk
+    with pytest.raises(InputError) as info:
+        build_dataset_folder(project, paths.hub_dir(project) / "dataset", params)
+    assert str(info.value).startswith(f"{table}: not a readable Parquet table (")
+    assert str(info.value).endswith("run the cluster (model drift.model) stage again to rebuild it")
+
+
 def load_app(folder: Path, monkeypatch: pytest.MonkeyPatch):
     spec = importlib.util.spec_from_file_location("space_app", folder / "app.py")
     app = importlib.util.module_from_spec(spec)
