@@ -10,7 +10,7 @@ and times, in order:
 * ``read``: ``pd.read_parquet`` of the parsed and personas tables;
 * ``analyze``: :func:`analysis.analyze` (``n_boot`` bootstrap resamples);
 * ``micro``: :func:`analysis.persona_scores` + :func:`analysis.convergence_across_seeds`
-  + :func:`analysis.permeability_table` (what the analyze stage adds);
+  + :func:`analysis.permeability.permeability_table` (what the analyze stage adds);
 * ``cluster``: :func:`analysis.persona_item_matrix` +
   :func:`clustering.cluster_personas` (k by silhouette in [k_min, k_max]).
 
@@ -146,11 +146,11 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
         _select,
         analyze,
         convergence_across_seeds,
-        permeability_table,
         persona_item_matrix,
         persona_scores,
     )
     from value_inertia.analysis.clustering import cluster_personas
+    from value_inertia.analysis.permeability import permeability_table
     from value_inertia.design.personas import load_schema
     from value_inertia.design.questionnaires import load_questionnaires
 
@@ -195,16 +195,19 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
         import matplotlib
 
         matplotlib.use("Agg")
-        from value_inertia.analysis import plots
+        from value_inertia.analysis.plots import clusters as cluster_plots
+        from value_inertia.analysis.plots import distributions, effects
 
         with tempfile.TemporaryDirectory() as tmp:
             d = Path(tmp)
-            plots.plot_micro_heatmap(state["matrix"], q, d / "micro.png")
-            plots.plot_macro_distribution(state["metrics"], d / "macro.png")
-            plots.plot_convergence(state["conv"], state["conv_info"], d / "convergence.png")
-            plots.plot_permeability(state["d"], d / "permeability.png")
+            distributions.plot_micro_heatmap(state["matrix"], q, d / "micro.png")
+            distributions.plot_macro_distribution(state["metrics"], d / "macro.png")
+            distributions.plot_convergence(state["conv"], state["conv_info"], d / "convergence.png")
+            effects.plot_permeability(state["d"], d / "permeability.png")
             assignments = state["cluster"].assignments.astype({"persona_id": str})
-            plots.plot_clusters(assignments, state["personas"], c.color_attribute, d / "c.png")
+            cluster_plots.plot_clusters(
+                assignments, state["personas"], c.color_attribute, d / "c.png"
+            )
 
     fns = {"read": read, "analyze": run_analyze, "micro": micro, "cluster": cluster, "plots": draw}
     out: dict = {"rss_start_mib": _rss_mib(), "phases": {}}

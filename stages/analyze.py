@@ -1,8 +1,9 @@
 """DVC stage `analyze` (one per model and questionnaire, `matrix`): everything read from one
 result, in one process so the imports (MLflow, scipy, matplotlib) are paid once, not three
-times: `value-inertia analyze` and `summarize` (metrics, variants, the DVC metric),
-`cluster` (persona clusters) and `quality` (the quality report). Each still logs its own
-MLflow run; each also runs alone from the CLI."""
+times: `value-inertia analyze` (metrics, variants), `cluster` (persona clusters), `quality`
+(the quality report) and, last, `summarize` (the DVC metric: headline numbers of the metrics
+and the quality report). Each still logs its own MLflow run; each also runs alone from the
+CLI."""
 
 import sys
 from pathlib import Path
@@ -13,5 +14,5 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from value_inertia.cli import run_stage
 
 if __name__ == "__main__":
-    for command in ("analyze", "summarize", "cluster", "quality"):
+    for command in ("analyze", "cluster", "quality", "summarize"):
         run_stage(command)

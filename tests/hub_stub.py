@@ -8,8 +8,18 @@ it does not know or a wrong ``Authorization`` header is answered with an error
 and recorded in ``errors``. Files matching ``.gitattributes``' LFS patterns
 (``*.parquet``, ``*.png``) must come through the LFS path (pre-upload says
 ``lfs``, the LFS batch endpoint hands out an upload and a verify action, the
-commit names them by sha256); other files arrive inline, base64. The Xet
-protocol is not offered: tests set ``HF_HUB_DISABLE_XET``.
+commit names them by sha256); other files arrive inline, base64. There is
+no Xet (CAS) server: the product switches Xet off and uploads through LFS,
+which the Hub accepts for Xet-backed repos too (its LFS bridge); a request for
+a Xet token is an unknown endpoint and recorded in ``errors``.
+
+Listings are paginated like the Hub's (``Link: <...>; rel="next"``) with
+``page_size`` entries per page: the file tree and the commit history. The README
+front matter is validated as strictly as the Hub does for the fields the
+project writes (:func:`front_matter_errors`). Pull requests have an author, a
+status and events; they can be commented on, closed and merged (a merge is
+refused when a file the PR changed also changed on main since the PR's base,
+as git would report a conflict).
 
 Endpoints (``{t}`` = ``model``/``dataset``/``space`` + ``s``; ``{rev}`` is
 ``main``, a commit id, a tag or ``refs/pr/N``, URL-quoted):
@@ -29,106 +39,49 @@ Endpoints (``{t}`` = ``model``/``dataset``/``space`` + ``s``; ``{rev}`` is
   ``lfsFile`` and ``deletedFile`` lines; a header ``parentCommit`` that is not
   the branch head is refused with 412 (as the Hub does); ``create_pr`` opens
   ``refs/pr/N``.
-* ``POST /api/{t}/{ns}/{name}/tag/{rev}``: creates a tag (409 if it exists).
+* ``POST /api/{t}/{ns}/{name}/tag/{rev}``: creates a tag (409 if it exists), with
+  its ``message``.
+* ``GET /api/{t}/{ns}/{name}/commits/{rev}``: the history, newest first (paginated).
+* ``GET /api/{t}/{ns}/{name}/discussions/{n}``: a pull request's details.
+* ``POST /api/{t}/{ns}/{name}/discussions/{n}/comment|status|merge``.
 * ``GET /api/{t}/{ns}/{name}[/revision/{rev}]``: repo info with the commit.
 * ``GET|HEAD /{t}/{ns}/{name}/resolve/{rev}/{path}``: a file's bytes.
 * ``GET /api/agent-harnesses``: an empty registry, without authentication.
+
+This module is the server and the routing; the state is in
+:mod:`tests.hub_stub_repo`, commits, files and tags in :mod:`tests.hub_stub_git`,
+pull requests in :mod:`tests.hub_stub_pulls` and the front-matter rules in
+:mod:`tests.hub_stub_rules`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import threading
-from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-GITATTRIBUTES = (
-    b"*.parquet filter=lfs diff=lfs merge=lfs -text\n*.png filter=lfs diff=lfs merge=lfs -text\n"
+from tests.hub_stub_git import GitSide
+from tests.hub_stub_pulls import PullRequests
+from tests.hub_stub_repo import (
+    DATE,
+    GITATTRIBUTES,
+    REPO_TYPES,
+    Commit,
+    Page,
+    RawFile,
+    Repo,
+    Request,
+    sha256,
 )
-REPO_TYPES = {"models": "model", "datasets": "dataset", "spaces": "space"}
-LFS_PATTERNS = ("*.parquet", "*.png")
-CONFLICT = "A commit has happened since. Please refresh and try again."
+from tests.hub_stub_rules import front_matter_errors
 
 
-def is_lfs(path: str) -> bool:
-    return any(fnmatch(path.rsplit("/", 1)[-1], p) for p in LFS_PATTERNS)
-
-
-def sha256(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
-
-
-def git_blob_id(content: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    raw_path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class RawFile:
-    """A file download answer (``resolve`` endpoint): raw bytes and Hub headers."""
-
-    content: bytes
-    headers: dict[str, str]
-
-
-@dataclass
-class Commit:
-    oid: str
-    summary: str
-    added: dict[str, bytes]
-    deleted: list[str]
-    raw_lines: list[dict[str, Any]]
-    files: dict[str, bytes] = field(default_factory=dict)  # the tree after this commit
-    parent: str | None = None
-    lfs: set[str] = field(default_factory=set)  # paths that came through LFS
-
-
-@dataclass
-class Repo:
-    repo_type: str
-    repo_id: str
-    private: bool | None
-    sdk: str | None
-    files: dict[str, bytes] = field(default_factory=dict)
-    commits: list[Commit] = field(default_factory=list)
-    tags: dict[str, str] = field(default_factory=dict)
-    prs: dict[int, Commit] = field(default_factory=dict)
-
-    @property
-    def head(self) -> str:
-        return self.commits[-1].oid
-
-    def resolve(self, rev: str) -> Commit | None:
-        """The commit a revision names: main, a tag, refs/pr/N or a commit id."""
-        if rev == "main":
-            return self.commits[-1]
-        if rev in self.tags:
-            rev = self.tags[rev]
-        m = re.fullmatch(r"refs/pr/(\d+)", rev)
-        if m:
-            return self.prs.get(int(m.group(1)))
-        all_commits = [*self.commits, *self.prs.values()]
-        return next((c for c in all_commits if c.oid == rev), None)
-
-
-class HubStub:
+class HubStub(GitSide, PullRequests):
     """Start with :meth:`start`; ``url`` is the endpoint to put in ``HF_ENDPOINT``."""
 
     def __init__(self, token: str, user: str = "vi-user") -> None:
@@ -137,6 +90,7 @@ class HubStub:
         self.users = {token: user}  # token -> user name (add_user for more contributors)
         self.lfs_objects: dict[str, bytes] = {}
         self.before_commit: Any = None  # test hook: called (repo) before a commit is applied
+        self.page_size = 50  # entries per page of a paginated listing
         self.repos: dict[tuple[str, str], Repo] = {}
         self.requests: list[Request] = []
         self.errors: list[str] = []
@@ -241,6 +195,13 @@ class HubStub:
                         status, payload = 500, {"error": str(exc)}
                     if status >= 400 and status not in (409, 412):
                         stub.errors.append(f"{method} {request.path}: {status} {payload}")
+                if isinstance(payload, Page):
+                    self._send(
+                        status,
+                        payload.items,
+                        {"Link": f'<{payload.next_url}>; rel="next"'} if payload.next_url else None,
+                    )
+                    return
                 if isinstance(payload, RawFile):
                     self.send_response(status)
                     for k, v in payload.headers.items():
@@ -275,52 +236,34 @@ class HubStub:
 
         return Handler
 
-    def _commit(
-        self,
-        repo: Repo,
-        summary: str,
-        added: dict[str, bytes],
-        deleted: list[str],
-        raw: list[dict[str, Any]],
-        *,
-        base: Commit | None = None,
-        lfs: set[str] | None = None,
-        pr: bool = False,
-    ) -> Commit:
-        parent = base if base is not None else (repo.commits[-1] if repo.commits else None)
-        digest = hashlib.sha1((parent.oid if parent else "").encode() + summary.encode())
-        for path in sorted(added):
-            digest.update(path.encode() + git_blob_id(added[path]).encode())
-        for path in deleted:
-            digest.update(b"-" + path.encode())
-        if pr:
-            digest.update(b"pr%d" % len(repo.prs))
-        files = dict(parent.files) if parent else {}
-        for path in deleted:
-            files.pop(path, None)
-        files.update(added)
-        commit = Commit(
-            digest.hexdigest(),
-            summary,
-            added,
-            deleted,
-            raw,
-            files=files,
-            parent=parent.oid if parent else None,
-            lfs=set(lfs or ()),
-        )
-        if pr:
-            repo.prs[len(repo.prs) + 1] = commit
-        else:
-            repo.files = dict(files)
-            repo.commits.append(commit)
-        return commit
+    def _user(self, r: Request) -> str:
+        return self.users.get(r.headers.get("authorization", "").removeprefix("Bearer "), "")
+
+    def _page(self, r: Request, items: list[Any]) -> Page:
+        """One page of ``items`` (``?cursor=N``), with the next page's URL."""
+        start = int(r.query.get("cursor", ["0"])[0])
+        end = start + self.page_size
+        next_url = None
+        if end < len(items):
+            query = {k: v[-1] for k, v in r.query.items() if k != "cursor"}
+            query["cursor"] = str(end)
+            next_url = f"{self.url}{r.raw_path}?" + "&".join(f"{k}={v}" for k, v in query.items())
+        return Page(items[start:end], next_url)
 
     def _route(self, r: Request) -> tuple[int, Any]:
         if r.method == "POST" and r.path == "/api/repos/create":
             return self._create(json.loads(r.body))
         if r.method == "POST" and r.path == "/api/validate-yaml":
             return self._validate_yaml(json.loads(r.body))
+        m = re.fullmatch(
+            r"/api/(models|datasets|spaces)/([^/]+/[^/]+)/discussions/(\d+)(?:/(\w+))?", r.path
+        )
+        if m:
+            repo = self.repos.get((REPO_TYPES[m.group(1)], m.group(2)))
+            pull = repo.pulls.get(int(m.group(3))) if repo is not None else None
+            if repo is None or pull is None:
+                return 404, {"error": "Discussion not found"}
+            return self._discussion(repo, pull, r, m.group(4))
         if r.method == "GET" and r.path == "/api/whoami-v2":
             name = self.users[r.headers["authorization"].removeprefix("Bearer ")]
             return 200, {"type": "user", "name": name, "fullname": name, "orgs": []}
@@ -351,7 +294,7 @@ class HubStub:
                 unquote(m.group(4)),
             )
         m = re.fullmatch(
-            r"/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/(tree|preupload|commit|revision|tag)"
+            r"/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/(tree|preupload|commit|commits|revision|tag)"
             r"/([^/]+)(/.*)?)?",
             r.raw_path,
         )
@@ -376,7 +319,23 @@ class HubStub:
             commit = repo.resolve(rev)
             if commit is None:
                 return 404, {"error": f"Invalid rev id: {rev}"}
-            return self._tree(commit.files, sub.strip("/"), r.query)
+            status, entries = self._tree(commit.files, sub.strip("/"), r.query)
+            return status, self._page(r, entries)
+        if r.method == "GET" and action == "commits":
+            commit = repo.resolve(rev)
+            if commit is None:
+                return 404, {"error": f"Invalid rev id: {rev}"}
+            items = [
+                {
+                    "id": c.oid,
+                    "title": c.summary,
+                    "message": "",
+                    "authors": [{"user": c.author}],
+                    "date": DATE,
+                }
+                for c in repo.history(commit)
+            ]
+            return 200, self._page(r, items)
         if r.method == "POST" and action == "preupload":
             return self._preupload(repo, json.loads(r.body))
         if r.method == "POST" and action == "commit":
@@ -384,26 +343,6 @@ class HubStub:
         if r.method == "POST" and action == "tag":
             return self._tag(repo, rev, json.loads(r.body))
         return 404, {"error": f"stub: unknown endpoint {r.method} {r.path}"}
-
-    def _resolve(self, repo_type: str, repo_id: str, rev: str, path: str) -> tuple[int, Any]:
-        repo = self.repos.get((repo_type, repo_id))
-        if repo is None:
-            return 404, {"error": "Repository not found"}
-        commit = repo.resolve(rev)
-        if commit is None:
-            return 404, {"error": f"stub: unknown revision {rev}"}
-        if path not in commit.files:
-            return 404, {"error": "Entry not found"}
-        content = commit.files[path]
-        headers = {
-            "Content-Type": "application/octet-stream",
-            "ETag": f'"{git_blob_id(content)}"',
-            "X-Repo-Commit": commit.oid,
-        }
-        if is_lfs(path):
-            headers["X-Linked-Etag"] = f'"{sha256(content)}"'
-            headers["X-Linked-Size"] = str(len(content))
-        return 200, RawFile(content, headers)
 
     def _create(self, payload: dict[str, Any]) -> tuple[int, Any]:
         repo_type = payload.get("type") or "model"
@@ -435,137 +374,7 @@ class HubStub:
             return 400, {"error": "invalid yaml", "errors": [{"message": str(exc)}]}
         if not isinstance(meta, dict):
             return 400, {"error": "invalid yaml", "errors": [{"message": "not a mapping"}]}
+        errors = front_matter_errors(meta, payload.get("repoType") or "model")
+        if errors:
+            return 400, {"error": "invalid metadata", "errors": [{"message": e} for e in errors]}
         return 200, {"errors": [], "warnings": []}
-
-    def _tree(
-        self, files: dict[str, bytes], prefix: str, query: dict[str, list[str]]
-    ) -> tuple[int, Any]:
-        recursive = query.get("recursive", ["False"])[0].lower() == "true"
-        entries: dict[str, dict[str, Any]] = {}
-        for path, content in sorted(files.items()):
-            if prefix and not path.startswith(prefix + "/"):
-                continue
-            rest = path[len(prefix) + 1 :] if prefix else path
-            parts = rest.split("/")
-            base = f"{prefix}/" if prefix else ""
-            if len(parts) == 1 or recursive:
-                entry = {
-                    "type": "file",
-                    "oid": git_blob_id(content),
-                    "size": len(content),
-                    "path": path,
-                }
-                if is_lfs(path):
-                    entry["lfs"] = {
-                        "oid": sha256(content),
-                        "size": len(content),
-                        "pointerSize": 134,
-                    }
-                entries[path] = entry
-            for depth in range(1, len(parts) if recursive else min(2, len(parts))):
-                folder = base + "/".join(parts[:depth])
-                entries.setdefault(
-                    folder, {"type": "directory", "oid": "0" * 40, "size": 0, "path": folder}
-                )
-        return 200, sorted(entries.values(), key=lambda e: e["path"])
-
-    def _preupload(self, repo: Repo, payload: dict[str, Any]) -> tuple[int, Any]:
-        files = []
-        for f in payload["files"]:
-            existing = repo.files.get(f["path"])
-            lfs = is_lfs(f["path"]) and f.get("size", 1) > 0
-            oid = None
-            if existing is not None:
-                oid = sha256(existing) if lfs else git_blob_id(existing)
-            files.append(
-                {
-                    "path": f["path"],
-                    "uploadMode": "lfs" if lfs else "regular",
-                    "shouldIgnore": False,
-                    "oid": oid,
-                }
-            )
-        return 200, {"files": files, "commitOid": repo.head}
-
-    def _lfs_batch(self, payload: dict[str, Any]) -> tuple[int, Any]:
-        if payload.get("operation") != "upload" or payload.get("hash_algo") != "sha256":
-            return 400, {"error": "stub: only sha256 uploads"}
-        objects = []
-        for obj in payload["objects"]:
-            oid, size = obj["oid"], obj["size"]
-            entry: dict[str, Any] = {"oid": oid, "size": size}
-            if oid not in self.lfs_objects:
-                entry["actions"] = {
-                    "upload": {"href": f"{self.url}/lfs-upload/{oid}", "header": {}},
-                    "verify": {"href": f"{self.url}/lfs-verify/{oid}"},
-                }
-            objects.append(entry)
-        return 200, {"transfer": "basic", "objects": objects}
-
-    def _tag(self, repo: Repo, rev: str, payload: dict[str, Any]) -> tuple[int, Any]:
-        commit = repo.resolve(rev)
-        if commit is None:
-            return 404, {"error": f"Invalid rev id: {rev}"}
-        tag = payload["tag"]
-        if tag in repo.tags:
-            return 409, {"error": f"Tag {tag} already exists"}
-        repo.tags[tag] = commit.oid
-        return 200, {}
-
-    def _apply_commit(self, repo: Repo, r: Request, rev: str) -> tuple[int, Any]:
-        if r.headers.get("content-type", "").split(";")[0] != "application/x-ndjson":
-            return 400, {"error": "commit payload must be application/x-ndjson"}
-        lines = [json.loads(line) for line in r.body.decode().splitlines() if line.strip()]
-        if not lines or lines[0].get("key") != "header":
-            return 400, {"error": "first NDJSON line must be the header"}
-        header = lines[0]["value"]
-        summary = header["summary"]
-        create_pr = r.query.get("create_pr", ["0"])[0] == "1"
-        if rev != "main":
-            return 400, {"error": f"stub: commits go to main, got {rev}"}
-        parent = header.get("parentCommit")
-        if self.before_commit is not None:
-            self.before_commit(repo)
-        base = repo.commits[-1]
-        if parent is not None:
-            known = repo.resolve(parent)
-            if known is None:
-                return 400, {"error": f"unknown parent commit {parent}"}
-            if not create_pr and parent != repo.head:
-                return 412, {"error": CONFLICT}
-            base = known
-        added: dict[str, bytes] = {}
-        deleted: list[str] = []
-        lfs: set[str] = set()
-        for line in lines[1:]:
-            key, value = line["key"], line["value"]
-            if key == "file":
-                if value.get("encoding") != "base64":
-                    return 400, {"error": f"unexpected encoding {value.get('encoding')!r}"}
-                if is_lfs(value["path"]):
-                    return 400, {"error": f"{value['path']} must be uploaded through LFS"}
-                added[value["path"]] = base64.b64decode(value["content"], validate=True)
-            elif key == "lfsFile":
-                stored = self.lfs_objects.get(value["oid"])
-                if stored is None or value.get("algo") != "sha256":
-                    return 400, {"error": f"LFS object {value['oid']} was not uploaded"}
-                added[value["path"]] = stored
-                lfs.add(value["path"])
-            elif key == "deletedFile":
-                if value["path"] not in base.files:
-                    return 404, {"error": f"A file with this name doesn't exist: {value['path']}"}
-                deleted.append(value["path"])
-            else:
-                return 400, {"error": f"stub does not know the commit line {key}"}
-        commit = self._commit(
-            repo, summary, added, deleted, lines, base=base, lfs=lfs, pr=create_pr
-        )
-        prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
-        pr_url = None
-        if create_pr:
-            pr_url = f"{self.url}/{prefix}{repo.repo_id}/discussions/{len(repo.prs)}"
-        return 200, {
-            "commitUrl": f"{self.url}/{prefix}{repo.repo_id}/commit/{commit.oid}",
-            "commitOid": commit.oid,
-            "pullRequestUrl": pr_url,
-        }

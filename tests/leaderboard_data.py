@@ -31,11 +31,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from value_inertia import pipeline
 from value_inertia.core import paths
 from value_inertia.core.config import load_params
 from value_inertia.evaluation.runner import plan_requests
 from value_inertia.evaluation.store import ResponseStore
+from value_inertia.pipeline.analysis import run_analyze, run_cluster
+from value_inertia.pipeline.design import run_models, run_personas, run_prompts
+from value_inertia.pipeline.evaluation import run_evaluate, run_parse
+from value_inertia.pipeline.publishing import run_leaderboard
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("steady-model", "drift.model", "wobbly-model")
@@ -158,18 +161,18 @@ def build_project(root: Path, *, with_leaderboard: bool = True, **hub: Any) -> P
     write_params(root, **hub)
     with in_project(root):
         params = load_params(root / "params.yaml")
-        pipeline.run_personas(params)
-        pipeline.run_prompts(params)
-        pipeline.run_models(params)
+        run_personas(params)
+        run_prompts(params)
+        run_models(params)
         for model in MODELS:
             fill_store(root, model)
-            pipeline.run_evaluate(params, model, progress=False)
-            pipeline.run_parse(params, model)
+            run_evaluate(params, model, progress=False)
+            run_parse(params, model)
             for qid in QUESTIONNAIRES:
-                pipeline.run_analyze(params, model, qid)
-                pipeline.run_cluster(params, model, qid)
+                run_analyze(params, model, qid)
+                run_cluster(params, model, qid)
         if with_leaderboard:
-            pipeline.run_leaderboard(params)
+            run_leaderboard(params)
     return root
 
 

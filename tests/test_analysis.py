@@ -12,14 +12,13 @@ import pytest
 from value_inertia.analysis.analyze import (
     P_COLUMNS,
     analyze,
-    cohens_d_grid,
-    cohens_d_table,
     convergence_sizes,
     flatten_metrics,
     persona_item_matrix,
     persona_scores,
     run_analysis,
 )
+from value_inertia.analysis.permeability import cohens_d_grid, cohens_d_table
 from value_inertia.core.paths import questionnaire_dir
 from value_inertia.design.questionnaires import Questionnaire, load_questionnaire
 

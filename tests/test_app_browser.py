@@ -1,6 +1,6 @@
 """The leaderboard app in a real headless Chromium (Debian's chromium + chromedriver).
 
-``python leaderboard/app.py`` is started as a user would, on the data folder of
+``python -m leaderboard`` is started as a user would, on the data folder of
 a dataset published from the synthetic project; Selenium drives Chromium
 against it. Without Chromium the tests skip with a message naming what to
 install, except under ``CI=true``, where they fail (``.ci/run`` installs it).
@@ -46,12 +46,13 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``python leaderboard/app.py --port <free>`` serving the generated leaderboard."""
+    """``python -m leaderboard --port <free>`` serving the generated leaderboard."""
     port = free_port()
     workdir = tmp_path_factory.mktemp("app")
     env = {k: v for k, v in os.environ.items() if k != "VALUE_INERTIA_DATASET"}
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
-    app = [sys.executable, str(REPO / "leaderboard" / "app.py"), "--port", str(port)]
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+    app = [sys.executable, "-m", "leaderboard", "--port", str(port)]
     url = f"http://127.0.0.1:{port}/"
     with serve([*app, "--data", str(data_dir)], url, workdir / "app.log", cwd=workdir, env=env):
         yield url
@@ -271,7 +272,9 @@ def test_compare_two_models_and_pvqrr_levels(browser: WebDriver, app_url: str) -
     )
 
 
-def test_model_view_shows_provenance_and_figures(browser: WebDriver, app_url: str) -> None:
+def test_model_view_shows_provenance_and_figures(
+    browser: WebDriver, app_url: str, data_dir: Path
+) -> None:
     browser.get(app_url)
     wait_for(browser, lambda: len(rows(browser)) == 2, "the leaderboard rows did not appear")
     open_tab(browser, "Model")
@@ -286,7 +289,13 @@ def test_model_view_shows_provenance_and_figures(browser: WebDriver, app_url: st
             if browser.execute_script("return arguments[0].naturalWidth", i) > 100
         ]
 
-    wanted = ("steady-model__mfq30__macro", "steady-model__mfq30__cohens_d")
+    board = board_frame(data_dir)
+    steady = board[(board["model"] == "steady-model") & (board["questionnaire"] == "mfq30")]
+    key, protocol = steady["model_key"].iloc[0], steady["protocol_hash"].iloc[0]
+    # figures are keyed by identity and protocol (Gradio serves them from its own cache
+    # folder, so the page shows the file name only)
+    assert (data_dir / "plots" / key / f"mfq30__original__{protocol}__macro.png").is_file()
+    wanted = tuple(f"mfq30__original__{protocol}__{f}" for f in ("macro", "cohens_d"))
     wait_for(
         browser,
         lambda: all(any(w in s for s in loaded_images()) for w in wanted),
@@ -312,6 +321,7 @@ def test_reload_shows_new_results_without_restart(
     board = board_frame(data_dir)
     new = board[board["model"] == "steady-model"].copy()
     new["model"] = "fresh-model"
+    new["model_key"] = "served-fresh"  # another model: another identity
     new["inertia"] = 0.95
     new["rank"] = 0
     new["rank_label"] = "1"
@@ -324,3 +334,57 @@ def test_reload_shows_new_results_without_restart(
         "the reloaded data did not show",
     )
     assert len(rows(browser)) == 3
+
+
+def test_failing_verdicts_no_spread_and_protocol_summary(
+    browser: WebDriver, app_url: str, data_dir: Path
+) -> None:
+    """Rows whose verdict fails are shaded and marked; a zero-width CI shows as "—"; the
+    protocol JSON sits collapsed behind a readable summary; provenance names the analysis run."""
+    board = board_frame(data_dir)
+    board = board[board["model"] != "fresh-model"].copy()
+    board["verdict"] = [
+        "too few personas" if m == "drift.model" else "reliable" for m in board["model"]
+    ]
+    board.to_parquet(data_dir / "leaderboard" / "leaderboard.parquet", index=False)
+    browser.get(app_url)
+    wait_for(browser, lambda: len(rows(browser)) >= 2, "the leaderboard rows did not appear")
+    browser.find_element(By.ID, "reload").click()
+    wait_for(
+        browser,
+        lambda: "✗ too few personas" in column(browser, "verdict"),
+        "the failing verdict was not marked",
+    )
+    verdicts = dict(zip(column(browser, "model"), column(browser, "verdict"), strict=True))
+    assert verdicts == {"steady-model": "reliable", "drift.model": "✗ too few personas"}
+    shades = browser.execute_script(
+        """
+        const rows = [...document.querySelectorAll('#leaderboard-table div[role=row].virtual-row')];
+        return Object.fromEntries(rows.map(r => {
+          const cells = [...r.querySelectorAll('div[role=gridcell]')];
+          return [cells.map(c => c.innerText.trim()).join('|'),
+                  getComputedStyle(cells[cells.length - 1]).backgroundColor];
+        }));
+        """
+    )
+    failing = [color for text, color in shades.items() if "drift.model" in text]
+    passing = [color for text, color in shades.items() if "steady-model" in text]
+    assert failing == ["rgb(253, 226, 225)"] and passing and passing[0] != failing[0]
+    # steady-model answers alike for every persona: its CI has no width, shown as "—"
+    cis = dict(zip(column(browser, "model"), column(browser, "inertia CI"), strict=True))
+    assert cis["steady-model"] == "—" and cis["drift.model"].startswith("[")
+
+    open_tab(browser, "Model")
+    wait_for(
+        browser,
+        lambda: "All protocol fields (JSON)" in text_of(browser, "model-summary"),
+        "the protocol summary did not show",
+    )
+    summary = browser.find_element(By.ID, "model-summary")
+    details = summary.find_element(By.TAG_NAME, "details")
+    assert details.get_attribute("open") is None  # collapsed: the JSON is not on the page
+    assert '"protocol_version"' not in summary.text
+    assert "mode logprobs" in summary.text
+    assert "MLflow run of the analysis" in summary.text
+    details.find_element(By.TAG_NAME, "summary").click()
+    wait_for(browser, lambda: '"protocol_version"' in summary.text, "the JSON did not open")

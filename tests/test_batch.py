@@ -25,7 +25,7 @@ from value_inertia.evaluation.backends.base import Request
 from value_inertia.evaluation.batch import BatchBackend, Poll, split_files
 from value_inertia.evaluation.runner import materialise_responses, plan_requests, run_evaluation
 from value_inertia.evaluation.store import ResponseStore
-from value_inertia.pipeline import run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
 
 FAST = Poll(first_s=0.05, factor=1.5, max_s=0.5)
 
@@ -108,7 +108,7 @@ def test_batch_faults_are_recorded_and_requeued(mini_project: Path, llama_server
         priced = model.model_copy(
             update={"price_input_per_mtok": 1.0, "price_output_per_mtok": 1.0}
         )
-        from value_inertia.evaluation.plan import spend_from_records
+        from value_inertia.evaluation.cost import spend_from_records
 
         spend = spend_from_records(priced, (r for _, r in records.values()))
         assert spend.cost_usd == pytest.approx((spend.tokens_in + spend.tokens_out) / 2e6)

@@ -23,7 +23,7 @@ from value_inertia.core.table_io import read_frame, write_table
 from value_inertia.design.personas import build_personas, load_schema
 from value_inertia.design.prompts import build_prompts
 from value_inertia.design.questionnaires import load_questionnaire, load_questionnaires
-from value_inertia.evaluation import plan
+from value_inertia.evaluation import cost
 from value_inertia.evaluation.backends.embedded import EmbeddedBackend
 from value_inertia.evaluation.runner import BudgetReached
 from value_inertia.publishing.board import load_extras
@@ -207,7 +207,7 @@ def test_a_damaged_spend_file_is_the_same_error_in_plan_and_leaderboard(tmp_path
     spend.parent.mkdir(parents=True)
     spend.write_text('{"model": "m", "tokens_in": 12')  # cut short
     with pytest.raises(InputError) as in_plan:
-        plan.read_spend("m", tmp_path)
+        cost.read_spend("m", tmp_path)
     with pytest.raises(InputError) as in_board:
         load_extras(tmp_path)
     assert str(in_plan.value) == str(in_board.value)
@@ -215,11 +215,11 @@ def test_a_damaged_spend_file_is_the_same_error_in_plan_and_leaderboard(tmp_path
     assert str(in_plan.value).endswith("run `value-inertia evaluate -m m` again to rewrite it")
     spend.write_text(json.dumps([1, 2]))
     with pytest.raises(InputError, match="expected a JSON object"):
-        plan.read_spend("m", tmp_path)
+        cost.read_spend("m", tmp_path)
 
 
 def test_no_spend_file_is_no_spend(tmp_path: Path) -> None:
-    assert plan.read_spend("m", tmp_path) is None
+    assert cost.read_spend("m", tmp_path) is None
     assert load_extras(tmp_path) == ({}, {})
 
 

@@ -23,7 +23,7 @@ from value_inertia.evaluation.backends.base import Request, distribution_from_lo
 from value_inertia.evaluation.backends.embedded import EmbeddedBackend
 from value_inertia.evaluation.runner import materialise_responses, run_evaluation
 from value_inertia.evaluation.store import ResponseStore, request_key
-from value_inertia.pipeline import run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
 
 LETTERS = "ABCDEF"
 

@@ -14,7 +14,7 @@ from tests.fault_proxy import FaultProxy
 from value_inertia.core.config import ModelParams, load_params
 from value_inertia.evaluation.runner import plan_requests, run_evaluation
 from value_inertia.evaluation.store import ResponseStore, request_key
-from value_inertia.pipeline import run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
 
 COMPLETION = {"prompt": "Question: How relevant is harm?\nAnswer:"}
 CHAT = {"messages": [{"role": "user", "content": "Pick A-F."}]}
@@ -26,19 +26,27 @@ PINNED = [
     ({}, COMPLETION, 1, "c4d0567ea608dce1368c211e7eb27e5004f6e9370377163ee4402473b5d1a94e"),
     ({}, CHAT, 0, "402d24b370a3dd6c7a6946d376af25f2f6acdf40fa758308e65cd7a7df98fbac"),
     ({}, CHAT, 1, "5b22afe5194f66955701d71f0574a0711f6f216a9f1466228d757f51fb62550c"),
+    # sample mode moved on deliberately (issue 19): its answers are now drawn without
+    # top-k/top-p/min-p truncation, so the sampler settings joined the key and answers
+    # drawn with llama-cpp-python's truncating defaults (keys in SAMPLE_BEFORE) are not reused
     (
         {"mode": "sample", "temperature": 0.7, "max_tokens": 16, "samples": 2},
         COMPLETION,
         0,
-        "528fef809a717c88bcc374150814cbeaecabf0df6409f1c5a4dad7aff3f1730e",
+        "b726dcdea856d6ee95c4179b18d73e51325dbebcaeeb1a59d77b71c3aee846bd",
     ),
     (
         {"mode": "sample", "temperature": 0.7, "max_tokens": 16, "samples": 2},
         COMPLETION,
         1,
-        "6a094f731a0f50803a51fb6c57be0aff8c0c7bb716330939f43482f96ddbcfa6",
+        "4f882a0ac286ba99559f6e47bbd6ad9bec8baccebf21711f7082073bf2af2131",
     ),
     ({"api": "chat"}, CHAT, 0, "92dde942106910a65b979c8425fab38f4550663536c45d4eaefa51d3dd07bdf9"),
+]
+# the sample-mode keys above before the sampler settings joined the identity (issue 19)
+SAMPLE_BEFORE = [
+    "528fef809a717c88bcc374150814cbeaecabf0df6409f1c5a4dad7aff3f1730e",
+    "6a094f731a0f50803a51fb6c57be0aff8c0c7bb716330939f43482f96ddbcfa6",
 ]
 # the key an openai model had before (identity with base_url), for the migration test
 LEGACY_OPENAI = "ee6000bcf8f838bea79eef0f2d4f78064814cc1749cd3fd01c327055a4ca0845"
@@ -48,6 +56,14 @@ LEGACY_OPENAI = "ee6000bcf8f838bea79eef0f2d4f78064814cc1749cd3fd01c327055a4ca084
 def test_embedded_store_keys_are_pinned(overrides, payload, sample, expected) -> None:
     model = ModelParams(name="gemma3-270m", **overrides)
     assert request_key(model.identity(), payload, sample) == expected
+
+
+def test_truncated_sample_answers_are_not_reused() -> None:
+    model = ModelParams(name="gemma3-270m", mode="sample", temperature=0.7, max_tokens=16)
+    keys = [request_key(model.identity(), COMPLETION, s) for s in (0, 1)]
+    assert not set(keys) & set(SAMPLE_BEFORE)
+    without_sampler = {k: v for k, v in model.identity().items() if k != "sampler"}
+    assert [request_key(without_sampler, COMPLETION, s) for s in (0, 1)] == SAMPLE_BEFORE
 
 
 def test_the_address_does_not_identify_an_openai_model() -> None:
@@ -131,7 +147,7 @@ def test_nothing_listening_stops_after_one_request(mini_project: Path) -> None:
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
-    assert "12 of 12 responses failed" in errors[0]
+    assert "1 of 12 responses failed and 11 were not sent" in errors[0]
     assert "connection refused x1" in errors[0] and "stopped early" in errors[0]
     assert "ConnectError" in errors[0]  # the example message says what happened
     with ResponseStore(mini_project / "data/store/remote.sqlite") as store:

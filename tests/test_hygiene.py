@@ -43,8 +43,8 @@ for name in names:
     if name != "value_inertia.__main__":
         importlib.import_module(name)
 import pandas as pd
-from value_inertia.analysis.plots import plot_convergence
-from value_inertia.analysis.quality import plot_position_bias
+from value_inertia.analysis.plots.distributions import plot_convergence
+from value_inertia.analysis.quality.position_bias import plot_position_bias
 from value_inertia.tracking import stage_run
 
 out = Path(sys.argv[1])

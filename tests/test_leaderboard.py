@@ -112,7 +112,7 @@ def test_one_row_per_model_and_questionnaire(board: pd.DataFrame, inputs) -> Non
         assert row["parse_rate"] == pytest.approx(m["parse_rate"])
         assert (row["n_personas"], row["n_seeds"], row["personas_per_seed"]) == (8, 2, 4)
         assert row["repeats"] == 1 and row["samples"] == 1
-        assert row["design"] == "4 personas x 2 seeds x 1 repeats"
+        assert row["design"] == "4 personas x 2 seeds x 1 repeats x 1 samples"
         c = cl[(row["model"], row["questionnaire"])]
         assert row["clusters"] == c["k"]
         if c["silhouette"] is None:
@@ -184,12 +184,16 @@ def test_ranks_only_within_a_protocol_and_ties_by_ci() -> None:
     ]
     metrics[0]["permeability"] = [
         {"attribute": "sex", "dimension": "D0", "effect": 0.2, "significant": True},
+        {"attribute": "age", "dimension": "D1", "effect": 0.3, "significant": False},
         {"attribute": "age", "dimension": "D0", "effect": -0.01, "significant": False},
     ]
     board = build_leaderboard(metrics, [], {}, "h", "inertia", "d")
     by_model = board.set_index("model")
-    assert by_model.loc["a", "permeability_max"] == pytest.approx(0.2)
+    assert "permeability_max" not in board.columns  # an inflated maximum over null cells
     assert by_model.loc["a", "permeable_cells"] == 1
+    assert by_model.loc["a", "permeability_top"] == pytest.approx(0.2)
+    assert by_model.loc["a", "permeability_top_cell"] == "sex x D0"
+    assert pd.isna(by_model.loc["b", "permeability_top"])
     assert by_model.loc["d", "rank"] == 1 and by_model.loc["d", "rank_label"] == "1"
     assert list(board.loc[board["protocol_hash"] == "p1", "model"]) == ["a", "b", "c"]
     assert [by_model.loc[m, "rank_label"] for m in "abc"] == ["1-2", "1-2", "3"]
@@ -225,6 +229,7 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
                 "alpha": {"D0": 0.8, "D1": 0.6},
                 "position_bias": 0.1,
                 "agreement": 0.9,
+                "debiased_inertia": 0.3,
                 "protocol_hash": "p1",
             }
         )  # fmt: skip
@@ -236,9 +241,10 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
         quality=quality, spend=spend,
     )  # fmt: skip
     row = board.iloc[0]
-    assert pd.isna(row["permeability_max"]) and pd.isna(row["permeable_cells"])
+    assert pd.isna(row["permeability_top"]) and pd.isna(row["permeable_cells"])
     assert row["verdict"] == "usable" and row["alpha"] == pytest.approx(0.7)
     assert row["position_bias"] == pytest.approx(0.1) and row["cost_usd"] == pytest.approx(1.25)
+    assert row["debiased_inertia"] == pytest.approx(0.3)  # beside the raw inertia
     assert load_extras(tmp_path / "nothing") == ({}, {})
 
 
@@ -337,7 +343,7 @@ def test_seed_stability_and_missing_specs() -> None:
     row = build_leaderboard([small_metrics("a", "q", [0.5], [0.1])], [], {}, "h", "inertia", "d")
     r = row.iloc[0]
     assert r["seed_stability"] == pytest.approx(0.8)  # mean of the finite pairs
-    assert r["design"] == "2 personas x 3 seeds x 2 repeats"
+    assert r["design"] == "2 personas x 3 seeds x 2 repeats x 1 samples"  # names samples
     assert pd.isna(r["clusters"]) and pd.isna(r["silhouette"]) and r["backend"] is None
     assert r["mode"] == "logprobs"  # falls back to the metrics' mode
 
@@ -417,7 +423,10 @@ def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
     assert md.startswith("# value-inertia leaderboard")
     assert md.index("## mfq30") < md.index("## pvqrr")
     section = md[md.index("## mfq30") : md.index("## pvqrr")]
-    assert "| rank | model | inertia | inertia 95% CI | steerability | top-2 |" in section
+    assert (
+        "| rank | model | inertia | inertia 95% CI | inertia without letter prior | steerability |"
+        in section
+    )
     # logprobs and sample answers never rank together: one ranked table per protocol
     tables = [g.split("Per dimension")[0] for g in section.split("Protocol ")[1:]]
     assert len(tables) == 2

@@ -233,6 +233,73 @@ CASES = [
         "C. A little like you. I could also see myself choosing E.",
         "ambiguous",
     ),
+    # --- a declared choice after a role-play preamble (issue 19): it wins over the label
+    # words of the explanation, wherever it stands; two declared options are ambiguous ---
+    (
+        "preamble-respond-with-option-then-conclusion-label",
+        PVQ,
+        "Based on the information provided, I would respond with option D. Moderately like "
+        "you. As someone born in Peru who works part-time, I have some concern for my "
+        "safety. Overall, worrying about it is a little like me, not very much like me.",
+        4,
+    ),
+    (
+        "preamble-sentence-then-respond-colon-line",
+        PVQ,
+        "As a 52-year-old widowed father of two living in Canada, family matters most. I "
+        "would respond:\n\nF. Very much like you\n\nAs a 52-year-old widowed father, keeping "
+        "my children close is who I am; therefore, it is like me to put them first.",
+        6,
+    ),
+    (
+        "preamble-then-respond-colon-line-then-so-label",
+        PVQ,
+        "Thinking about my life as a retired teacher in Lagos. I would respond:\n\nB. Not "
+        "like you\n\nChasing wealth was never who I was. So it is not like me at all.",
+        2,
+    ),
+    (
+        "preamble-response-would-be-then-thus-label",
+        PVQ,
+        "I am a 34-year-old nurse. Considering my values, my response would be: C. A little "
+        "like you. Thus, while success matters to me, it is very much like me to put "
+        "patients first.",
+        3,
+    ),
+    (
+        "preamble-label-quoted-as-the-answer",
+        PVQ,
+        'Given my background as a farmer, my answer is "Moderately like you". Tradition is '
+        "like me in some ways; it is not very much like me to follow every custom.",
+        4,
+    ),
+    (
+        "preamble-i-would-choose-option-then-ultimately-label",
+        PVQ,
+        "I'm a 60-year-old Buddhist from Thailand. Reflecting on this, I would choose option "
+        "E. Like you. Ultimately, helping others is very much like me.",
+        5,
+    ),
+    (
+        "preamble-i-would-say-letter-then-overall-label",
+        RELEVANCE,
+        "I grew up in a small village where elders are respected. I would say D. Somewhat "
+        "relevant. Overall, respect for tradition is extremely relevant to my family.",
+        4,
+    ),
+    (
+        "preamble-two-declared-options",
+        PVQ,
+        "As a young engineer, I would respond with option B. Not like you. On second "
+        "thought I would choose option E.",
+        "ambiguous",
+    ),
+    (
+        "declared-label-and-declared-other-letter",
+        AGREEMENT,
+        'My response would be "Slightly agree", though I choose B in the end.',
+        "ambiguous",
+    ),
 ]
 
 

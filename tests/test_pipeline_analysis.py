@@ -16,13 +16,14 @@ import pandas as pd
 import pytest
 
 from tests.leaderboard_data import cached_project
-from value_inertia import pipeline
 from value_inertia.core import paths
 from value_inertia.core.config import load_params
 from value_inertia.core.naming import ResultName
 from value_inertia.core.protocol import protocol_for
 from value_inertia.core.results import read_clusters, read_metrics
 from value_inertia.design.personas import load_schema
+from value_inertia.pipeline.analysis import run_analyze, run_cluster
+from value_inertia.pipeline.publishing import run_leaderboard
 
 
 class Recorder:
@@ -59,7 +60,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def recorder(monkeypatch: pytest.MonkeyPatch, project: Path) -> Recorder:
     rec = Recorder()
-    monkeypatch.setattr(pipeline, "stage_run", rec.stage_run)
+    for module in ("analysis", "publishing"):
+        monkeypatch.setattr(f"value_inertia.pipeline.{module}.stage_run", rec.stage_run)
     monkeypatch.setenv("VALUE_INERTIA_ROOT", str(project))
     return rec
 
@@ -69,7 +71,7 @@ def test_analyze_cluster_and_leaderboard_stages(project: Path, recorder: Recorde
     params = params.model_copy(
         update={"analyze": params.analyze.model_copy(update={"permutations": 49})}
     )
-    out = pipeline.run_analyze(params, "drift.model", "mfq30")
+    out = run_analyze(params, "drift.model", "mfq30")
     name = ResultName("drift.model", "mfq30")
     assert out == paths.metrics_dir(project) / f"{name.stem}.json"
     metrics = read_metrics(out)
@@ -91,13 +93,13 @@ def test_analyze_cluster_and_leaderboard_stages(project: Path, recorder: Recorde
     assert "overall.inertia" in run["metrics"] and "parse_rate" in run["metrics"]
     assert f"{name.stem}__permeability.png" in run["artifacts"]
 
-    cluster_out = pipeline.run_cluster(params, "drift.model", "mfq30")
+    cluster_out = run_cluster(params, "drift.model", "mfq30")
     summary = read_clusters(cluster_out)
     assert summary.protocol_hash == proto.hash and summary.profiles == "mrat-centred"
     assert summary.min_silhouette == params.cluster.min_silhouette
     assert summary.model == "drift.model" and summary.questionnaire == "mfq30"
 
-    board_dir = pipeline.run_leaderboard(params)
+    board_dir = run_leaderboard(params)
     board = pd.read_parquet(board_dir / "leaderboard.parquet")
     drift = board[(board["model"] == "drift.model") & (board["questionnaire"] == "mfq30")]
     row = drift.iloc[0]
@@ -135,7 +137,7 @@ def test_analyze_writes_each_prompt_variants_shift(
 
     # a parsed table without other variants: the file says so, the figure still exists
     parsed[parsed["variant"] == "original"].to_parquet(parsed_path, index=False)
-    pipeline.run_analyze(params, "drift.model", "mfq30")
+    run_analyze(params, "drift.model", "mfq30")
     alone = read_report(root / "data" / "variants" / f"{stem}.json")
     assert alone.variants == {} and "only the original" in alone.note
     assert figure.stat().st_size > 1000
@@ -146,7 +148,7 @@ def test_analyze_writes_each_prompt_variants_shift(
     parsed.loc[planted, P_COLUMNS] = np.eye(6)[5]
     parsed.to_parquet(parsed_path, index=False)
     figure.unlink()
-    pipeline.run_analyze(params, "drift.model", "mfq30")
+    run_analyze(params, "drift.model", "mfq30")
     report = read_report(root / "data" / "variants" / f"{stem}.json")
     assert list(report.variants) == ["shuffled"] and report.note is None
     shuffled = report.variants["shuffled"]
@@ -167,7 +169,7 @@ def test_analyze_writes_each_prompt_variants_shift(
     assert f"{stem}.json" in run["artifacts"] and figure.name in run["artifacts"]
     assert figure.stat().st_size > 1000
 
-    board = pd.read_parquet(pipeline.run_leaderboard(params) / "leaderboard.parquet")
+    board = pd.read_parquet(run_leaderboard(params) / "leaderboard.parquet")
     row = board[(board["model"] == "drift.model") & (board["questionnaire"] == "mfq30")].iloc[0]
     assert row["shift_inertia_shuffled"] == pytest.approx(shift.inertia, abs=1e-6)
     assert row["shift_inertia_shuffled_low"] == pytest.approx(shift.inertia_ci[0], abs=1e-6)

@@ -112,9 +112,9 @@ def test_repro_names_stages_by_model_and_then_has_nothing_to_do(dvc_project) -> 
     responses = pd.read_parquet(proj / f"data/responses/{MODEL}.parquet")
     assert len(responses) == 4 + 4 and (responses.status == "ok").all()
     summary = json.loads((proj / f"data/summary/{MODEL}__mini.json").read_text())
-    assert set(summary["dimensions"]) == {"Harm", "Fairness"}
-    assert 0.0 <= summary["overall"]["inertia"] <= 1.0
-    assert set(summary["dimensions"]["Harm"]) == {"inertia", "steerability"}
+    # the headline numbers only (1 persona: no CI, no shuffled variant: no debiased inertia)
+    assert set(summary) == {"inertia", "steerability", "verdict_flags"}
+    assert 0.0 <= summary["inertia"] <= 1.0 and summary["verdict_flags"] >= 1
     lock = yaml.safe_load((proj / "dvc.lock").read_text())
     assert f"evaluate@{MODEL}" in lock["stages"]
     assert changed(proj) == set()
@@ -194,11 +194,19 @@ def test_experiment_runs_nest_under_parents_and_compare_in_dvc(dvc_project) -> N
     rows = {r["Experiment"] or r["rev"]: r for r in csv.DictReader(io.StringIO(shown))}
     assert {"boot60", "master"} <= set(rows) or {"boot60", "main"} <= set(rows)
     for rev in ("boot60", "master" if "master" in rows else "main"):
-        assert 0.0 <= float(rows[rev]["overall.inertia"]) <= 1.0
-        assert rows[rev]["dimensions.Harm.inertia"]
+        assert 0.0 <= float(rows[rev]["inertia"]) <= 1.0
+    # the README's comparison, in order: the changed columns only (a few, not hundreds),
+    # the metrics diff, the plots of both revisions on one page
+    changed_only = run_dvc(proj, "exp", "show", "--only-changed", "--csv").stdout
+    header = next(csv.reader(io.StringIO(changed_only)))
+    assert "analyze.bootstrap" in header and len(header) <= 12, header
     # 1 persona: no CI, so the summary is the same; `dvc metrics diff` compares the files
     diff = json.loads(run_dvc(proj, "metrics", "diff", "HEAD", "boot60", "--json").stdout)
     assert f"data/summary/{MODEL}__mini.json" not in diff
+    page = proj / "plots_diff"
+    run_dvc(proj, "plots", "diff", "HEAD", "boot60", "-o", str(page))
+    html = (page / "index.html").read_text()
+    assert "boot60" in html and f"{MODEL}__mini__macro.png" in html
 
     mlflow, runs = _runs(proj)
     parents = runs[runs["tags.pipeline"].notna()]
@@ -208,7 +216,7 @@ def test_experiment_runs_nest_under_parents_and_compare_in_dvc(dvc_project) -> N
     assert set(stages["tags.mlflow.parentRunId"]) <= set(parents.run_id)
     exp_parent = parents[parents["tags.mlflow.runName"] == "boot60"].run_id.iloc[0]
     nested = stages[stages["tags.mlflow.parentRunId"] == exp_parent]
-    assert f"analyze {MODEL} / mini" in set(nested["tags.mlflow.runName"])
+    assert f"{MODEL} / mini · analyze" in set(nested["tags.mlflow.runName"])
     assert set(nested["tags.dvc_exp"]) == {"boot60"}
 
 
@@ -240,7 +248,7 @@ def test_each_stage_run_logs_its_own_params_and_tags(dvc_project) -> None:
     )
     evaluate = stages[stages["tags.stage"] == "evaluate"].iloc[0]
     assert evaluate["tags.prompt_set"] == prompts_md5
-    assert evaluate["tags.mlflow.runName"] == f"evaluate {MODEL}"
+    assert evaluate["tags.mlflow.runName"] == f"{MODEL} · evaluate"
     inputs = mlflow.get_run(evaluate.run_id).inputs.dataset_inputs
     by_name = {i.dataset.name: i.dataset for i in inputs}
     assert by_name["prompts"].digest == prompts_md5

@@ -11,15 +11,14 @@ import pytest
 from matplotlib.figure import Figure
 
 from value_inertia.analysis.analyze import P_COLUMNS, persona_item_matrix
-from value_inertia.analysis.plots import (
-    figure_title,
-    plot_clusters,
-    plot_cohens_d,
+from value_inertia.analysis.plots.clusters import plot_clusters
+from value_inertia.analysis.plots.common import figure_title
+from value_inertia.analysis.plots.distributions import (
     plot_convergence,
     plot_macro_distribution,
     plot_micro_heatmap,
-    plot_permeability,
 )
+from value_inertia.analysis.plots.effects import plot_cohens_d, plot_permeability
 from value_inertia.design.questionnaires import Questionnaire
 
 N_PERSONAS = 8
@@ -277,3 +276,74 @@ def test_cohens_d_plot(tmp_path: Path) -> None:
         "sex (female vs male)",
         "age (> 50 vs <= 50)",
     ]
+
+
+# -- figures with nothing to show say why ---------------------------------------------------
+def test_permeability_with_no_defined_cell_says_why_instead_of_an_na_grid() -> None:
+    table = pd.DataFrame(
+        {
+            "attribute": ["sex", "sex", "religion", "religion"],
+            "dimension": ["Care", "Order", "Care", "Order"],
+            "effect": [np.nan] * 4,
+            "significant": [False] * 4,
+            "n": [2] * 4,
+        }
+    )
+    ax = plot_permeability(table, ax=new_ax(), model="m", questionnaire="tiny")
+    assert not ax.images and not ax.axison
+    [text] = [t.get_text() for t in ax.texts]
+    assert "Too few personas (n = 2)" in text and "n/a" not in text
+    assert ax.get_title().startswith("m · tiny") and "omega-squared" in ax.get_title()
+
+
+def test_cohens_d_with_no_contrast_says_why() -> None:
+    grid = pd.DataFrame(
+        [[np.nan, np.nan]],
+        index=pd.Index(["sex"], name="attribute"),
+        columns=pd.Index(["Care", "Order"], name="dimension"),
+    )
+    ax = plot_cohens_d(grid, ax=new_ax(), model="m", questionnaire="tiny")
+    assert not ax.images
+    [text] = [t.get_text() for t in ax.texts]
+    assert text.startswith("Nothing to show") and "min_group_size" in text
+
+
+def test_clusters_of_two_personas_draw_no_noise_axis(personas: pd.DataFrame) -> None:
+    # what PCA of 2 personas gives: PC2 is rounding noise (-5.2e-17 .. -5.7e-17)
+    assignments = pd.DataFrame(
+        {
+            "persona_id": personas["persona_id"][:2],
+            "cluster": [0, 0],
+            "pc1": [-1.3, 1.3],
+            "pc2": [-5.2e-17, -5.7e-17],
+        }
+    )
+    fig = Figure()
+    ax_c, ax_a = plot_clusters(assignments, personas, "sex", axes=tuple(fig.subplots(1, 2)))
+    for ax in (ax_c, ax_a):
+        assert ax.get_ylim() == (-1.0, 1.0)
+        assert ax.get_ylabel() == "PC2: no variance left (n = 2 personas)"
+    np.testing.assert_array_equal(ax_c.collections[0].get_offsets()[:, 1], [0.0, 0.0])
+    # no variance at all: said in words on both panels
+    alike = assignments.assign(pc1=[1e-17, -1e-17])
+    fig = Figure()
+    ax_c, ax_a = plot_clusters(alike, personas, "sex", axes=tuple(fig.subplots(1, 2)))
+    for ax in (ax_c, ax_a):
+        assert not ax.collections and "do not vary" in ax.texts[0].get_text()
+
+
+def test_micro_heatmap_of_a_near_uniform_model_labels_bands_and_values(
+    questionnaire: Questionnaire,
+) -> None:
+    columns = [1, 2, 3, 4, 5, 6]
+    matrix = pd.DataFrame(
+        [[3.41, 3.45, 3.5, 3.52, 3.55, 3.58], [3.44, 3.47, 3.49, 3.5, 3.51, 3.53]],
+        index=pd.Index(["p0", "p1"], name="persona_id"),
+        columns=pd.Index(columns, name="item"),
+    )
+    ax = plot_micro_heatmap(matrix, questionnaire, ax=new_ax(), model="m")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["persona 1", "persona 2"]
+    assert sorted(t.get_text() for t in ax.texts) == sorted(
+        f"{v:.1f}" for v in matrix.to_numpy().ravel()
+    )
+    assert "every rating within 3.41-3.58: nearly uniform" in ax.get_xlabel()

@@ -63,8 +63,9 @@ def test_hash_is_16_hex_of_the_canonical_fields(root: Path) -> None:
         {"prompts": {"forced_choice": False}},
         {"prompts": {"shuffle_options": True}},
         {"prompts": {"shuffle_seed": 3}},
-        {"prompts": {"repeats": 2}},
-        {"prompts": {"baseline_repeats": 2}},
+        {"prompts": {"repeats": 2, "shuffle_options": True}},
+        {"analyze": {"confidence": 0.9}},
+        {"analyze": {"bootstrap": 2000}},
         {"model": {"mode": "sample"}},
         {"model": {"mode": "sample", "temperature": 0.7}},
     ],
@@ -100,6 +101,36 @@ def test_sample_settings_count_only_in_sample_mode(root: Path) -> None:
     assert h(params(model={"mode": "sample", "samples": 3}), root) != h(sample, root)
 
 
+def test_logprobs_repeats_count_only_where_the_prompt_changes_with_the_repeat(
+    root: Path,
+) -> None:
+    """Logprobs repeats of one prompt are one deterministic request: not in the hash."""
+    base = h(params(), root)
+    assert h(params(prompts={"repeats": 3}), root) == base
+    assert h(params(prompts={"baseline_repeats": 3}), root) == base
+    # each repeat of a shuffled prompt shows another option order: a real measurement
+    shuffled = h(params(), root, variant="shuffled")
+    assert h(params(prompts={"repeats": 3}), root, variant="shuffled") != shuffled
+    # sample mode: every repeat is another draw
+    sample = {"mode": "sample"}
+    assert h(params(model=sample, prompts={"repeats": 3}), root) != h(params(model=sample), root)
+
+
+def test_sampler_settings_and_intervals_are_in_the_protocol(root: Path) -> None:
+    sample = protocol_for(
+        params(model={"mode": "sample"}), "gemma3-270m", "mfq30", "original", root
+    )
+    sampler = sample.fields["answers"]["sampler"]
+    assert sampler["top_k"] == 0 and sampler["top_p"] == 1.0 and sampler["min_p"] == 0.0
+    assert sampler["repeat_penalty"] == 1.0
+    logprobs = protocol_for(params(), "gemma3-270m", "mfq30", "original", root)
+    assert logprobs.fields["answers"]["sampler"] is None
+    assert logprobs.fields["intervals"] == {"confidence": 0.95, "bootstrap": 1000}
+    api = params(model={"mode": "sample", "backend": "openai", "base_url": "http://x/v1"})
+    openai = protocol_for(api, "gemma3-270m", "mfq30", "original", root)
+    assert openai.fields["answers"]["sampler"] == {"top_p": 1.0}
+
+
 def test_model_identity_and_run_settings_do_not_change_the_hash(root: Path) -> None:
     base = h(params(), root)
     renamed = params(model={"name": "other", "model": "other-weights", "concurrency": 4})
@@ -107,7 +138,7 @@ def test_model_identity_and_run_settings_do_not_change_the_hash(root: Path) -> N
     # chat vs completions is how a chat or a base model gets the same prompt content
     assert h(params(model={"api": "chat"}), root) == base
     assert h(params(prompts={"questionnaires": ["mfq30"]}), root) == base
-    assert h(params(analyze={"bootstrap": 50}), root) == base
+    assert h(params(analyze={"seed": 3, "permutations": 500}), root) == base
 
 
 def test_letter_mass_gate_is_read_when_present(root: Path) -> None:

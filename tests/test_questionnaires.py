@@ -21,6 +21,8 @@ def test_mfq30_structure(qs) -> None:
     q = qs["mfq30"]
     assert [it.number for it in q.items] == list(range(1, 33))
     assert {it.number for it in q.items if it.catch} == {6, 22}
+    # the catch items' known answers: "good at math" is not relevant, "good over bad" agreed
+    assert {it.number: it.expected for it in q.items if it.catch} == {6: "low", 22: "high"}
     assert set(q.dimensions) == {"Harm", "Fairness", "Ingroup", "Authority", "Purity"}
     scored = [n for nums in q.dimensions.values() for n in nums]
     assert sorted(scored) == sorted(set(range(1, 33)) - {6, 22})  # each scored item exactly once
@@ -90,6 +92,11 @@ def _broken(tmp_path: Path, mutate) -> Path:
         (lambda d: d["blocks"]["agreement"]["options"].pop(), "blocks.agreement.options"),
         (lambda d: d["dimensions"]["Harm"].remove(7), "item 7): not in any dimension"),
         (lambda d: d["items"][0].update(block="nope"), "unknown block 'nope'"),
+        (
+            lambda d: d["items"][0].update(expected="high"),
+            "item 1).expected: only catch items",
+        ),
+        (lambda d: d["items"][5].update(expected="yes"), "items[item 6].expected"),
     ],
 )
 def test_broken_questionnaire_names_file_item_and_field(tmp_path: Path, mutate, expected) -> None:

@@ -10,7 +10,7 @@ from tests.test_evaluate import evaluate_in_process
 from value_inertia.core.config import ModelParams, load_params
 from value_inertia.evaluation.runner import payload_for, plan_requests
 from value_inertia.evaluation.store import request_key
-from value_inertia.pipeline import run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
 from value_inertia.scoring.answer_table import parse_responses
 
 

@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import make_project, run_cli
 from value_inertia import tracking
-from value_inertia.analysis.summary import summarize, write_summary
+from value_inertia.analysis.summary import summarize, verdict_flags, write_summary
 from value_inertia.core.config import ConfigError, load_params
 
 
@@ -50,9 +50,14 @@ def test_stage_runs_of_one_dvc_execution_share_a_parent(
     assert list(parents.status) == ["FINISHED"]
     stages = runs[runs["tags.pipeline"].isna()]
     assert set(stages["tags.mlflow.parentRunId"]) == set(parents.run_id)
-    assert set(stages["tags.mlflow.runName"]) == {"analyze m1 / mfq30", "cluster m1 / mfq30"}
+    assert set(stages["tags.mlflow.runName"]) == {"m1 / mfq30 · analyze", "m1 / mfq30 · cluster"}
     assert set(stages["tags.dvc_stage"]) == {"analyze@m1-mfq30", "cluster@m1-mfq30"}
     assert set(stages["tags.dvc_exp"]) == {"my-exp"}
+    assert set(stages["tags.result"]) == {"m1 / mfq30"}
+    found = mlflow.search_runs(
+        experiment_names=[tracking.EXPERIMENT], filter_string="tags.result = 'm1 / mfq30'"
+    )
+    assert set(found.run_id) == set(stages.run_id)  # the stage runs, not their parent
     # each run logs only what it was given
     params = {c for c in runs.columns if c.startswith("params.")}
     assert params == {"params.analyze.seed", "params.cluster.seed"}
@@ -113,7 +118,7 @@ def test_tracking_root_follows_dvc_root(tmp_path: Path, monkeypatch: pytest.Monk
     assert tracking.dvc_invocation() is None  # pytest does not run under DVC
 
 
-def test_summary_keeps_overall_ci_and_per_dimension_values(tmp_path: Path) -> None:
+def test_summary_holds_only_the_headline_numbers(tmp_path: Path) -> None:
     metrics = {
         "protocol_hash": "abc",
         "n_personas": 3,
@@ -123,32 +128,43 @@ def test_summary_keeps_overall_ci_and_per_dimension_values(tmp_path: Path) -> No
             "steerability": 0.1,
             "top2": 0.6,
             "inertia_ci": [0.3, 0.5],
-            "steerability_ci": [None, None],  # undefined (one persona): left out
+            "steerability_ci": [None, None],
         },
         "dimensions": {"Harm": {"inertia": 0.2, "steerability": 0.05, "top2": 0.5, "mrat": 0.1}},
         "levels": {"big": list(range(100))},
     }
-    assert summarize(metrics) == {
-        "protocol_hash": "abc",
-        "n_personas": 3,
-        "parse_rate": 1.0,
-        "overall": {
-            "inertia": 0.4,
-            "steerability": 0.1,
-            "top2": 0.6,
-            "inertia_ci_low": 0.3,
-            "inertia_ci_high": 0.5,
-        },
-        "dimensions": {"Harm": {"inertia": 0.2, "steerability": 0.05}},
+    quality = {"verdict": "low letter mass; too few personas", "debiased_inertia": 0.35}
+    variants = {"shuffled": {"shift": {"overall": {"inertia": -0.05, "inertia_ci": [-1, 1]}}}}
+    assert summarize(metrics, quality, variants) == {
+        "inertia": 0.4,
+        "inertia_ci_low": 0.3,
+        "inertia_ci_high": 0.5,
+        "steerability": 0.1,
+        "inertia_debiased": 0.35,
+        "verdict_flags": 2,
+        "shift_inertia_shuffled": -0.05,
     }
-    mdir = tmp_path / "data/metrics"
+    # no quality report (yet), no variants: only what the metrics file has
+    assert summarize(metrics) == {
+        "inertia": 0.4,
+        "inertia_ci_low": 0.3,
+        "inertia_ci_high": 0.5,
+        "steerability": 0.1,
+    }
+    assert verdict_flags("reliable") == 0 and verdict_flags(None) is None
+    mdir, qdir = tmp_path / "data/metrics", tmp_path / "data/quality"
     mdir.mkdir(parents=True)
+    qdir.mkdir(parents=True)
     (mdir / "m1__mfq30.json").write_text(json.dumps(metrics))
-    shuffled = {**metrics, "overall": {"inertia": 0.3}}
-    (mdir / "m1__mfq30__shuffled.json").write_text(json.dumps(shuffled))
+    (qdir / "m1__mfq30.json").write_text(json.dumps({**quality, "debiased_inertia": None}))
     out = json.loads(write_summary("m1", "mfq30", tmp_path).read_text())
-    assert out["overall"]["inertia"] == 0.4
-    assert out["variants"]["shuffled"]["overall"] == {"inertia": 0.3}
+    assert out == {
+        "inertia": 0.4,
+        "inertia_ci_low": 0.3,
+        "inertia_ci_high": 0.5,
+        "steerability": 0.1,
+        "verdict_flags": 2,
+    }
 
 
 def test_models_may_be_keyed_by_name(tmp_path: Path) -> None:
@@ -190,3 +206,42 @@ def test_validate_names_the_bad_key_and_writes_a_params_independent_marker(
     bad = run_cli(project, "validate")
     assert bad.returncode == 2
     assert "cluster.color_attribute: 'shoe_size' is not a persona attribute" in bad.stderr
+
+
+def test_readme_snippet_compares_the_newest_results_within_one_protocol(tracked: Path) -> None:
+    import re
+    import time
+
+    for name in ("m2", "m3"):
+        spec = {"name": name, "backend": "embedded", "model": "gemma3-270m-q4-k-m"}
+        (tracked / f"data/models/{name}.json").write_text(json.dumps(spec))
+    # protocol p1 (e.g. n=4) for three models, m1 twice; then m1 alone under p2 (n=2)
+    for model, protocol, value in (
+        ("m1", "p1", 0.1),
+        ("m2", "p1", 0.2),
+        ("m3", "p1", 0.3),
+        ("m1", "p1", 0.4),
+        ("m1", "p2", 0.9),
+    ):
+        with tracking.stage_run(
+            "analyze",
+            {},
+            model,
+            questionnaire="mfq30",
+            variant="original",
+            protocol_hash=protocol,
+        ) as ml:
+            ml.log_metrics({"inertia.Harm": value})
+        time.sleep(0.02)  # distinct start times
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [snippet] = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", readme, re.S)
+        if "search_runs" in block
+    ]
+    namespace: dict = {}
+    exec(snippet.replace("sqlite:///mlflow.db", f"sqlite:///{tracked / 'mlflow.db'}"), namespace)
+    latest = namespace["latest"].set_index("tags.model")
+    assert namespace["protocol"] == "p1"
+    assert set(latest["tags.protocol_hash"]) == {"p1"}
+    assert latest["metrics.inertia.Harm"].to_dict() == {"m1": 0.4, "m2": 0.2, "m3": 0.3}

@@ -182,7 +182,7 @@ def test_report_protocols_flat_metrics_and_columns(q, personas) -> None:
 def test_shift_figure_draws_the_cis_and_names_the_result(q, personas) -> None:
     from matplotlib.figure import Figure
 
-    from value_inertia.analysis import plots
+    from value_inertia.analysis.plots import variants as variant_plots
     from value_inertia.analysis.variants import shift_table
 
     concentrated = lambda cond, *_: softmax_around(4.0) if cond == "baseline" else one_hot(6)  # noqa: E731
@@ -191,7 +191,9 @@ def test_shift_figure_draws_the_cis_and_names_the_result(q, personas) -> None:
     table = shift_table(report, "shuffled")
     assert list(table["dimension"].unique()) == ["overall", "A", "B"]
     ax = Figure().add_subplot()
-    plots.plot_variant_shift(table, ax=ax, model="m", questionnaire="tiny", variant="shuffled")
+    variant_plots.plot_variant_shift(
+        table, ax=ax, model="m", questionnaire="tiny", variant="shuffled"
+    )
     title = ax.get_title()
     assert "m" in title and "tiny" in title and "shuffled" in title
     assert [t.get_text() for t in ax.get_yticklabels()] == ["overall", "A", "B"]
@@ -222,12 +224,5 @@ def test_dvc_summary_carries_the_shift(q, personas, tmp_path) -> None:
     write_report(report, variants_dir(tmp_path) / "m__tiny.json")
     out = json.loads(write_summary("m", "tiny", tmp_path).read_text())
     shift = report.variants["shuffled"].shift.overall
-    assert out["variants"]["shuffled"]["shift"] == {
-        "inertia": pytest.approx(shift.inertia),
-        "inertia_ci_low": pytest.approx(shift.inertia_ci[0]),
-        "inertia_ci_high": pytest.approx(shift.inertia_ci[1]),
-        "steerability": pytest.approx(shift.steerability),
-        "steerability_ci_low": pytest.approx(shift.steerability_ci[0]),
-        "steerability_ci_high": pytest.approx(shift.steerability_ci[1]),
-    }
-    assert out["variants"]["shuffled"]["overall"]["inertia"] == pytest.approx(1.0)
+    assert out["shift_inertia_shuffled"] == pytest.approx(shift.inertia)
+    assert set(out) == {"inertia", "shift_inertia_shuffled"}  # headline numbers only

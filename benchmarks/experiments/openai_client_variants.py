@@ -40,7 +40,8 @@ from latency_server import start_subprocess
 
 from value_inertia.core.config import ModelParams
 from value_inertia.evaluation.backends.base import Request, Result, distribution_from_logprobs
-from value_inertia.evaluation.backends.openai_backend import MalformedReply, OpenAIBackend
+from value_inertia.evaluation.backends.openai_backend import OpenAIBackend
+from value_inertia.evaluation.backends.openai_wire import MalformedReply
 
 
 class Pools8(OpenAIBackend):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 from value_inertia.core.errors import RunFailure, UserError
 from value_inertia.core.paths import project_root
 from value_inertia.core.redaction import redact
+from value_inertia.core.signals import restore_interrupt
 
 app = typer.Typer(
     help="value-inertia: how stable a language model's values stay across role-played personas.",
@@ -96,7 +97,7 @@ def validate(params: ParamsOption = None) -> None:
 @app.command()
 def personas(params: ParamsOption = None) -> None:
     """Draw random personas (params `personas`) -> data/personas/personas.parquet."""
-    from value_inertia.pipeline import run_personas
+    from value_inertia.pipeline.design import run_personas
 
     out = run_personas(_load(params))
     typer.echo(f"wrote {out}")
@@ -105,7 +106,7 @@ def personas(params: ParamsOption = None) -> None:
 @app.command()
 def prompts(params: ParamsOption = None) -> None:
     """Render every (condition, persona, item, repeat) prompt -> data/prompts/prompts.parquet."""
-    from value_inertia.pipeline import run_prompts
+    from value_inertia.pipeline.design import run_prompts
 
     out = run_prompts(_load(params))
     typer.echo(f"wrote {out}")
@@ -122,7 +123,7 @@ ModelOption = Annotated[
 @app.command()
 def models(params: ParamsOption = None) -> None:
     """Write one spec per entry of params `models` -> data/models/<name>.json."""
-    from value_inertia.pipeline import run_models
+    from value_inertia.pipeline.design import run_models
 
     out = run_models(_load(params))
     typer.echo(f"wrote {out}")
@@ -146,7 +147,7 @@ def evaluate(
     ] = None,
 ) -> None:
     """Ask one model every prompt (resumable) -> data/responses/<model>.parquet."""
-    from value_inertia.pipeline import run_evaluate
+    from value_inertia.pipeline.evaluation import run_evaluate
 
     out = run_evaluate(_load(params), model, progress=progress, limit=limit)
     if limit is not None:
@@ -163,11 +164,23 @@ def plan(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for scripts")] = False,
     params: ParamsOption = None,
+    set_param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set-param",
+            "-S",
+            help="override a param as `dvc exp run -S` does, e.g. -S personas.n=6 (repeatable)",
+        ),
+    ] = None,
 ) -> None:
-    """Before sending anything: requests still to send, tokens, cost and time per model."""
+    """Before sending anything: requests still to send, tokens, cost and time per model.
+
+    Built from params (with any -S overrides) as `evaluate` builds its requests, never
+    from a prompts table on disk: it previews a `dvc exp run -S ...` exactly."""
+    from value_inertia.core.config import load_params
     from value_inertia.evaluation.plan import build_plans, render_table
 
-    plans = build_plans(_load(params), project_root(), model or None)
+    plans = build_plans(load_params(params, set_param or ()), project_root(), model or None)
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in plans], indent=2))
     else:
@@ -177,7 +190,7 @@ def plan(
 @app.command()
 def parse(model: ModelOption, params: ParamsOption = None) -> None:
     """Map one model's answers to ratings 1-6 (rules, optional judge) -> data/parsed/."""
-    from value_inertia.pipeline import run_parse
+    from value_inertia.pipeline.evaluation import run_parse
 
     typer.echo(f"wrote {run_parse(_load(params), model)}")
 
@@ -187,7 +200,7 @@ def analyze(
     model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
 ) -> None:
     """Inertia, steerability, MRAT, CIs and figures -> data/metrics/, data/plots/."""
-    from value_inertia.pipeline import run_analyze
+    from value_inertia.pipeline.analysis import run_analyze
 
     typer.echo(f"wrote {run_analyze(_load(params), model, questionnaire)}")
 
@@ -208,7 +221,7 @@ def cluster(
     model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
 ) -> None:
     """Cluster personas by response pattern (k by silhouette, AMI) -> data/clusters/."""
-    from value_inertia.pipeline import run_cluster
+    from value_inertia.pipeline.analysis import run_cluster
 
     typer.echo(f"wrote {run_cluster(_load(params), model, questionnaire)}")
 
@@ -216,7 +229,7 @@ def cluster(
 @app.command()
 def leaderboard(params: ParamsOption = None) -> None:
     """One row per (model, questionnaire), ranked -> data/leaderboard/leaderboard.*."""
-    from value_inertia.pipeline import run_leaderboard
+    from value_inertia.pipeline.publishing import run_leaderboard
 
     typer.echo(f"wrote {run_leaderboard(_load(params))}")
 
@@ -224,7 +237,7 @@ def leaderboard(params: ParamsOption = None) -> None:
 @app.command()
 def publish(params: ParamsOption = None) -> None:
     """Build the Hub dataset and Space folders (data/hub/) and push them when HF_TOKEN is set."""
-    from value_inertia.pipeline import run_publish
+    from value_inertia.pipeline.publishing import run_publish
 
     typer.echo(f"wrote {run_publish(_load(params))}")
 
@@ -236,7 +249,7 @@ def submit(
 ) -> None:
     """Open a pull request with this run's results on a Hub dataset; prints the PR's URL."""
     from value_inertia.publishing.dataset import build_dataset_folder
-    from value_inertia.publishing.push import submit as submit_results
+    from value_inertia.publishing.submission.land import submit as submit_results
 
     loaded = _load(params)
     root = project_root()
@@ -250,18 +263,24 @@ def verify_submission_cmd(
     repo: Annotated[str, typer.Argument(help="the Hub dataset ORG/NAME")],
     pr: Annotated[int, typer.Option("--pr", help="the pull request number")],
 ) -> None:
-    """Recompute a submission's metrics from its answers; exit 1 if any row differs."""
-    from value_inertia.publishing.push import verify_submission
+    """Re-derive every row a submission adds or changes; exit 1 unless every check passes."""
+    from value_inertia.publishing.submission.verify import report_lines, verify_submission
 
     report = verify_submission(repo, pr, project_root())
-    for row in report["mismatches"]:
-        typer.echo("mismatch: " + json.dumps(row, sort_keys=True))
-    typer.echo(
-        f"{report['checked']} submitted result(s) checked; "
-        f"{len(report['mismatches'])} mismatching row(s)"
-    )
-    if not report["ok"]:
-        raise typer.Exit(1)
+    typer.echo("\n".join(report_lines(report)))
+    raise typer.Exit(0 if report["ok"] else 1)
+
+
+@app.command("land-submission")
+def land_submission_cmd(
+    repo: Annotated[str, typer.Argument(help="the Hub dataset ORG/NAME")],
+    pr: Annotated[int, typer.Option("--pr", help="the pull request number")],
+) -> None:
+    """Verify a submission, merge its rows onto the current main and close the PR."""
+    from value_inertia.core.paths import project_root
+    from value_inertia.publishing.submission.land import land_lines, land_submission
+
+    typer.echo("\n".join(land_lines(land_submission(repo, pr, project_root()))))
 
 
 batch_app = typer.Typer(
@@ -344,7 +363,7 @@ def quality(
     model: ModelOption, questionnaire: QuestionnaireOption, params: ParamsOption = None
 ) -> None:
     """Quality report (alpha, omega, position bias, agreement, verdict) -> data/quality/."""
-    from value_inertia.pipeline import run_quality
+    from value_inertia.pipeline.analysis import run_quality
 
     typer.echo(f"wrote {run_quality(_load(params), model, questionnaire)}")
 
@@ -356,6 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     Interrupt: exit 130; everything finished so far is kept.
     """
     configure_logging()
+    restore_interrupt()
     try:
         # typer turns KeyboardInterrupt into exit code 130 and, in this mode, returns codes
         code = app(args=argv, standalone_mode=False)

@@ -139,16 +139,21 @@ def stage_address(
     return f"{stage}@{key}" if key else stage
 
 
+def result_label(model: str | None, questionnaire: str | None, variant: str | None) -> str:
+    """``gemma3-270m / mfq30`` (``(shuffled)`` added for other prompt variants); "" for a
+    stage of no model (personas, prompts, leaderboard)."""
+    label = " / ".join(p for p in (model, questionnaire) if p)
+    if label and variant and variant != "original":
+        label += f" ({variant})"
+    return label
+
+
 def run_name(stage: str, model: str | None, questionnaire: str | None, variant: str | None) -> str:
-    """``analyze gemma3-270m / mfq30`` (``(shuffled)`` added for other prompt variants)."""
-    name = stage
-    if model:
-        name += f" {model}"
-    if questionnaire:
-        name += f" / {questionnaire}"
-    if variant and variant != "original":
-        name += f" ({variant})"
-    return name
+    """``gemma3-270m / mfq30 · analyze``: what the run holds first, so that the runs table,
+    which cuts long names off at the right, still shows it; the stage alone for the
+    stages of no model."""
+    label = result_label(model, questionnaire, variant)
+    return f"{label} · {stage}" if label else stage
 
 
 def _datasets(stage: str, model: str | None, root: Path) -> list[tuple[str, Path, str]]:
@@ -386,6 +391,7 @@ def stage_run(
         ("questionnaire", questionnaire),
         ("variant", variant),
         ("protocol_hash", protocol_hash),
+        ("result", result_label(model, questionnaire, variant)),
     ):
         if value:
             base[key] = value

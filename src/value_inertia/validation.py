@@ -17,6 +17,7 @@ from pathlib import Path
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, Params, load_params
 from value_inertia.core.table_io import write_text_atomic
+from value_inertia.core.yamlio import load_yaml
 from value_inertia.design.personas import load_schema
 from value_inertia.design.questionnaires import load_questionnaires
 
@@ -44,10 +45,26 @@ def check_params(params: Params, root: Path) -> None:
         )
 
 
+def check_models_mapping(data: object, source: str) -> None:
+    """``models`` must be a mapping keyed by model name: dvc.yaml's ``foreach: ${models}``
+    names the per-model stages by its keys, and a list fails there (``Could not find
+    'key'``), after this stage, so it is refused here with the form to write."""
+    models = data.get("models") if isinstance(data, dict) else None
+    if isinstance(models, list):
+        first = models[0] if models and isinstance(models[0], dict) else {}
+        name = first.get("name") or "my-model"
+        raise ConfigError(
+            f"{source}: models: is a list, but dvc.yaml's foreach needs a mapping keyed by "
+            f"model name; write each entry as `<name>:` with its keys below it, e.g. "
+            f"`models: {{{name}: {{backend: embedded, ...}}}}` (README: Models)"
+        )
+
+
 def validate(params_file: Path | None = None) -> Path:
     """Load and check the params; write the (params-independent) marker file."""
     root = paths.project_root()
     params = load_params(params_file)
+    check_models_mapping(load_yaml(Path(params._source)), params._source)
     check_params(params, root)
     out = validated_path(root)
     record = {"valid": True, "file": "params.yaml", "checks": list(CHECKS)}

@@ -19,7 +19,7 @@ from tests.conftest import make_project, write_mini_questionnaire
 from tests.conftest import remote as remote  # re-exported for the suite
 from value_inertia.core.config import load_params
 from value_inertia.evaluation.store import request_key
-from value_inertia.pipeline import run_personas, run_prompts
+from value_inertia.pipeline.design import run_personas, run_prompts
 
 LETTERS = "ABCDEF"
 P_COLUMNS = [f"p_{c}" for c in LETTERS]

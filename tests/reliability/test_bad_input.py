@@ -15,7 +15,9 @@ from tests.reliability.conftest import error_lines, remote
 from value_inertia.core.config import load_params
 from value_inertia.evaluation.runner import plan_requests
 from value_inertia.evaluation.store import ResponseStore
-from value_inertia.pipeline import run_analyze, run_evaluate, run_parse, run_personas, run_prompts
+from value_inertia.pipeline.analysis import run_analyze
+from value_inertia.pipeline.design import run_personas, run_prompts
+from value_inertia.pipeline.evaluation import run_evaluate, run_parse
 
 PARAMS = "params.yaml"
 QUESTIONNAIRE = "data/questionnaires/mini.yaml"

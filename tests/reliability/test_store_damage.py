@@ -30,7 +30,7 @@ from value_inertia.evaluation.store import (
     recover_store,
     request_key,
 )
-from value_inertia.pipeline import run_evaluate
+from value_inertia.pipeline.evaluation import run_evaluate
 
 PAGE = 4096
 PAD = "." * 1100  # answers of realistic size: a few per page, like sample-mode text

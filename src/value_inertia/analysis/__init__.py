@@ -9,4 +9,12 @@ of the analysis makes the registry complete. A module outside the analysis that
 reads the registry imports this package first (``import value_inertia.analysis``).
 """
 
-from value_inertia.analysis import metrics, quality, variants  # noqa: F401  (they register)
+from value_inertia.analysis import metrics, omega_squared, variants  # noqa: F401  (they register)
+from value_inertia.analysis.quality import (  # noqa: F401  (they register)
+    answers,
+    attention,
+    debiasing,
+    mode_agreement,
+    position_bias,
+    reliability,
+)

@@ -24,7 +24,7 @@ from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
 
-from value_inertia.analysis.analyze import INTEGER_BINS, attribute_labels
+from value_inertia.analysis.permeability import INTEGER_BINS, attribute_labels
 
 __all__ = [
     "INTEGER_BINS",

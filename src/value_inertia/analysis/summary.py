@@ -1,11 +1,21 @@
-"""A compact summary of each result: the file DVC tracks as the metric.
+"""The headline numbers of each result: the file DVC tracks as the metric.
 
-The analysis writes its full detail to ``data/metrics/<stem>.json`` (an output).
-DVC's metric is ``data/summary/<model>__<questionnaire>.json``: the overall
-values with their confidence interval and per-dimension inertia and
-steerability, so that ``dvc exp show`` and ``dvc metrics diff`` compare runs in
-a few columns. Other prompt variants of the same result sit under
-``variants.<name>`` (with ``shift`` against original from ``data/variants/<stem>.json``).
+The analysis writes its full detail to ``data/metrics/<stem>.json`` (an output) and
+the quality report to ``data/quality/<stem>.json``. DVC's metric,
+``data/summary/<model>__<questionnaire>.json``, holds a few numbers per result so that
+``dvc exp show`` fits a terminal and ``dvc metrics diff`` reads at a glance:
+
+- ``inertia`` (the overall inertia index) with ``inertia_ci_low`` / ``inertia_ci_high``,
+- ``steerability`` (overall),
+- ``inertia_debiased``: the inertia left once the letter-position preference is divided
+  out (from the quality report; only for a model that answers the ``shuffled`` variant),
+- ``verdict_flags``: how many checks of the quality report's verdict failed (0 =
+  "reliable"; absent when there is no quality report yet),
+- ``shift_inertia_<variant>``: each other prompt variant's inertia minus original's
+  (from ``data/variants/<stem>.json``), when the model answers other variants.
+
+Per-dimension numbers, CIs of everything and the full quality report stay in those files
+(and in MLflow).
 """
 
 from __future__ import annotations
@@ -17,11 +27,8 @@ from typing import Any
 
 from value_inertia.core import paths
 from value_inertia.core.errors import InputError
-from value_inertia.core.naming import DEFAULT_VARIANT, artifact_stem, parse_artifact_name
+from value_inertia.core.naming import artifact_stem
 from value_inertia.core.table_io import write_text_atomic
-
-OVERALL = ("inertia", "steerability", "top2", "top1")
-PER_DIMENSION = ("inertia", "steerability")
 
 
 def summary_dir(root: Path | None = None) -> Path:
@@ -32,23 +39,37 @@ def _number(value: Any) -> float | int | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def summarize(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The compact view of one metrics JSON (keys with no value are left out)."""
+def verdict_flags(verdict: object) -> int | None:
+    """How many checks failed in a quality verdict: 0 for "reliable", else the number of
+    "; "-separated labels ("low letter mass; too few personas" -> 2)."""
+    if not isinstance(verdict, str) or not verdict.strip():
+        return None
+    return 0 if verdict.strip() == "reliable" else len(verdict.split("; "))
+
+
+def summarize(
+    metrics: Mapping[str, Any],
+    quality: Mapping[str, Any] | None = None,
+    variants: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The headline numbers of one result (a number that is not there is left out)."""
     overall = metrics.get("overall") or {}
     out: dict[str, Any] = {}
-    if metrics.get("protocol_hash"):
-        out["protocol_hash"] = metrics["protocol_hash"]
-    for key in ("n_personas", "parse_rate", "letter_mass"):
-        if _number(metrics.get(key)) is not None:
-            out[key] = metrics[key]
-    top: dict[str, Any] = {k: overall[k] for k in OVERALL if _number(overall.get(k)) is not None}
-    for key in ("inertia", "steerability"):
-        top |= _ci_columns(key, overall.get(f"{key}_ci"))
-    out["overall"] = top
-    out["dimensions"] = {
-        d: {k: m[k] for k in PER_DIMENSION if _number(m.get(k)) is not None}
-        for d, m in (metrics.get("dimensions") or {}).items()
-    }
+    if _number(overall.get("inertia")) is not None:
+        out["inertia"] = overall["inertia"]
+    out |= _ci_columns("inertia", overall.get("inertia_ci"))
+    if _number(overall.get("steerability")) is not None:
+        out["steerability"] = overall["steerability"]
+    if quality is not None:
+        if _number(quality.get("debiased_inertia")) is not None:
+            out["inertia_debiased"] = quality["debiased_inertia"]
+        flags = verdict_flags(quality.get("verdict"))
+        if flags is not None:
+            out["verdict_flags"] = flags
+    for variant, block in (variants or {}).items():
+        shift = (block.get("shift") or {}).get("overall") if isinstance(block, Mapping) else None
+        if isinstance(shift, Mapping) and _number(shift.get("inertia")) is not None:
+            out[f"shift_inertia_{variant}"] = shift["inertia"]
     return out
 
 
@@ -69,55 +90,20 @@ def _read(path: Path) -> Mapping[str, Any]:
     return data
 
 
-def _variant_shifts(path: Path) -> dict[str, dict[str, Any]]:
-    """From ``data/variants/<stem>.json`` (when there is one): per other prompt variant its
-    overall inertia and steerability (unless its metrics file gave them) and ``shift``
-    against original, each with ``_ci_low`` / ``_ci_high``."""
-    if not path.exists():
-        return {}
-    data = _read(path)
-    out: dict[str, dict[str, Any]] = {}
-    for variant, block in (data.get("variants") or {}).items():
-        if not isinstance(block, Mapping):
-            continue
-        compact: dict[str, Any] = {}
-        for key, values in (("overall", block.get("overall")),
-                            ("shift", (block.get("shift") or {}).get("overall"))):  # fmt: skip
-            values = values if isinstance(values, Mapping) else {}
-            part: dict[str, Any] = {}
-            for name in PER_DIMENSION:
-                if _number(values.get(name)) is not None:
-                    part[name] = values[name]
-                part |= _ci_columns(name, values.get(f"{name}_ci"))
-            if part:
-                compact[key] = part
-        out[str(variant)] = compact
-    return out
-
-
 def write_summary(model: str, questionnaire: str, root: Path | None = None) -> Path:
-    """Summarise every variant of (model, questionnaire) into one small JSON."""
+    """The headline numbers of (model, questionnaire) into one small JSON."""
     root = root or paths.project_root()
-    mdir = paths.metrics_dir(root)
     stem = artifact_stem(model, questionnaire)
-    original = mdir / f"{stem}.json"
+    original = paths.metrics_dir(root) / f"{stem}.json"
     if not original.exists():
         raise InputError(f"{original}: missing; run the analyze stage first")
-    summary = summarize(_read(original))
-    variants = {}
-    for path in sorted(mdir.glob(f"{stem}__*.json")):
-        try:
-            name, _ = parse_artifact_name(path.stem)
-        except ValueError:
-            continue
-        data = _read(path)
-        if name.variant != DEFAULT_VARIANT and "overall" in data:  # a variant's metrics
-            variants[name.variant] = summarize(data)
-    for variant, compact in _variant_shifts(root / "data" / "variants" / f"{stem}.json").items():
-        for key, values in compact.items():  # a variant's own metrics file wins
-            variants.setdefault(variant, {}).setdefault(key, values)
-    if variants:
-        summary["variants"] = variants
+    quality = paths.quality_dir(root) / f"{stem}.json"
+    variants = root / "data" / "variants" / f"{stem}.json"
+    summary = summarize(
+        _read(original),
+        _read(quality) if quality.exists() else None,
+        (_read(variants).get("variants") or {}) if variants.exists() else None,
+    )
     out = summary_dir(root) / f"{stem}.json"
     write_text_atomic(json.dumps(summary, indent=2, sort_keys=False) + "\n", out)
     return out

@@ -8,6 +8,7 @@ what is allowed; the CLI turns it into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,7 +26,9 @@ from pydantic import (
 
 from value_inertia.core.errors import ConfigError
 from value_inertia.core.naming import check_part
+from value_inertia.core.overrides import apply_overrides
 from value_inertia.core.paths import project_root, questionnaire_dir
+from value_inertia.core.protocol import sampler_settings
 from value_inertia.core.yamlio import format_validation_error, load_yaml
 
 # re-exported: callers import these from here too
@@ -71,7 +74,7 @@ Variant = Literal["original", "shuffled", "no_forced_choice", "no_preamble", "re
 class PromptsParams(_Strict):
     questionnaires: Annotated[list[str], Field(min_length=1)] = ["mfq30", "pvqrr"]
     # prompt variants built side by side
-    # (value_inertia.design.prompts.VARIANTS says what each changes)
+    # (value_inertia.core.naming.VARIANTS says what each changes)
     variants: Annotated[list[Variant], Field(min_length=1)] = ["original"]
     repeats: Annotated[StrictInt, Field(ge=1)] = 1
     baseline_repeats: Annotated[StrictInt, Field(ge=1)] = 1
@@ -150,7 +153,7 @@ class ModelParams(_Strict):
 
     # what identifies the model beyond its served id (part of the store key when set)
     revision: Annotated[str, Field(min_length=1)] | None = None
-    # cost and budget (value_inertia.evaluation.plan); prices in USD per million tokens
+    # cost and budget (value_inertia.evaluation.cost); prices in USD per million tokens
     price_input_per_mtok: Annotated[float, Field(ge=0)] | None = None
     price_output_per_mtok: Annotated[float, Field(ge=0)] | None = None
     batch_discount: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
@@ -219,6 +222,8 @@ class ModelParams(_Strict):
         }
         if self.backend != "openai":
             identity["base_url"] = None
+        if self.mode == "sample":  # sample answers drawn with other settings are not these
+            identity["sampler"] = sampler_settings(self.backend, self.mode)
         if self.revision is not None:
             identity["revision"] = self.revision
         return identity
@@ -367,14 +372,17 @@ class Params(_Strict):
             raise ConfigError(f"{self._source}: {exc}") from None
 
 
-def load_params(path: Path | str | None = None) -> Params:
-    """Load and validate ``params.yaml`` (default: the repository's)."""
+def load_params(path: Path | str | None = None, overrides: Sequence[str] = ()) -> Params:
+    """Load and validate ``params.yaml`` (default: the repository's), with ``-S key=value``
+    ``overrides`` applied first (:mod:`value_inertia.core.overrides`)."""
     path = Path(path) if path is not None else project_root() / "params.yaml"
     data = load_yaml(path)
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
+    if overrides:
+        data = apply_overrides(data, overrides)
     try:
         params = Params.model_validate(data, context={"root": path.resolve().parent})
     except ValidationError as exc:

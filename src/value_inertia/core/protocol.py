@@ -8,10 +8,18 @@ they share a ``protocol_hash``. The hash covers:
 * the prompt template: every ``prompts`` setting except the lists of
   questionnaires and variants to run (preamble, preamble_text, forced_choice,
   shuffle_options, shuffle_seed, repeats, baseline_repeats, ...) and the
-  prompt ``variant`` of this result;
+  prompt ``variant`` of this result. In ``logprobs`` mode ``repeats`` and
+  ``baseline_repeats`` are left out when the prompt does not change with the
+  repeat (no option shuffling in this variant): the repeats of one prompt
+  collapse to one deterministic request, so they measure nothing more;
 * how answers are drawn: mode, and in ``sample`` mode temperature,
-  max_tokens and samples (logprobs mode measures the raw next-token
-  distribution, whatever the temperature);
+  max_tokens, samples and the sampler settings the backend sends
+  (:func:`sampler_settings`: no top-k,
+  top-p or min-p truncation, no penalties); logprobs mode measures the raw
+  next-token distribution, whatever the temperature;
+* how uncertainty is reported: the CI level (``analyze.confidence``) and the
+  bootstrap count (``analyze.bootstrap``), which every published interval
+  depends on;
 * how answers are read: ``parse.min_letter_mass`` (the letter-mass gate),
   :data:`PARSER_VERSION` (the version of :mod:`value_inertia.scoring.parsing`) and,
   in ``sample`` mode with ``parse.judge`` set, the judge: its model identity
@@ -38,16 +46,45 @@ from typing import Any
 
 from value_inertia.core import paths
 from value_inertia.core.errors import InputError
-from value_inertia.core.naming import DEFAULT_VARIANT
+from value_inertia.core.naming import DEFAULT_VARIANT, variant_params
 
-PROTOCOL_VERSION = 1  # bump when the set of hashed fields changes
+PROTOCOL_VERSION = 2  # bump when the set of hashed fields changes (2: sampler, CI, repeats)
 # The answer parser's version (value_inertia.scoring.parsing): bump whenever a change there
 # can turn the same text into a different rating. Kept here, below the parser, so that
 # core imports nothing from the layers above it.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 HASH_LENGTH = 16
+
+# Sample mode draws from the model's own next-token distribution: every truncation
+# (top-k, top-p, min-p, typical-p) and every penalty is off, whatever the engine's
+# defaults (llama-cpp-python's create_completion: top_k 40, top_p 0.95, min_p 0.05).
+# The settings are part of the store key (ModelParams.identity) and of the protocol
+# hash (core.protocol), so answers drawn under other settings are never mixed in.
+EMBEDDED_SAMPLER: dict[str, float | int] = {
+    "top_k": 0,  # llama.cpp: k <= 0 keeps the whole vocabulary
+    "top_p": 1.0,
+    "min_p": 0.0,
+    "typical_p": 1.0,
+    "repeat_penalty": 1.0,
+    "frequency_penalty": 0.0,
+    "presence_penalty": 0.0,
+}
+# What an OpenAI-compatible request carries: the fields the OpenAI API itself accepts.
+# top_k / min_p / repetition penalties are server settings there (see the README's
+# "Sampling" section for vLLM, llama.cpp's server and Ollama).
+OPENAI_SAMPLER: dict[str, float | int] = {"top_p": 1.0}
+
+
+def sampler_settings(backend: str, mode: str) -> dict[str, float | int] | None:
+    """The sampler settings a ``sample``-mode request is sent with (None in logprobs mode)."""
+    if mode != "sample":
+        return None
+    return dict(EMBEDDED_SAMPLER if backend == "embedded" else OPENAI_SAMPLER)
+
+
 # prompts settings that choose what to run rather than how one prompt looks
 _NOT_PROTOCOL_PROMPTS = frozenset({"questionnaires", "variants"})
+_REPEAT_PROMPTS = frozenset({"repeats", "baseline_repeats"})
 
 
 @dataclass(frozen=True)
@@ -97,6 +134,9 @@ def protocol_for(
         if k not in _NOT_PROTOCOL_PROMPTS
     }
     sample = spec.mode == "sample"
+    if not sample and not variant_params(params.prompts, variant).shuffle_options:
+        # logprobs: every repeat of a prompt is the same request (one answer)
+        prompts = {k: v for k, v in prompts.items() if k not in _REPEAT_PROMPTS}
     fields: dict[str, Any] = {
         "protocol_version": PROTOCOL_VERSION,
         "questionnaire": {
@@ -121,6 +161,11 @@ def protocol_for(
             "temperature": float(spec.temperature) if sample else None,
             "max_tokens": int(spec.max_tokens) if sample else None,
             "samples": int(spec.samples) if sample else None,
+            "sampler": sampler_settings(spec.backend, spec.mode),
+        },
+        "intervals": {
+            "confidence": float(params.analyze.confidence),
+            "bootstrap": int(params.analyze.bootstrap),
         },
         "parse": {
             "min_letter_mass": params.parse.min_letter_mass,

@@ -83,6 +83,9 @@ class PermeabilityCell(_Open):
     significant: bool = False
     cohens_d: float | None = None
     contrast: str | None = None
+    # how the p-value was reached: "permutation" or "f_tail" (omega_squared.tail_p_value)
+    p_method: str | None = None
+    n_permutations: int | None = None
 
 
 class SeedValues(_Open):

@@ -1,7 +1,8 @@
 """Questionnaire definitions (``data/questionnaires/<id>.yaml``): schema and loader.
 
 A questionnaire has blocks (a stem and six option labels, ordered from rating 1
-to rating 6), items (number, text, block, optional ``catch``), a scoring key
+to rating 6), items (number, text, block, optional ``catch`` and, for a catch
+item, its ``expected`` side of the scale: ``low`` or ``high``), a scoring key
 (``dimensions``: name -> item numbers) and optional roll-ups (level -> group ->
 dimension names), e.g. PVQ-RR's 19 values -> 10 basic -> 4 higher-order.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -41,6 +42,9 @@ class Item(BaseModel):
     text: Annotated[str, Field(min_length=1)]
     block: str
     catch: bool = False
+    # catch items only: the side of the scale midpoint the known answer lies on
+    # (low: ratings 1-3, high: 4-6); read by the quality report's attention check
+    expected: Literal["low", "high"] | None = None
 
 
 class Questionnaire(BaseModel):
@@ -87,6 +91,11 @@ class Questionnaire(BaseModel):
         by_number = {it.number: it for it in self.items}
         for n in numbers:
             it = by_number[n]
+            if it.expected is not None and not it.catch:
+                raise ValueError(
+                    f"items (item {n}).expected: only catch items (catch: true) state an "
+                    "expected answer"
+                )
             if it.catch and n in keyed:
                 raise ValueError(f"dimensions.{keyed[n]}: item {n} is a catch item")
             if not it.catch and n not in keyed:

@@ -46,6 +46,11 @@ from value_inertia.evaluation.backends.base import (
     StopSending,
     should_stop,
 )
+from value_inertia.evaluation.backends.openai_wire import (
+    MalformedReply,
+    parse_reply_body,
+    request_body,
+)
 from value_inertia.evaluation.store import ResponseStore
 
 MAX_LINES = 50_000
@@ -55,9 +60,6 @@ COMPLETION_WINDOW = "24h"
 
 
 def batch_line(model: ModelParams, request: Request) -> dict[str, Any]:
-    # lazy: the openai client library (~0.5 s) loads only when a batch is sent
-    from value_inertia.evaluation.backends.openai_backend import request_body
-
     endpoint, body = request_body(model, request.payload)
     return {"custom_id": request.key, "method": "POST", "url": endpoint, "body": body}
 
@@ -99,9 +101,6 @@ def _error_text(error: Any) -> str:
 
 def result_from_line(model: ModelParams, line: dict[str, Any], transport: str) -> Result:
     """One output/error line (OpenAI or vLLM format) as a result for its ``custom_id``."""
-    # lazy: the openai client library (~0.5 s) loads only when a batch is sent
-    from value_inertia.evaluation.backends.openai_backend import MalformedReply, parse_reply_body
-
     key = str(line["custom_id"])
     response = line.get("response") or {}
     error = line.get("error")

@@ -8,13 +8,14 @@
    key first); the rest go to the backend, and each result is committed to the
    store the moment it arrives.
 3. With a ``budget_usd``, only as many requests are sent as the estimate
-   (:mod:`value_inertia.evaluation.plan`) lets fit; the run then stops with
+   (:mod:`value_inertia.evaluation.cost`) lets fit; the run then stops with
    :class:`BudgetReached`, keeping every answer.
 4. The responses table for the current prompts is materialised from the store.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from value_inertia.core.errors import RunFailure
 from value_inertia.design.questionnaires import OPTION_LETTERS
 from value_inertia.evaluation.backends.base import Backend, Request, Result, StopSending, error_kind
 from value_inertia.evaluation.store import ResponseStore, request_key
+
+log = logging.getLogger(__name__)
 
 RESPONSE_SCHEMA = pa.schema(
     [
@@ -110,9 +113,15 @@ class EvaluationSummary:
         return "; ".join(parts)
 
     def line(self) -> str:
+        """One line; answered (``done``), ``failed`` and ``not sent`` are separate counts
+        that add up with the stored ones: requests = already stored + done + failed + not
+        sent. "Not sent" means no answer was recorded because the run stopped first (stopped
+        early, budget, Ctrl-C; a request cut off in flight by Ctrl-C counts here): it is not
+        a failure, and the next run sends it."""
         text = (
             f"{self.requests} requests: {self.cached} already stored, {self.sent} sent, "
             f"{self.done} done, {self.failed} failed, {self.retried} retries, "
+            f"{self.not_sent} not sent, "
             f"tokens in/out {self.tokens_in}/{self.tokens_out}, "
             f"{self.elapsed_s:.1f} s ({self.throughput:.2f} req/s)"
         )
@@ -121,7 +130,7 @@ class EvaluationSummary:
         if self.errors:
             text += f"; errors: {self.error_report()}"
         if self.stopped:
-            text += f"; {self.not_sent} not sent: {self.stopped}"
+            text += f"; stopped: {self.stopped}"
         return text
 
 
@@ -209,7 +218,7 @@ def run_evaluation(
 ) -> EvaluationSummary:
     """Send every request not yet answered in ``store``; commit each result as it arrives.
 
-    ``budget`` (a :class:`value_inertia.evaluation.plan.Budget`) caps what is sent: only the
+    ``budget`` (a :class:`value_inertia.evaluation.cost.Budget`) caps what is sent: only the
     pending requests whose estimated cost fits are sent, sending stops if the
     recorded spend reaches the limit, and :class:`BudgetReached` says what remains.
     """
@@ -264,6 +273,13 @@ def run_evaluation(
             backend.run(pending, on_result)
         except StopSending as stop:
             summary.stopped = stop.reason
+        except KeyboardInterrupt:
+            # Ctrl-C: say what was answered, what failed and what was never sent
+            summary.not_sent += sum(1 for r in pending if r.key not in seen)
+            summary.stopped = "Ctrl-C (SIGINT)"
+            summary.elapsed_s = time.perf_counter() - start
+            log.warning("%s interrupted: %s", model.name, summary.line())
+            raise
         finally:
             bar.close()
             backend.close()

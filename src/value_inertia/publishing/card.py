@@ -16,15 +16,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core.redaction import redact
 from value_inertia.core.registry import get, legend_markdown, names
 from value_inertia.core.table_io import write_text_atomic
-from value_inertia.publishing.folders import front_matter, model_slugs, size_category
+from value_inertia.publishing import card_columns
+from value_inertia.publishing.configs import config_rows, configs_of, model_names_of
+from value_inertia.publishing.folders import front_matter, size_category
 
 SPLIT = "train"
+# The dataset's one licence: the card's metadata and LICENSE.md both state it. Non-commercial,
+# because the prompts and responses contain questionnaire items reproduced for research only.
+LICENSE_ID = "cc-by-nc-4.0"
+LICENSE_NAME = "Creative Commons Attribution-NonCommercial 4.0 International (CC BY-NC 4.0)"
+LICENSE_URL = "https://creativecommons.org/licenses/by-nc/4.0/"
 MANIFEST = "data/manifest.json"
 DATASET_TITLE = "Value inertia: LLM value orientations across role-played personas"
 
@@ -72,110 +78,6 @@ CITATIONS_BIBTEX = """\
   doi       = {10.14281/18241.24}
 }"""
 
-# Column -> meaning, for the column dictionary (columns not listed read "see the method").
-COLUMNS: dict[str, str] = {
-    "rank": "rank within (questionnaire, protocol, variant); 1 = most value-inert",
-    "rank_label": "rank with ties: '1-2' when the inertia CIs of a group overlap",
-    "tie_group": "rows with the same number cannot be told apart by their inertia CI",
-    "model": "the model's display name",
-    "model_key": "model identity: name|public id|revision|quantisation",
-    "public_id": "public model id (e.g. a Hub repo id), when given",
-    "revision": "model revision, when given",
-    "quantization": "quantisation of the weights, when given",
-    "license": "the model's licence, where known",
-    "name": "the model's display name",
-    "questionnaire": "questionnaire id (mfq30, pvqrr)",
-    "variant": "prompt variant (original, shuffled, ...)",
-    "protocol_hash": "hash of everything that changes what is measured; compare within one",
-    "protocol": "the protocol's parameters (JSON)",
-    "inertia_ci_low": "lower bound of the bootstrap CI of overall inertia",
-    "inertia_ci_high": "upper bound of the bootstrap CI of overall inertia",
-    "level": "overall, dimension, or a roll-up level (PVQ-RR basic / higher_order)",
-    "group": "the dimension or roll-up group ('overall' for level overall)",
-    "distribution": "pooled answer distribution over ratings 1..6 (persona condition)",
-    "baseline_distribution": "answer distribution without a persona",
-    "mean_rating": "expected rating 1-6 of the pooled distribution",
-    "baseline_mean_rating": "expected rating 1-6 without a persona",
-    "seed_stability": "mean Pearson r of per-item mean ratings between persona seeds",
-    "design": "personas per seed x seeds x repeats",
-    "n_personas": "number of personas",
-    "n_seeds": "number of persona seeds",
-    "personas_per_seed": "personas per seed",
-    "seeds": "persona seeds",
-    "repeats": "times each (persona, item) was asked",
-    "samples": "samples per request (sample mode)",
-    "clusters": "number of persona clusters chosen by silhouette",
-    "silhouette": "silhouette of the chosen clustering",
-    "backend": "embedded (llama.cpp in-process) or openai (an OpenAI-compatible API)",
-    "mode": "logprobs (option-letter probabilities) or sample (parsed free text)",
-    "api": "chat or completions",
-    "temperature": "sampling temperature",
-    "max_tokens": "answer length limit",
-    "date": "when the leaderboard rows were built",
-    "params_hash": "hash of the run's parameters",
-    "contributor": "Hub user who published the row",
-    "git_commit": "git commit of the pipeline that made the row",
-    "package_version": "value-inertia version that made the row",
-    "mlflow_run_id": "MLflow run of the analysis, when known",
-    "published_at": "publication date (UTC)",
-    "persona_id": "stable persona id (hash of seed, index and attributes)",
-    "prompt_id": "stable prompt id",
-    "condition": "persona or baseline (no persona)",
-    "item": "item number in the questionnaire",
-    "dimension": "value dimension of the item",
-    "catch": "attention-check item (not scored)",
-    "rating": "parsed rating 1-6 (A=1 ... F=6)",
-    "text": "the model's raw answer",
-    "status": "request outcome",
-    "cluster": "persona cluster",
-    "pc1": "first principal component of the persona x item matrix",
-    "pc2": "second principal component",
-    "k": "number of clusters",
-    "method": "clustering method",
-    "ami": "adjusted mutual information of clusters with each persona attribute",
-    "silhouette_by_k": "silhouette for each number of clusters tried",
-    "sizes": "cluster sizes",
-}
-
-
-def column_meaning(column: str) -> str:
-    """The column's meaning: from :data:`COLUMNS`, else from the metric registry."""
-    if column in COLUMNS:
-        return COLUMNS[column]
-    if column in names():
-        spec = get(column)
-        return f"{spec.label} ({spec.direction}): {spec.description}"
-    return "see the method"
-
-
-FIXED_CONFIGS: list[tuple[str, str, str]] = [
-    (
-        "leaderboard",
-        "data/leaderboard/leaderboard.parquet",
-        "one row per result (model, questionnaire, variant, protocol), ranked, with provenance",
-    ),
-    (
-        "metrics",
-        "data/metrics/metrics.parquet",
-        "long format: one row per (result, level, group) with CIs and distributions",
-    ),
-    ("models", "data/models/models.parquet", "the models: public id, revision, licence, mode"),
-    ("personas", "data/personas/personas.parquet", "one row per persona (WVS attributes)"),
-    ("prompts", "data/prompts/prompts.parquet", "one row per prompt sent"),
-    ("clusters", "data/clusters/clusters.parquet", "persona clusters per result"),
-    (
-        "quality",
-        "data/quality/quality.parquet",
-        "quality report per result: alpha and omega, position bias, mode agreement, verdict",
-    ),
-    (
-        "cluster_assignments",
-        "data/clusters/assignments.parquet",
-        "cluster and PCA coordinates per (result, persona)",
-    ),
-]
-PER_MODEL = {"responses": "raw responses of {m}", "parsed": "parsed answers (p_1..p_6) of {m}"}
-
 LIMITATIONS = """\
 - **What inertia shows:** how little the *pooled* answer distribution of a value
   dimension moves across personas. It does not show that the model holds these
@@ -210,18 +112,6 @@ def write_manifest(folder: Path, rows: Mapping[str, int]) -> None:
     write_text_atomic(json.dumps(dict(sorted(rows.items())), indent=2) + "\n", folder / MANIFEST)
 
 
-def configs_of(rows: Mapping[str, int]) -> list[tuple[str, str, str]]:
-    """``(config name, path, description)`` of every table in the manifest, fixed ones first."""
-    out = [c for c in FIXED_CONFIGS if c[1] in rows]
-    for kind, text in PER_MODEL.items():
-        files = sorted(p for p in rows if p.startswith(f"data/{kind}/"))
-        slugs = model_slugs(Path(p).stem for p in files)
-        for path in files:
-            name = Path(path).stem
-            out.append((f"{kind}_{slugs[name]}", path, text.format(m=name)))
-    return out
-
-
 def _fmt(value: Any, name: str | None = None) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "-"
@@ -240,7 +130,8 @@ def leaderboard_markdown(board: pd.DataFrame) -> str:
     for key, group in board.groupby(by, sort=True):
         q, protocol, variant = (list(key) + ["", "", ""])[:3]
         parts.append(f"### {q} · protocol `{protocol}` · {variant}")
-        header = ["rank", "model", "inertia [CI]", "steerability", "top-2", "parse rate", "mode"]
+        header = ["rank", "model", "inertia [CI]", "inertia without letter prior"]
+        header += ["steerability", "top-2", "parse rate", "mode"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for _, r in group.sort_values("rank").iterrows():
             ci = ""
@@ -251,6 +142,7 @@ def leaderboard_markdown(board: pd.DataFrame) -> str:
                 _fmt(r.get("rank_label") or r.get("rank")),
                 _fmt(r["model"]),
                 _fmt(r.get("inertia"), "inertia") + ci,
+                _fmt(r.get("debiased_inertia"), "debiased_inertia"),
                 _fmt(r.get("steerability"), "steerability"),
                 _fmt(r.get("top2"), "top2"),
                 _fmt(r.get("parse_rate"), "parse_rate"),
@@ -271,24 +163,6 @@ def protocols_markdown(board: pd.DataFrame) -> str:
         text = json.dumps(fields, indent=2, sort_keys=True)
         parts.append(f"- `{digest}` ({models}):\n\n```json\n{text}\n```")
     return "\n".join(parts)
-
-
-def column_dictionary(folder: Path, configs: list[tuple[str, str, str]]) -> str:
-    parts = []
-    seen_per_model: set[str] = set()
-    for name, path, _ in configs:
-        kind = name.split("_", 1)[0]
-        if kind in PER_MODEL and kind in seen_per_model:
-            continue
-        file = folder / path
-        if not file.exists():
-            continue
-        columns = pq.read_schema(file).names
-        title = f"`{kind}_<model>`" if kind in PER_MODEL else f"`{name}`"
-        seen_per_model.add(kind)
-        rows = [f"| `{c}` | {column_meaning(c)} |" for c in columns]
-        parts.append(f"**{title}**\n\n| column | meaning |\n|---|---|\n" + "\n".join(rows))
-    return "\n\n".join(parts)
 
 
 def models_markdown(folder: Path) -> str:
@@ -320,13 +194,11 @@ def dataset_card(
     folder = Path(folder)
     repo = repo_id or "<org>/<name>"
     rows = manifest_rows(folder)
-    configs = configs_of(rows)
+    configs = configs_of(rows, model_names_of(folder))
     board_path = folder / "data/leaderboard/leaderboard.parquet"
     board = pd.read_parquet(board_path) if board_path.exists() else pd.DataFrame()
     meta: dict[str, Any] = {
-        "license": "other",
-        "license_name": "value-inertia-research-use",
-        "license_link": "LICENSE.md",
+        "license": LICENSE_ID,
         "pretty_name": DATASET_TITLE,
         "language": ["en"],
         "task_categories": ["question-answering", "text-generation"],
@@ -351,7 +223,8 @@ def dataset_card(
         ],
     }
     contents = "\n".join(
-        f"| `{name}` | {rows.get(path, '-')} | `{path}` | {text} |" for name, path, text in configs
+        f"| `{name}` | {config_rows(rows, path)} | `{path}` | {text} |"
+        for name, path, text in configs
     )
     q_lines = "\n".join(
         f"- **{q.name}** (`{qid}`): {q.citation}" for qid, q in questionnaires.items()
@@ -360,7 +233,8 @@ def dataset_card(
     release = (
         f"This revision is the release `{release_tag}`."
         if release_tag
-        else "Each push is tagged `v<package version>-<protocol>-<UTC time>`."
+        else "Each push is tagged `v<package version>-<protocols>-<digest>`; the tag message "
+        "lists the protocols."
     )
     body = f"""
 # {DATASET_TITLE}
@@ -370,7 +244,11 @@ different people? Each model answered value questionnaires while playing many
 random personas (World Values Survey attributes), and once without a persona.
 Made with the *role-play-at-scale* method of Lee, Cho & Lee (2024),
 [arXiv:2408.09049](https://arxiv.org/abs/2408.09049). Results accumulate: each
-publication replaces only its own (model, questionnaire, protocol) rows.
+publication replaces only its own (model identity, questionnaire, variant, protocol) rows.
+A model's identity (`model_key`) is its weights (the sha256 of its GGUF file) or the model
+it was served as (a hash of the served id, revision and public id), never its display
+name; its answers are in `data/<responses|parsed>/<model_key>/`, one file per
+questionnaire, variant and protocol.
 
 ## Leaderboard
 
@@ -413,7 +291,7 @@ description, formula); figures are in `data/plots/`.
 
 ### Column dictionary
 
-{column_dictionary(folder, configs)}
+{card_columns.column_dictionary(folder, configs)}
 
 ## Models
 
@@ -435,27 +313,33 @@ description, formula); figures are in `data/plots/`.
 
 ## License
 
-See [LICENSE.md](LICENSE.md): the questionnaire items are the copyright of
-their authors and are reproduced for non-commercial research only; model
-responses are also subject to each model's licence (table above).
+{LICENSE_NAME} ([LICENSE.md](LICENSE.md)). The questionnaire items are the
+copyright of their authors and are reproduced for non-commercial research only;
+model responses are also subject to each model's licence (table above).
 """
     return redact(front_matter(meta) + body)
 
 
 def license_text(questionnaires: Mapping[str, Any]) -> str:
+    """LICENSE.md: the dataset's one licence (:data:`LICENSE_ID`, as in the card's metadata),
+    and the third-party rights it does not override."""
     parts = [
         "# License",
         "",
-        "The generated data in this repository (personas, metrics, clusters, leaderboard, "
-        "figures) is released under CC BY 4.0. Model responses are also subject to the terms "
-        "of the model that produced them.",
+        f"This dataset (licence id `{LICENSE_ID}`) is released under the {LICENSE_NAME}: "
+        f"<{LICENSE_URL}>. Use it for non-commercial purposes and credit it as the citation "
+        "in README.md says.",
         "",
-        "Prompts and responses contain the items of these questionnaires, whose rights stay "
-        "with their authors:",
+        "What the licence cannot grant:",
+        "",
+        "- Model responses are also subject to the terms of the model that produced them "
+        "(the models table names each model's licence where known).",
+        "- Prompts and responses contain the items of these questionnaires, whose rights stay "
+        "with their authors; they are reproduced for non-commercial research:",
         "",
     ]
     for qid, q in questionnaires.items():
-        parts += [f"- **{q.name}** (`{qid}`): {q.license} Cite: {q.citation}"]
+        parts += [f"  - **{q.name}** (`{qid}`): {q.license} Cite: {q.citation}"]
     return "\n".join(parts) + "\n"
 
 

@@ -20,9 +20,8 @@ import pyarrow.parquet as pq
 
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core import paths
-from value_inertia.core.config import Params
+from value_inertia.core.config import ConfigError, Params
 from value_inertia.core.errors import InputError
-from value_inertia.core.naming import artifact_stem
 from value_inertia.core.redaction import redact
 from value_inertia.core.registry import registry_records
 from value_inertia.core.table_io import read_frame, write_table, write_text_atomic
@@ -30,28 +29,35 @@ from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.board import (
     load_current_inputs,
-    load_quality_reports,
+    load_extras,
     load_variant_reports,
 )
+from value_inertia.publishing.card_columns import undescribed_columns
+from value_inertia.publishing.configs import config_rows, configs_of, model_names_of
 from value_inertia.publishing.folders import copy, folder_files, replace_dir, require
-from value_inertia.publishing.hub_tables import (
+from value_inertia.publishing.privacy import private_strings, scrub, scrub_errors
+from value_inertia.publishing.tables.identity import plot_file, recorded_weights, result_file
+from value_inertia.publishing.tables.merge import RESULT_KEY, frame_table
+from value_inertia.publishing.tables.public import (
+    models_table,
+    package_version,
+    public_model,
+)
+from value_inertia.publishing.tables.results import results_frame
+from value_inertia.publishing.tables.rows import (
     ASSIGNMENTS_SCHEMA,
     CLUSTERS_SCHEMA,
     METRICS_SCHEMA,
     QUALITY_SCHEMA,
     cluster_rows,
-    frame_table,
     metrics_rows,
-    models_table,
-    package_version,
-    public_model,
     quality_rows,
-    results_frame,
-    scrub,
 )
-from value_inertia.tracking import git_commit, params_hash
+from value_inertia.tracking import EXPERIMENT, git_commit, params_hash, tracking_uri
 
 REGISTRY_FILE = "data/metric_registry.json"
+# what splits a model's answers into results (one file per result)
+RESULT_COLUMNS = ("questionnaire", "variant")
 
 
 def default_provenance(root: Path, params: Params) -> dict[str, Any]:
@@ -96,8 +102,9 @@ def build_dataset_folder(
         shutil.rmtree(build, ignore_errors=True)
         raise
     rows = card_mod.manifest_rows(out_dir)
+    configs = configs_of(rows, model_names_of(out_dir))
     return {
-        "configs": {n: {"path": p, "rows": rows[p]} for n, p, _ in card_mod.configs_of(rows)},
+        "configs": {n: {"path": p, "rows": config_rows(rows, p)} for n, p, _ in configs},
         "files": [p.as_posix() for p in folder_files(out_dir)],
     }
 
@@ -108,23 +115,34 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
     data = folder / "data"
     copy(require(paths.personas_path(root), "personas"), data / "personas/personas.parquet")
     copy(require(paths.prompts_path(root), "prompts"), data / "prompts/prompts.parquet")
+    private = private_strings(params.models)
     for model in model_names:
-        copy(
-            require(paths.responses_path(model, root), f"evaluate (model {model})"),
-            data / "responses" / f"{model}.parquet",
-        )
-        copy(
-            require(paths.parsed_path(model, root), f"parse (model {model})"),
-            data / "parsed" / f"{model}.parquet",
-        )
+        require(paths.responses_path(model, root), f"evaluate (model {model})")
+        require(paths.parsed_path(model, root), f"parse (model {model})")
 
     metrics, clusters, _specs = load_current_inputs(root, model_names, questionnaire_ids)
     if not metrics:
         raise InputError(f"{paths.metrics_dir(root)}: no metrics; run the analyze stage first")
 
-    quality_reports = {k: r for k, r in load_quality_reports(root).items() if k[0] in model_names}
+    all_quality, spend = load_extras(root)
+    quality_reports = {k: r for k, r in all_quality.items() if k[0] in model_names}
+    variant_reports = {k: r for k, r in load_variant_reports(root).items() if k[0] in model_names}
+    weights = {name: recorded_weights(name, root) for name in model_names}
     date = str(provenance.get("published_at"))
-    board = results_frame(metrics, clusters, params, provenance, date, quality_reports)
+    board = results_frame(
+        metrics,
+        clusters,
+        params,
+        provenance,
+        date,
+        quality_reports,
+        weights=weights,
+        variants=variant_reports,
+        spend={name: record for name, record in spend.items() if name in model_names},
+    )
+    check_distinct_results(board)
+    board["mlflow_run_id"] = analysis_runs(root, board)
+    board = drop_empty_columns(board)
     write_table(frame_table(board), data / "leaderboard/leaderboard.parquet")
     write_text_atomic(
         board.to_csv(index=False, lineterminator="\n"), data / "leaderboard/leaderboard.csv"
@@ -137,13 +155,45 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
         }
         for r in board.itertuples(index=False)
     }
+
+    def file_of(kind: str, model: str, questionnaire: str, variant: str, ext: str) -> Path:
+        key = owner(model, questionnaire, variant)
+        assert key is not None, (model, questionnaire, variant)  # callers publish results only
+        rel = result_file(kind, key["model_key"], questionnaire, variant, key["protocol_hash"], ext)
+        return folder / rel
+
+    def owner(model: str, questionnaire: str, variant: str) -> dict[str, str] | None:
+        """The identity and protocol the answers of (model, questionnaire, variant) are
+        published under: their own result's, else (a variant analysed only as part of
+        the original result, e.g. the shuffled options of the position-bias check) the
+        original result's."""
+        return ids.get((model, questionnaire, variant)) or ids.get(
+            (model, questionnaire, "original")
+        )
+
+    prompts = pd.read_parquet(paths.prompts_path(root), columns=["prompt_id", *RESULT_COLUMNS])
+    for model in model_names:
+        responses = pd.read_parquet(paths.responses_path(model, root))
+        responses = responses.merge(prompts, on="prompt_id", how="left")
+        parsed = pd.read_parquet(paths.parsed_path(model, root))
+        # error texts may name the served model, a path or the host
+        responses = scrub_errors(responses, private)
+        for kind, frame in (("responses", responses), ("parsed", parsed)):
+            for (questionnaire, variant), rows in frame.groupby(list(RESULT_COLUMNS)):
+                key = owner(model, questionnaire, variant)
+                if key is None:
+                    continue  # answers of no published result
+                rows = rows.assign(**key).reset_index(drop=True)
+                path = file_of(kind, model, questionnaire, variant, "parquet")
+                write_table(pa.Table.from_pandas(rows, preserve_index=False), path)
+
     write_table(
         pa.Table.from_pylist(metrics_rows(metrics, ids), schema=METRICS_SCHEMA),
         data / "metrics/metrics.parquet",
     )
     for m in metrics:
-        stem = artifact_stem(m["model"], m["questionnaire"], str(m.get("variant") or "original"))
-        _write_json(m, data / "metrics" / "raw" / f"{stem}.json")
+        variant = str(m.get("variant") or "original")
+        _write_json(m, file_of("metrics/raw", m["model"], m["questionnaire"], variant, "json"))
 
     cluster_ids = {
         (m, q): {"model_key": v["model_key"], "protocol_hash": v["protocol_hash"]}
@@ -169,7 +219,7 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
             ):
                 frame.insert(0, col, value)
             assignments.append(frame[[f.name for f in ASSIGNMENTS_SCHEMA]])
-        _write_json(c, data / "clusters" / "raw" / f"{c['model']}__{c['questionnaire']}.json")
+        _write_json(c, file_of("clusters/raw", c["model"], c["questionnaire"], "original", "json"))
     frame = (
         pd.concat(assignments, ignore_index=True)
         if assignments
@@ -181,7 +231,8 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
     )
 
     write_table(
-        models_table(public_model(m) for m in params.models), data / "models/models.parquet"
+        models_table(public_model(m, weights.get(m.name)) for m in params.models),
+        data / "models/models.parquet",
     )
 
     quality = quality_rows(quality_reports, ids)
@@ -190,20 +241,84 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
             pa.Table.from_pylist(quality, schema=QUALITY_SCHEMA), data / "quality/quality.parquet"
         )
     for (model, questionnaire, variant), report in quality_reports.items():
-        stem = artifact_stem(model, questionnaire, variant)
-        _write_json(report, data / "quality" / "raw" / f"{stem}.json")
+        if (model, questionnaire, variant) in ids:
+            _write_json(report, file_of("quality/raw", model, questionnaire, variant, "json"))
     # each prompt variant against original (value_inertia.analysis.variants), validated
-    for (model, questionnaire), variants in load_variant_reports(root).items():
-        if model in model_names:
-            stem = artifact_stem(model, questionnaire)
-            _write_json(variants.model_dump(mode="json"), data / "variants" / f"{stem}.json")
+    for (model, questionnaire), variants in variant_reports.items():
+        if (model, questionnaire, "original") in ids:
+            path = file_of("variants", model, questionnaire, "original", "json")
+            _write_json(variants.model_dump(mode="json"), path)
 
     for png in sorted(paths.plots_dir(root).glob("*__*__*.png")):
-        if png.name.split("__", 1)[0] in model_names:
-            copy(png, data / "plots" / png.name)
+        parts = png.stem.split("__")
+        variant = parts[2] if len(parts) == 4 else "original"
+        if len(parts) in (3, 4) and (parts[0], parts[1], variant) in ids:
+            key = ids[(parts[0], parts[1], variant)]
+            rel = plot_file(key["model_key"], parts[1], variant, key["protocol_hash"], parts[-1])
+            copy(png, folder / rel)
 
     write_text_atomic(json.dumps(registry_records(), indent=2) + "\n", folder / REGISTRY_FILE)
     rows = {p.as_posix(): _rows(folder / p) for p in folder_files(folder) if p.suffix == ".parquet"}
     card_mod.write_manifest(folder, rows)
+    undescribed = undescribed_columns(folder, rows)
+    if undescribed:  # the card describes every column (publishing/card_columns.py)
+        raise ConfigError(
+            f"{', '.join(undescribed)}: no description for the dataset card; add one to "
+            "COLUMNS in value_inertia/publishing/card_columns.py"
+        )
     questionnaires = load_questionnaires(questionnaire_ids, root)
     card_mod.write_card(folder, questionnaires, params.hub.dataset_repo)
+
+
+def check_distinct_results(board: pd.DataFrame) -> None:
+    """Two models of one run that are the same model measured the same way (one identity,
+    one protocol) would publish into the same files: a :class:`ConfigError` naming them."""
+    key = ["model_key", "questionnaire", "variant", "protocol_hash"]
+    twins = board[board.duplicated(key, keep=False)]
+    if not twins.empty:
+        names = ", ".join(sorted(set(twins["model"].astype(str))))
+        raise ConfigError(
+            f"models {names}: the same model (identity {twins['model_key'].iloc[0]}) measured "
+            "under the same protocol twice; keep one of them in params.yaml `models`"
+        )
+
+
+def drop_empty_columns(board: pd.DataFrame) -> pd.DataFrame:
+    """The board without columns no row has a value in (optional metadata nobody gave, a
+    figure no model has): the published leaderboard has no always-empty column. The push
+    adds ``contributor``; merged boards keep a column while some row has it."""
+    empty = [c for c in board.columns if board[c].isna().all() and c not in RESULT_KEY]
+    return board.drop(columns=empty)
+
+
+def analysis_runs(root: Path, board: pd.DataFrame) -> list[str | None]:
+    """The MLflow run of the analysis that made each board row: the newest ``analyze`` run
+    with the row's model, questionnaire, variant and protocol hash (None where the tracking
+    store has none). Read only: no tracking store is created here."""
+    none: list[str | None] = [None] * len(board)
+    uri = tracking_uri(root)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return none
+    import mlflow  # deferred: about a second of start-up, only when there is a store
+
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return none
+    out: list[str | None] = []
+    for row in board.itertuples(index=False):
+        tags = {
+            "stage": "analyze",
+            "model": row.model,
+            "questionnaire": row.questionnaire,
+            "variant": row.variant,
+            "protocol_hash": row.protocol_hash,
+        }
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items()),
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        out.append(runs[0].info.run_id if runs else None)
+    return out

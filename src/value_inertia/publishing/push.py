@@ -1,4 +1,4 @@
-"""The push: merge with the Hub dataset, one guarded commit, a release tag; submissions.
+"""The push: merge with the Hub dataset, one guarded commit, a release tag.
 
 The Hub dataset is the board's source of truth. :func:`push_dataset` reads the
 tables the dataset already holds (at its head commit), replaces only the rows
@@ -10,9 +10,12 @@ merges again and retries. ``huggingface_hub`` decides what goes over the wire:
 it skips files whose content the Hub already has (and makes no commit when
 nothing changed), and sends Parquet and PNG files through LFS.
 
-:func:`submit` opens the same merge as a pull request (``create_pr=True``) on
-someone else's dataset; :func:`verify_submission` recomputes the submitted
-metrics from the submitted answers and lists every row that does not match.
+:mod:`value_inertia.publishing.submission` opens the same merge as a pull
+request on someone else's dataset, verifies one and lands it.
+
+Every new commit on main gets one release tag, ``v<version>-<protocols>-<digest>``
+(:func:`release_tag`), with a tag message that lists every protocol the board
+holds (:func:`release_message`).
 
 The token is read from ``HF_TOKEN`` and handed to ``huggingface_hub`` only; it
 never reaches the report, the cards, a log line or an error message.
@@ -20,37 +23,30 @@ never reaches the report, the cards, a log line or an error message.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from value_inertia.analysis.analyze import analyze
 from value_inertia.core import paths
-from value_inertia.core.config import NAME_PATTERN, ConfigError, Params
-from value_inertia.core.errors import RunFailure, UserError
+from value_inertia.core.config import ConfigError, Params
+from value_inertia.core.errors import RunFailure
 from value_inertia.core.redaction import redact
 from value_inertia.core.table_io import write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.folders import file_manifest, folder_files, rel_to
-from value_inertia.publishing.hub_tables import (
+from value_inertia.publishing.release import release_message, release_tag
+from value_inertia.publishing.tables.merge import (
     MERGE_KEYS,
-    RESULT_KEY,
     frame_table,
-    key_frame,
     merge_frames,
-    package_version,
     rerank,
 )
 
@@ -67,12 +63,28 @@ class PublishError(RunFailure):
     """A push to the Hub failed; the message has every secret redacted."""
 
 
+def lfs_transfers() -> None:
+    """Upload through Git LFS, not Xet, for the rest of this process.
+
+    ``huggingface_hub`` sends every upload through Xet when ``hf_xet`` is
+    installed. The project keeps to the LFS path on purpose: it is the one its
+    tests exercise against the Hub stand-in (a Xet CAS server cannot be stood
+    in for), and the Hub accepts LFS uploads to Xet-backed repos as well (its
+    LFS bridge; files are migrated to Xet storage in the background).
+    """
+    from huggingface_hub import constants
+
+    constants.HF_HUB_DISABLE_XET = True
+
+
 def hub_api() -> Any:
-    """An ``HfApi`` with ``HF_TOKEN`` and ``HF_ENDPOINT`` (None without a token)."""
+    """An ``HfApi`` with ``HF_TOKEN`` and ``HF_ENDPOINT`` (None without a token); LFS uploads."""
     token = os.environ.get(TOKEN_ENV) or None
     if not token:
         return None
     from huggingface_hub import HfApi
+
+    lfs_transfers()
 
     return HfApi(token=token, endpoint=os.environ.get("HF_ENDPOINT") or None)
 
@@ -93,18 +105,6 @@ def _download(api: Any, repo_id: str, rel: str, revision: str, cache: Path) -> P
     )
 
 
-def release_tag(folder: Path) -> str:
-    """``v<version>-<protocol>-<content digest>``: the same data gets the same tag."""
-    board = pd.read_parquet(folder / BOARD, columns=["protocol_hash"])
-    protocols = sorted(set(board["protocol_hash"].astype(str)))
-    proto = "-".join(p[:8] for p in protocols) if len(protocols) <= 2 else "multi"
-    digest = hashlib.sha256()
-    for rel in folder_files(folder):
-        if rel.as_posix() not in ("README.md", "LICENSE.md"):
-            digest.update(rel.as_posix().encode() + (folder / rel).read_bytes())
-    return f"v{package_version()}-{proto}-{digest.hexdigest()[:8]}"
-
-
 def _write_merged(frame: pd.DataFrame, path: Path, like: Path) -> None:
     write_table(frame_table(frame, pq.read_schema(like)), path)
 
@@ -117,11 +117,14 @@ def merge_into(
     local: Path,
     out: Path,
     *,
-    contributor: str,
+    contributor: str | None,
     root: Path,
     rank_by: str = "inertia",
 ) -> str:
-    """Write ``local`` merged with the dataset at ``revision`` to ``out``; returns the tag."""
+    """Write ``local`` merged with the dataset at ``revision`` to ``out``; returns the tag.
+
+    ``contributor`` is written on ``local``'s board rows (None: they keep theirs).
+    """
     shutil.copytree(local, out)
     cache = out.parent / "hf-cache"
     for rel, key in MERGE_KEYS.items():
@@ -129,7 +132,7 @@ def merge_into(
         if not path.exists():
             continue
         mine = pd.read_parquet(path)
-        if rel == BOARD:
+        if rel == BOARD and contributor is not None:
             mine["contributor"] = contributor
         remote = None
         if rel in remote_files:
@@ -172,19 +175,22 @@ def push_dataset(
     create_pr: bool = False,
     commit_message: str = "value-inertia: publish results",
     rank_by: str = "inertia",
+    keep_contributors: bool = False,
 ) -> dict[str, Any]:
     """Merge ``folder`` into the Hub dataset ``repo_id`` and commit (or open a PR).
 
     One ``create_commit`` per attempt, with ``parent_commit`` = the head the
     merge read; a conflict (HTTP 409/412: someone committed meanwhile) makes it
     re-read, re-merge and retry, up to :data:`MAX_ATTEMPTS` times. A new commit
-    on main is tagged with :func:`release_tag`.
+    on main is tagged with :func:`release_tag` and :func:`release_message`.
+    The token's user is written as the contributor of this folder's board rows,
+    unless ``keep_contributors`` (landing a submission: its rows keep the submitter).
     """
     from huggingface_hub import CommitOperationAdd
 
     if not create_pr:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    contributor = str(api.whoami().get("name") or "unknown")
+    contributor = None if keep_contributors else str(api.whoami().get("name") or "unknown")
     for attempt in range(1, MAX_ATTEMPTS + 1):
         head = api.repo_info(repo_id, repo_type="dataset").sha
         remote_files = set(api.list_repo_files(repo_id, repo_type="dataset", revision=head))
@@ -218,6 +224,7 @@ def push_dataset(
                 if _is_conflict(exc) and attempt < MAX_ATTEMPTS:
                     continue
                 raise
+            message = release_message(merged)
         break
     committed = bool(info.pr_url) or info.oid != head
     result: dict[str, Any] = {
@@ -233,7 +240,14 @@ def push_dataset(
         result["pr_url"] = info.pr_url
         result["pr_num"] = info.pr_num
     else:  # tagged also when unchanged, in case an earlier push stopped before its tag
-        api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="dataset", exist_ok=True)
+        api.create_tag(
+            repo_id,
+            tag=tag,
+            tag_message=message,
+            revision=info.oid,
+            repo_type="dataset",
+            exist_ok=True,
+        )
         result["tag"] = tag
     return result
 
@@ -241,35 +255,51 @@ def push_dataset(
 def push_space(
     api: Any, folder: Path, repo_id: str, *, private: bool, commit_message: str
 ) -> dict[str, Any]:
-    """Make the Space ``repo_id`` hold exactly the files of ``folder``, in at most one commit."""
+    """Make the Space ``repo_id`` hold exactly the files of ``folder``, in at most one commit.
+
+    Guarded by ``parent_commit`` like the dataset push: a conflict (someone
+    committed to the Space meanwhile) re-reads its files and retries.
+    """
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
     api.create_repo(repo_id, repo_type="space", private=private, exist_ok=True, space_sdk="gradio")
-    head = api.repo_info(repo_id, repo_type="space").sha
-    remote = set(api.list_repo_files(repo_id, repo_type="space", revision=head))
     local = {p.as_posix() for p in folder_files(folder)}
-    operations: list[Any] = [
-        CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in sorted(local)
-    ]
-    operations += [
-        CommitOperationDelete(path_in_repo=p) for p in sorted(remote - local - {".gitattributes"})
-    ]
-    with warnings.catch_warnings():
-        # A Space without a dataset repo deliberately carries the leaderboard's Parquet file.
-        warnings.filterwarnings("ignore", message=r".*commit a data file", category=UserWarning)
-        info = api.create_commit(
-            repo_id,
-            operations,
-            commit_message=commit_message,
-            repo_type="space",
-            parent_commit=head,
-        )
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        head = api.repo_info(repo_id, repo_type="space").sha
+        remote = set(api.list_repo_files(repo_id, repo_type="space", revision=head))
+        operations: list[Any] = [
+            CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p))
+            for p in sorted(local)
+        ]
+        operations += [
+            CommitOperationDelete(path_in_repo=p)
+            for p in sorted(remote - local - {".gitattributes"})
+        ]
+        try:
+            with warnings.catch_warnings():
+                # A Space without a dataset repo deliberately carries the board's Parquet file.
+                warnings.filterwarnings(
+                    "ignore", message=r".*commit a data file", category=UserWarning
+                )
+                info = api.create_commit(
+                    repo_id,
+                    operations,
+                    commit_message=commit_message,
+                    repo_type="space",
+                    parent_commit=head,
+                )
+        except Exception as exc:  # someone committed meanwhile: re-read and retry
+            if _is_conflict(exc) and attempt < MAX_ATTEMPTS:
+                continue
+            raise
+        break
     committed = info.oid != head
     return {
         "status": "committed" if committed else "unchanged",
         "commit": info.oid if committed else None,
         "commit_url": info.commit_url if committed else None,
         "deleted": sorted(remote - local - {".gitattributes"}) if committed else [],
+        "attempts": attempt,
     }
 
 
@@ -355,177 +385,3 @@ def publish(root: Path, params: Params) -> dict[str, Any]:
     if failure is not None:
         raise PublishError(f"push to the Hub failed: {failure}")
     return json.loads(text)
-
-
-# --------------------------------------------------------------------------- submissions
-
-
-def submit(root: Path, to_repo: str) -> dict[str, Any]:
-    """Open a pull request on the Hub dataset ``to_repo`` with this run's results.
-
-    The built ``data/hub/dataset`` folder is merged with the dataset's main
-    branch, exactly like a publish, and sent with ``create_pr=True``.
-    """
-    api = hub_api()
-    if api is None:
-        raise ConfigError(f"submit: {TOKEN_ENV} is not set (a Hub token with write access)")
-    folder = paths.hub_dir(Path(root)) / "dataset"
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: not found; run `value-inertia publish` first (it builds it)")
-    try:
-        return push_dataset(
-            api,
-            folder,
-            to_repo,
-            root=Path(root),
-            create_pr=True,
-            commit_message="value-inertia: submit results",
-        )
-    except UserError:
-        raise
-    except Exception as exc:  # raised redacted
-        raise PublishError(
-            redact(f"submission to {to_repo} failed: {type(exc).__name__}: {exc}")
-        ) from None
-
-
-def _read_at(api: Any, repo_id: str, rel: str, revision: str, cache: Path) -> pd.DataFrame | None:
-    from huggingface_hub.errors import EntryNotFoundError, RevisionNotFoundError
-
-    try:
-        return pd.read_parquet(_download(api, repo_id, rel, revision, cache))
-    except (EntryNotFoundError, RevisionNotFoundError):
-        return None
-
-
-def _close(a: Any, b: Any, tol: float) -> bool:
-    a_missing = a is None or (isinstance(a, float) and np.isnan(a))
-    b_missing = b is None or (isinstance(b, float) and np.isnan(b))
-    if a_missing or b_missing:
-        return a_missing and b_missing
-    return abs(float(a) - float(b)) <= tol
-
-
-def recomputed_values(metrics: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    """``{(level, group): {metric: value}}`` of an analyze() result."""
-    out = {("overall", "overall"): metrics.get("overall") or {}}
-    out.update({("dimension", d): v for d, v in (metrics.get("dimensions") or {}).items()})
-    for level, members in (metrics.get("levels") or {}).items():
-        out.update({(level, g): v for g, v in members.items()})
-    return out
-
-
-def verify_submission(
-    repo_id: str, pr: int | str, root: Path, *, tol: float = 1e-6, api: Any = None
-) -> dict[str, Any]:
-    """Recompute the metrics a pull request submits from the answers it submits.
-
-    Rows of the PR's ``metrics`` table that main does not have (or has with
-    other values) are checked: their model's parsed answers and the personas in
-    the PR go through :func:`value_inertia.analysis.analyze.analyze`; every point
-    estimate (``inertia``, ``steerability``, ``top2``, ``top1``) must match, and
-    so must the PR's leaderboard rows. Returns ``{"checked": n, "mismatches":
-    [...], "ok": bool}``.
-    """
-    if api is None:
-        api = hub_api()
-    if api is None:  # a public dataset needs no token to be read
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=False, endpoint=os.environ.get("HF_ENDPOINT") or None)
-    revision = pr if isinstance(pr, str) and pr.startswith("refs/") else f"refs/pr/{int(pr)}"
-    with tempfile.TemporaryDirectory(prefix="vi-verify-") as tmp:
-        cache = Path(tmp)
-        submitted = _read_at(api, repo_id, METRICS, revision, cache)
-        if submitted is None:
-            raise ConfigError(f"{repo_id} {revision}: no {METRICS}")
-        base = _read_at(api, repo_id, METRICS, "main", cache)
-        board = _read_at(api, repo_id, BOARD, revision, cache)
-        personas = _read_at(api, repo_id, "data/personas/personas.parquet", revision, cache)
-        new = submitted
-        if base is not None and not base.empty:
-            cols = [*RESULT_KEY, "level", "group", *COMPARED]
-            seen = set(key_frame(base, cols))
-            new = submitted[~key_frame(submitted, cols).isin(seen)]
-        results = new[RESULT_KEY + ["model"]].drop_duplicates()
-        mismatches: list[dict[str, Any]] = []
-        known = {p.stem for p in paths.questionnaire_dir(root).glob("*.yaml")}
-        for r in results.itertuples(index=False):
-            where = {k: getattr(r, k) for k in RESULT_KEY}
-            if not re.fullmatch(NAME_PATTERN, str(r.model)) or "__" in str(r.model):
-                mismatches.append({**where, "problem": f"invalid model name {r.model!r}"})
-                continue
-            if r.questionnaire not in known:
-                mismatches.append({**where, "problem": "unknown questionnaire"})
-                continue
-            parsed = _read_at(api, repo_id, f"data/parsed/{r.model}.parquet", revision, cache)
-            if parsed is None or personas is None:
-                mismatches.append({**where, "problem": "answers or personas missing"})
-                continue
-            if "variant" in parsed.columns:
-                parsed = parsed[parsed["variant"].astype(str) == str(r.variant)]
-            (questionnaire,) = load_questionnaires([r.questionnaire], root).values()
-            again = recomputed_values(
-                analyze(parsed, personas, questionnaire, n_boot=10, confidence=0.9, seed=0)
-            )
-            rows = submitted[
-                key_frame(submitted, RESULT_KEY)
-                == key_frame(pd.DataFrame([where]), RESULT_KEY).iloc[0]
-            ]
-            for row in rows.itertuples(index=False):
-                ref = again.get((row.level, row.group))
-                for metric in COMPARED:
-                    value = getattr(row, metric)
-                    if ref is None or not _close(value, ref.get(metric), tol):
-                        mismatches.append(
-                            {
-                                **where,
-                                "table": "metrics",
-                                "level": row.level,
-                                "group": row.group,
-                                "metric": metric,
-                                "submitted": value,
-                                "recomputed": None if ref is None else ref.get(metric),
-                            }
-                        )
-            if board is not None:
-                line = board[
-                    key_frame(board, RESULT_KEY)
-                    == key_frame(pd.DataFrame([where]), RESULT_KEY).iloc[0]
-                ]
-                for value in line.get("inertia", pd.Series(dtype=float)):
-                    if not _close(value, again[("overall", "overall")].get("inertia"), tol):
-                        mismatches.append(
-                            {
-                                **where,
-                                "table": "leaderboard",
-                                "metric": "inertia",
-                                "submitted": value,
-                                "recomputed": again[("overall", "overall")].get("inertia"),
-                            }
-                        )
-    return {
-        "repo_id": repo_id,
-        "revision": revision,
-        "checked": int(len(results)),
-        "mismatches": _jsonable(mismatches),
-        "ok": not mismatches,
-    }
-
-
-def _jsonable(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for row in rows:
-        out.append(
-            {
-                k: (
-                    float(v)
-                    if isinstance(v, np.floating)
-                    else v.item()
-                    if isinstance(v, np.generic)
-                    else v
-                )
-                for k, v in row.items()
-            }
-        )
-    return out

@@ -25,17 +25,38 @@ SNAPSHOT = (
     "data/metrics/metrics.parquet",
     "data/metric_registry.json",
 )
+SNAPSHOT_FILES = (
+    ("data/plots", "*.png"),
+    ("data/metrics/raw", "*.json"),
+    ("data/quality/raw", "*.json"),
+)
+
+
+# The Space's entry point (``app_file``): Spaces run ``python app.py`` in the repo root,
+# which puts the root on ``sys.path``, so the copied ``leaderboard`` package is the one imported.
+SPACE_ENTRY = '''"""The value-inertia leaderboard Space: starts the ``leaderboard`` package."""
+
+from leaderboard.app import main
+
+if __name__ == "__main__":
+    main()
+'''
 
 
 def app_source(root: Path) -> Path:
-    """``leaderboard/app.py`` of the project (or of this source checkout)."""
+    """The ``leaderboard/`` package of the project (or of this source checkout)."""
     for candidate in (
-        Path(root) / "leaderboard" / "app.py",
-        Path(__file__).resolve().parents[3] / "leaderboard" / "app.py",
+        Path(root) / "leaderboard",
+        Path(__file__).resolve().parents[3] / "leaderboard",
     ):
-        if candidate.exists():
+        if (candidate / "app.py").is_file():
             return candidate
     raise ConfigError(f"{Path(root) / 'leaderboard' / 'app.py'}: not found")
+
+
+def app_files(package: Path) -> list[Path]:
+    """The package's Python modules (relative), without caches or anything else."""
+    return sorted(p.relative_to(package) for p in package.glob("*.py"))
 
 
 def version(package: str) -> str | None:
@@ -75,7 +96,8 @@ Lee, Cho & Lee 2024, [arXiv:2408.09049](https://arxiv.org/abs/2408.09049)).
 {data_line}
 
 Run it locally: `pip install gradio pandas pyarrow matplotlib huggingface_hub` and
-`python app.py` (`--dataset <org>/<name>` reads a Hub dataset instead).
+`python app.py` (`--dataset <org>/<name>` reads a Hub dataset instead; the app is the
+`leaderboard/` package).
 """
     return front_matter(meta) + body
 
@@ -86,7 +108,8 @@ def build_space_folder(
     dataset_repo: str | None = None,
     dataset_folder: Path | None = None,
 ) -> dict[str, Any]:
-    """Build the Hub Space folder ``out_dir``: app.py, requirements.txt, README.md.
+    """Build the Hub Space folder ``out_dir``: the ``leaderboard/`` package whole, the entry
+    ``app.py`` that starts it, requirements.txt, README.md.
 
     ``app_config.json`` names the dataset repo the app reads. Without a repo,
     the public tables and figures of ``dataset_folder`` (the built dataset
@@ -101,7 +124,10 @@ def build_space_folder(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build-", dir=out_dir.parent))
     try:
-        copy(app_source(root), build / "app.py")
+        package = app_source(root)
+        for rel in app_files(package):
+            copy(package / rel, build / "leaderboard" / rel)
+        write_text_atomic(SPACE_ENTRY, build / "app.py")
         requirements = [
             f"pandas>={version('pandas') or '2.2'}",
             f"pyarrow>={version('pyarrow') or '15'}",
@@ -117,8 +143,11 @@ def build_space_folder(
             for rel in SNAPSHOT:
                 if (source / rel).exists():
                     copy(source / rel, build / rel)
-            for png in sorted((source / "data" / "plots").glob("*.png")):
-                copy(png, build / "data" / "plots" / png.name)
+            # per-result files the app shows (keyed by identity and protocol: nested)
+            for folder, pattern in SNAPSHOT_FILES:
+                for path in sorted((source / folder).rglob(pattern)):
+                    rel = path.relative_to(source)
+                    copy(path, build / rel)
         replace_dir(build, out_dir)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)

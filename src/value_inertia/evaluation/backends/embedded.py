@@ -21,7 +21,10 @@ letter token (" A" and "A", ... " F" and "F"), records their total mass, and
 normalises over the six. Prompts come grouped by persona; the KV cache of the
 longest common token prefix with the previous prompt is kept, so a persona's
 shared preamble is evaluated once. ``sample`` mode generates text with a seed
-derived from the request key (reproducible per sample).
+derived from the request key (reproducible per sample), from the model's own
+distribution: no top-k, top-p, min-p or typical-p truncation and no penalties
+(:data:`~value_inertia.core.protocol.EMBEDDED_SAMPLER`; llama-cpp-python's
+own defaults would keep only the top 40 tokens above 5% of the top one, within 0.95).
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from value_inertia.core.config import ConfigError, ModelParams
+from value_inertia.core.protocol import EMBEDDED_SAMPLER
 from value_inertia.core.table_io import file_hash
 from value_inertia.design.questionnaires import OPTION_LETTERS
 from value_inertia.evaluation.backends.base import Request, Result, ResultCallback
+from value_inertia.evaluation.backends.threads import EngineThreads
 from value_inertia.evaluation.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -168,12 +173,15 @@ class EmbeddedBackend:
 
         self.model = model
         self.model_path = resolve_model_path(model.model)
+        # the cores other work leaves free, re-checked during the run (threads.py)
+        self.threads = EngineThreads(n_threads)
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
             try:
                 self.llm = Llama(
                     model_path=str(self.model_path),
                     n_ctx=n_ctx,
-                    n_threads=n_threads or max(1, os.cpu_count() or 1),
+                    n_threads=self.threads.current,
+                    n_threads_batch=self.threads.current,
                     logits_all=False,
                     verbose=False,
                     seed=0,
@@ -298,6 +306,7 @@ class EmbeddedBackend:
     # -- driver --------------------------------------------------------------
     def run(self, requests: Sequence[Request], on_result: ResultCallback) -> None:
         for request in requests:
+            self.threads.adjust(self.llm)
             start = time.perf_counter()
             try:
                 text = self.prompt_text(request)
@@ -334,6 +343,7 @@ class EmbeddedBackend:
             max_tokens=self.model.max_tokens,
             temperature=self.model.temperature,
             seed=seed,
+            **EMBEDDED_SAMPLER,  # no truncation, no penalty: the model's own distribution
         )
         assert isinstance(out, dict)  # not a stream: stream=False
         choice = out["choices"][0]

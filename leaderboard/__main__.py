@@ -1,0 +1,5 @@
+"""``python -m leaderboard``: serve the leaderboard app."""
+
+from leaderboard.app import main
+
+main()

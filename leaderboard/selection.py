@@ -1,0 +1,235 @@
+"""What the app selects: questionnaires, protocols, models, table columns, per-dimension rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from leaderboard.data import Board
+from leaderboard.formatting import fmt, fmt_ci, fmt_verdict, missing, verdict_fails
+
+ALL = "all"
+# Table columns shown by default (all fit at 1400 px without scrolling sideways).
+DEFAULT_COLUMNS: list[str] = [
+    "rank",
+    "model",
+    "inertia",
+    "inertia CI",
+    "debiased_inertia",
+    "steerability",
+    "top2",
+    "parse_rate",
+    "verdict",
+    "mode",
+    "backend",
+]
+OPTIONAL_COLUMNS: list[str] = [
+    "top1",
+    "letter_mass",
+    "seed_stability",
+    "design",
+    "clusters",
+    "silhouette",
+    "public_id",
+    "variant",
+    "contributor",
+    "published_at",
+    "package_version",
+    "protocol_hash",
+]
+LEVEL_LABELS = {
+    "dimension": "value dimensions",
+    "basic": "10 basic values",
+    "higher_order": "4 higher-order values",
+}
+
+
+def questionnaires(frame: pd.DataFrame) -> list[str]:
+    return sorted(frame["questionnaire"].astype(str).unique()) if len(frame) else []
+
+
+def protocol_counts(frame: pd.DataFrame, questionnaire: str) -> list[tuple[str, int]]:
+    """``(protocol_hash, number of models)`` of ``questionnaire``, most models first."""
+    rows = frame[frame["questionnaire"] == questionnaire]
+    counts = rows.groupby("protocol_hash")["model"].nunique()
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def protocol_choices(frame: pd.DataFrame, questionnaire: str) -> list[tuple[str, str]]:
+    """Dropdown choices ``(label, protocol_hash)``; the first is the default."""
+    out = []
+    for digest, n in protocol_counts(frame, questionnaire):
+        modes = sorted(
+            set(
+                frame.loc[
+                    (frame["questionnaire"] == questionnaire) & (frame["protocol_hash"] == digest),
+                    "mode",
+                ]
+                .dropna()
+                .astype(str)
+            )
+        )
+        label = f"{digest[:12]} · {n} model{'s' if n != 1 else ''}"
+        if modes:
+            label += f" · {'/'.join(modes)}"
+        out.append((label, digest))
+    return out
+
+
+def default_protocol(frame: pd.DataFrame, questionnaire: str) -> str | None:
+    counts = protocol_counts(frame, questionnaire)
+    return counts[0][0] if counts else None
+
+
+def selected_rows(board: Board, questionnaire: str, protocol: str | None) -> pd.DataFrame:
+    frame = board.frame
+    rows = frame[frame["questionnaire"] == questionnaire]
+    if protocol not in (None, "", ALL):
+        rows = rows[rows["protocol_hash"] == protocol]
+    return rows.sort_values(["rank", "model"], kind="stable")
+
+
+def column_choices(board: Board) -> list[str]:
+    have = set(board.frame.columns) | {"inertia CI"}
+    return [c for c in [*DEFAULT_COLUMNS, *OPTIONAL_COLUMNS] if c in have]
+
+
+def default_columns(choices: list[str]) -> list[str]:
+    return [c for c in DEFAULT_COLUMNS if c in choices]
+
+
+def table_view(
+    board: Board,
+    questionnaire: str,
+    protocol: str | None,
+    search: str,
+    columns: list[str] | None,
+) -> pd.DataFrame:
+    """The rows of one protocol, model names containing ``search``, as formatted text."""
+    rows = selected_rows(board, questionnaire, protocol)
+    needle = (search or "").strip().lower()
+    if needle:
+        rows = rows[rows["model"].astype(str).str.lower().str.contains(needle, regex=False)]
+    wanted = [c for c in column_choices(board) if c in set(columns or []) | {"model"}]
+    out: dict[str, list[str]] = {}
+    for column in wanted:
+        if column == "rank":
+            out[column] = [str(v) for v in rows["rank_label"]]
+        elif column == "inertia CI":
+            out[column] = [
+                fmt_ci(board, lo, hi)
+                for lo, hi in zip(rows["inertia_ci_low"], rows["inertia_ci_high"], strict=True)
+            ]
+        elif column == "verdict":
+            out[column] = [fmt_verdict(v) for v in rows[column]]
+        else:
+            out[column] = [fmt(board, v, column) for v in rows[column]]
+    return pd.DataFrame(out, columns=wanted)
+
+
+def failing_rows(board: Board, questionnaire: str, protocol: str | None, search: str) -> list[bool]:
+    """Per row of :func:`table_view`: does its quality verdict flag a problem?"""
+    rows = selected_rows(board, questionnaire, protocol)
+    needle = (search or "").strip().lower()
+    if needle:
+        rows = rows[rows["model"].astype(str).str.lower().str.contains(needle, regex=False)]
+    if "verdict" not in rows.columns:
+        return [False] * len(rows)
+    return [verdict_fails(v) for v in rows["verdict"]]
+
+
+def result_row(
+    board: Board, key: str | None, questionnaire: str | None, protocol: str | None
+) -> pd.Series | None:
+    """The board row of model ``key`` (its ``model_key``) in the selected protocol (the
+    ``original`` prompt variant first); None when it has none."""
+    if not key or not questionnaire:
+        return None
+    rows = selected_rows(board, questionnaire, protocol)
+    rows = rows[rows["model_key"].astype(str) == str(key)]
+    if rows.empty:
+        return None
+    original = rows[rows["variant"].astype(str) == "original"]
+    return (original if len(original) else rows).iloc[0]
+
+
+def model_choices(
+    board: Board, questionnaire: str | None, protocol: str | None
+) -> list[tuple[str, str]]:
+    """``(label, model_key)`` of the models of one protocol, in rank order: what the model
+    and compare dropdowns offer. Two identities under one display name are told apart
+    by the end of their key."""
+    if not questionnaire:
+        return []
+    rows = selected_rows(board, questionnaire, protocol)
+    keys, labels = rows["model_key"].astype(str), rows["model"].astype(str)
+    pairs = list(dict.fromkeys(zip(keys, labels, strict=True)))
+    names = [name for _, name in pairs]
+    return [
+        (name if names.count(name) == 1 else f"{name} ({key[-6:]})", key) for key, name in pairs
+    ]
+
+
+def model_label(board: Board, key: str | None) -> str:
+    """The display name of model ``key`` (the key itself when the board has no such model)."""
+    rows = board.frame[board.frame["model_key"].astype(str) == str(key)]
+    return str(rows["model"].iloc[0]) if len(rows) else str(key)
+
+
+def model_names(frame: pd.DataFrame, questionnaire: str | None = None) -> list[str]:
+    rows = frame if questionnaire is None else frame[frame["questionnaire"] == questionnaire]
+    return sorted(rows["model"].astype(str).unique()) if len(rows) else []
+
+
+def dimension_table(
+    board: Board, key: str, questionnaire: str, protocol: str | None, level: str = "dimension"
+) -> pd.DataFrame:
+    """One row per group of ``level`` of model ``key`` (its ``model_key``; a project's own
+    data: its name) in ``protocol``: inertia, steerability (with CIs), distributions."""
+    columns = [
+        "group",
+        "inertia",
+        "inertia_ci_low",
+        "inertia_ci_high",
+        "steerability",
+        "steerability_ci_low",
+        "steerability_ci_high",
+        "mean_rating",
+        "baseline_mean_rating",
+        "distribution",
+        "baseline_distribution",
+    ]
+    m = board.metrics
+    if m is not None and "protocol_hash" in m.columns:
+        rows = m[
+            (m["model_key" if "model_key" in m.columns else "model"] == key)
+            & (m["variant"] == "original" if "variant" in m.columns else True)
+            & (m["questionnaire"] == questionnaire)
+            & (m["level"] == level)
+            & ((m["protocol_hash"] == protocol) if protocol not in (None, "", ALL) else True)
+        ]
+        return rows[[c for c in columns if c in rows.columns]].reset_index(drop=True)
+    # a project's own leaderboard: per-dimension point estimates in wide columns
+    frame = board.frame
+    row = frame[(frame["model_key"] == key) & (frame["questionnaire"] == questionnaire)]
+    if row.empty or level != "dimension":
+        return pd.DataFrame(columns=["group", "inertia", "steerability"])
+    r = row.iloc[0]
+    dims = [c.split(":", 1)[1] for c in frame.columns if c.startswith("inertia:")]
+    dims = [d for d in dims if not missing(r.get(f"inertia:{d}"))]
+    return pd.DataFrame(
+        {
+            "group": dims,
+            "inertia": [r[f"inertia:{d}"] for d in dims],
+            "steerability": [r.get(f"steerability:{d}") for d in dims],
+        }
+    )
+
+
+def levels_of(board: Board, questionnaire: str) -> list[tuple[str, str]]:
+    """``(label, level)`` choices: value dimensions, then roll-ups (PVQ-RR's 10 and 4 values)."""
+    m = board.metrics
+    found = ["dimension"]
+    if m is not None:
+        rows = m[m["questionnaire"] == questionnaire]
+        found += sorted(set(rows["level"].astype(str)) - {"overall", "dimension"})
+    return [(LEVEL_LABELS.get(lv, lv), lv) for lv in found]
