@@ -179,7 +179,7 @@ def permeability_table(
             )
     frame = pd.DataFrame.from_records(records, columns=[c for c in columns if c not in (
         "q_value", "significant")])  # fmt: skip
-    q = benjamini_hochberg(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
+    q: Any = benjamini_hochberg(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
     frame["q_value"] = q
     frame["significant"] = np.asarray(frame["q_value"] <= alpha, dtype=bool)
     return frame[columns]

@@ -47,7 +47,7 @@ from value_inertia.core.table_io import file_hash
 from value_inertia.design.questionnaires import OPTION_LETTERS
 from value_inertia.evaluation.backends.base import Request, Result, ResultCallback
 from value_inertia.evaluation.backends.threads import EngineThreads
-from value_inertia.evaluation.store import StoreError
+from value_inertia.evaluation.store import WEIGHTS_META_KEY, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,6 @@ def weights_sha256(path: Path) -> str:
         tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
         os.replace(tmp, cache_file)
     return cache[entry]
-
-
-WEIGHTS_META_KEY = "weights_sha256"
 
 
 def check_store_weights(store: ResponseStore, model: ModelParams) -> str | None:
@@ -338,12 +335,13 @@ class EmbeddedBackend:
 
     def _sample(self, request: Request, text: str) -> Result:
         seed = int(request.key[:8], 16)
+        sampler: dict[str, Any] = dict(EMBEDDED_SAMPLER)
         out = self.llm.create_completion(
             prompt=text,
             max_tokens=self.model.max_tokens,
             temperature=self.model.temperature,
             seed=seed,
-            **EMBEDDED_SAMPLER,  # no truncation, no penalty: the model's own distribution
+            **sampler,  # no truncation, no penalty: the model's own distribution
         )
         assert isinstance(out, dict)  # not a stream: stream=False
         choice = out["choices"][0]

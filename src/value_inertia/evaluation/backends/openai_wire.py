@@ -54,7 +54,7 @@ def parse_reply(model: ModelParams, key: str, resp: Any) -> Result:
     """
     choice = _first_choice(resp)
     usage = getattr(resp, "usage", None)
-    tokens = {
+    tokens: dict[str, Any] = {
         "tokens_in": usage.prompt_tokens if usage else None,
         "tokens_out": usage.completion_tokens if usage else None,
     }

@@ -86,7 +86,9 @@ def contribution(head: Snapshot, base: Snapshot, out: Path) -> list[str]:
         if base_ids.get(rel) != oid:
             target = out / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(head.path(rel).read_bytes())
+            local = head.path(rel)
+            assert local is not None  # rel is one of head's files (blob_ids lists them)
+            target.write_bytes(local.read_bytes())
             written.append(rel)
     manifest = head.json(card_mod.MANIFEST) or {}
     rows = {k: int(v) for k, v in manifest.items() if k in written and k not in MERGE_KEYS}
