@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from value_inertia import cli, pipeline
+from value_inertia import cli
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, ModelParams, load_params
 from value_inertia.core.errors import InputError, RunFailure, UserError
@@ -26,6 +26,8 @@ from value_inertia.design.questionnaires import load_questionnaire, load_questio
 from value_inertia.evaluation import cost
 from value_inertia.evaluation.backends.embedded import EmbeddedBackend
 from value_inertia.evaluation.runner import BudgetReached
+from value_inertia.pipeline import publishing as publishing_stages
+from value_inertia.pipeline.evaluation import EvaluationFailed
 from value_inertia.publishing.board import load_extras
 from value_inertia.publishing.push import PublishError
 from value_inertia.scoring.answer_table import P_COLUMNS
@@ -227,14 +229,14 @@ def test_no_spend_file_is_no_spend(tmp_path: Path) -> None:
 
 
 def test_run_failures_share_one_base_that_is_not_a_user_error() -> None:
-    for failure in (pipeline.EvaluationFailed, PublishError, BudgetReached):
+    for failure in (EvaluationFailed, PublishError, BudgetReached):
         assert issubclass(failure, RunFailure) and not issubclass(failure, UserError)
 
 
 @pytest.mark.parametrize(
     "failure",
     [
-        pipeline.EvaluationFailed("m: 9 of 10 responses failed"),
+        EvaluationFailed("m: 9 of 10 responses failed"),
         PublishError("push to org/x failed"),
     ],
 )
@@ -247,6 +249,6 @@ def test_a_run_failure_is_one_line_exit_1(
     def fail(*args: object, **kwargs: object) -> Path:
         raise failure
 
-    monkeypatch.setattr(pipeline, "run_leaderboard", fail)
+    monkeypatch.setattr(publishing_stages, "run_leaderboard", fail)
     code, err = run_main(capsys, "leaderboard")
     assert (code, err) == (1, [f"error: {failure}"])
