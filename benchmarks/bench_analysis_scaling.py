@@ -140,17 +140,16 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
     import pstats
     import tracemalloc
 
-    from value_inertia.analysis.analyze import (
-        _mrat_matrix,
-        _persona_seeds,
-        _select,
-        analyze,
-        convergence_across_seeds,
+    from value_inertia.analysis.analyze import analyze
+    from value_inertia.analysis.clustering import cluster_personas
+    from value_inertia.analysis.matrix import (
+        mrat_matrix,
         persona_item_matrix,
         persona_scores,
+        select_rows,
     )
-    from value_inertia.analysis.clustering import cluster_personas
     from value_inertia.analysis.permeability import permeability_table
+    from value_inertia.analysis.stability import convergence_across_seeds, persona_seeds
     from value_inertia.design.personas import load_schema
     from value_inertia.design.questionnaires import load_questionnaires
 
@@ -173,10 +172,10 @@ def worker(data: Path, n_boot: int, mode: str, plots: bool) -> dict:
         matrix = persona_item_matrix(state["parsed"], q)
         scores = persona_scores(state["parsed"], q, matrix=matrix)
         dims = list(q.dimensions)
-        rows = _select(state["parsed"], q)
-        seeds_of = _persona_seeds(rows.loc[rows["condition"] == "persona"], state["personas"])
+        rows = select_rows(state["parsed"], q)
+        seeds_of = persona_seeds(rows.loc[rows["condition"] == "persona"], state["personas"])
         state["conv"], state["conv_info"] = convergence_across_seeds(
-            _mrat_matrix(matrix, q), seeds_of, dims, n_boot=n_boot, confidence=a.confidence,
+            mrat_matrix(matrix, q), seeds_of, dims, n_boot=n_boot, confidence=a.confidence,
             seed=a.seed,
         )  # fmt: skip
         state["matrix"] = matrix

@@ -23,7 +23,8 @@ dimension the answers of all personas are pooled into one distribution over the
 six options (ratings 1-6). Results are ranked only within one **protocol**
 (everything that changes what is measured: questionnaire, personas, prompt
 template, mode, temperature, ...); a rank like `1-2` is a tie group whose
-inertia confidence intervals overlap.
+inertia confidence intervals overlap; a result with fewer than 30 personas shows
+its numbers but "not ranked (n = 2)".
 
 Method: Lee, Cho & Lee (2024), *Language Models Show Stable Value Orientations
 Across Diverse Role-Plays*, [arXiv:2408.09049](https://arxiv.org/abs/2408.09049).

@@ -115,9 +115,9 @@ def test_agreement_level_alone_is_no_structure() -> None:
     assert set(s["silhouette_by_k"]) == set(range(2, 6))  # every k was tried
     assert s["ami"] == {"group": None} and s["sizes"] == {0: N}
     assert s["min_silhouette"] == MIN_SILHOUETTE and s["profiles"] == "mrat-centred"
-    # without the threshold the best k is reported even though it is weak
+    # without the threshold and the null test the best k is reported even though it is weak
     loose = cluster_personas(matrix, personas, ["group"], k_min=2, k_max=5, seed=0,
-                             min_silhouette=-1.0)  # fmt: skip
+                             min_silhouette=-1.0, null_level=1.0)  # fmt: skip
     assert loose.summary["k"] >= 2 and "note" not in loose.summary
 
 
@@ -165,3 +165,36 @@ def test_errors_name_the_problem() -> None:
         cluster_personas(matrix, personas, ["nope"], k_min=2, k_max=3, seed=0)
     with pytest.raises(ValueError, match="method"):
         cluster_personas(matrix, personas, ["group"], method="dbscan", k_min=2, k_max=3, seed=0)  # type: ignore[arg-type]
+
+
+def one_factor(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One continuous, unimodal factor: rating = 3.5 + f_i * loading_j + noise, no groups."""
+    rng = np.random.default_rng(seed)
+    ids = [f"p{i:03d}" for i in range(n)]
+    loading = np.linspace(-1.0, 1.0, N_ITEMS)
+    values = 3.5 + rng.standard_normal((n, 1)) * loading + 0.2 * rng.standard_normal((n, N_ITEMS))
+    matrix = pd.DataFrame(values, index=pd.Index(ids, name="persona_id"), columns=range(1, 11))
+    personas = pd.DataFrame({"persona_id": ids, "coin": rng.choice(["heads", "tails"], size=n)})
+    return matrix, personas
+
+
+def test_one_continuous_factor_is_one_cluster() -> None:
+    """Silhouette alone finds k = 2 here (about 0.5, over the 0.25 floor); the null does not."""
+    found = []
+    for seed in range(5):
+        matrix, personas = one_factor(80, seed)
+        s = cluster_personas(matrix, personas, ["coin"], k_min=2, k_max=4, seed=seed).summary
+        assert max(s["silhouette_by_k"].values()) > MIN_SILHOUETTE  # the old rule's k = 2
+        found.append(s["k"])
+        if s["k"] == 1:
+            assert s["null_p_value"] > 0.05 and "continuum" in s["note"]
+    # at the 5% level a false cluster is rare: at most one of five null populations
+    assert sum(k > 1 for k in found) <= 1
+
+
+def test_two_separated_groups_beat_the_gaussian_null() -> None:
+    matrix, personas = planted(80, seed=3)
+    s = cluster_personas(matrix, personas, ["group"], k_min=2, k_max=4, seed=0).summary
+    assert s["k"] == 2 and s["null_p_value"] == pytest.approx(1 / 20)
+    assert s["silhouette"] > s["null_silhouette"]
+    assert s["ami"]["group"] == pytest.approx(1.0)

@@ -161,7 +161,7 @@ def test_dataset_folder_every_config_loads(project: Path, tmp_path: Path) -> Non
     assert json.loads((folder / variants_file).read_text())["note"]
 
     # The card: leaderboard, the registry's legend, the scale, limitations, citations, loading
-    assert "## Leaderboard" in card and "| 1 | steady-model |" in card
+    assert "## Leaderboard" in card and "| not ranked (n = 8) | steady-model |" in card
     assert "Inertia" in card and "higher is better" in card  # from the metric registry
     assert "1 to 6" in card and "0-5" in card
     assert "## Limitations" in card and "Modes are not comparable" in card

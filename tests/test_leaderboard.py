@@ -21,7 +21,8 @@ from value_inertia.publishing.board import (
     legend,
     load_extras,
     load_inputs,
-    tie_groups,
+    rank_within,
+    to_markdown,
     write_leaderboard,
 )
 
@@ -55,6 +56,7 @@ def small_metrics(
     ci: list[float | None] | None = None,
     protocol: str | None = "p1",
     mode: str = "logprobs",
+    n_personas: int = 60,
 ) -> dict:
     dimensions = {
         f"D{i}": {"inertia": a, "steerability": b, "top2": top2, "top1": top2 / 2}
@@ -66,7 +68,7 @@ def small_metrics(
         "questionnaire": q,
         "protocol_hash": protocol,
         "mode": mode,
-        "n_personas": 6,
+        "n_personas": n_personas,
         "seeds": [111, 333, 555],
         "repeats": 2,
         "samples": 1,
@@ -156,20 +158,24 @@ def test_dimension_columns_belong_to_their_questionnaire(board: pd.DataFrame) ->
 
 
 def test_default_ranking_puts_the_most_inert_model_first(board: pd.DataFrame) -> None:
+    # the fixture's 8 personas are below the minimum sample: shown, never ranked
+    assert board["rank"].isna().all() and board["tie_group"].isna().all()
+    assert set(board["rank_label"]) == {"not ranked (n = 8)"}
+    ranked = board.join(rank_within(board, "inertia", min_personas=8).add_prefix("r_"))
     for q in QUESTIONNAIRES:
-        rows = board[board["questionnaire"] == q]
+        rows = ranked[ranked["questionnaire"] == q]
         # logprobs and sampled results are never ranked together
-        logprobs = rows[rows["mode"] == "logprobs"]
+        logprobs = rows[rows["mode"] == "logprobs"].sort_values("r_rank")
         assert list(logprobs["model"]) == ["steady-model", "drift.model"]
-        assert list(logprobs["rank"]) == [1, 2] and list(logprobs["rank_label"]) == ["1", "2"]
-        assert list(logprobs["tie_group"]) == [1, 2]
+        assert list(logprobs["r_rank"]) == [1, 2] and list(logprobs["r_rank_label"]) == ["1", "2"]
+        assert list(logprobs["r_tie_group"]) == [1, 2]
         assert logprobs["inertia"].is_monotonic_decreasing
         sample = rows[rows["mode"] == "sample"]
-        assert list(sample["model"]) == ["wobbly-model"] and list(sample["rank"]) == [1]
-        # the overall inertia CI from the bootstrap over personas (percentile intervals of
-        # 10 resamples in this fixture: present and ordered, not necessarily around the mean)
-        assert rows["inertia_ci_low"].notna().all()
-        assert (rows["inertia_ci_low"] <= rows["inertia_ci_high"]).all()
+        assert list(sample["model"]) == ["wobbly-model"] and list(sample["r_rank"]) == [1]
+        # the overall inertia CI from the bootstrap over personas (10 resamples in this
+        # fixture): where measured, it is ordered
+        measured = rows["inertia_ci_low"].notna()
+        assert (rows.loc[measured, "inertia_ci_low"] <= rows.loc[measured, "inertia_ci_high"]).all()
         steady = rows[rows["model"] == "steady-model"].iloc[0]
         assert steady["inertia_ci_low"] == pytest.approx(steady["inertia"])  # every persona alike
     assert list(board["questionnaire"]) == ["mfq30"] * 3 + ["pvqrr"] * 3
@@ -210,12 +216,26 @@ def test_ranks_only_within_a_protocol_and_ties_by_ci() -> None:
     assert apart["rank"].tolist() == [1, 1]
 
 
-def test_tie_groups() -> None:
-    assert tie_groups([(0.5, 0.7), (0.6, 0.8), (0.1, 0.2)]) == [(1, "1-2"), (1, "1-2"), (2, "3")]
-    # a later row overlapping the leader pulls the rows between into the group
-    assert tie_groups([(0.5, 0.6), (0.40, 0.45), (0.1, 0.55)]) == [(1, "1-3")] * 3
-    assert tie_groups([(None, None), (0.1, 0.9)]) == [(1, "1"), (2, "2")]
-    assert tie_groups([]) == []
+def test_no_rank_below_the_minimum_sample() -> None:
+    """Two personas: the numbers are shown, the rank and tie group are not."""
+    metrics = [
+        small_metrics("big", "q", [0.40], [0.1], ci=[0.35, 0.45], n_personas=200),
+        small_metrics("tiny", "q", [0.90], [0.1], ci=[0.30, 0.95], n_personas=2),
+        small_metrics("edge", "q", [0.30], [0.1], ci=[0.20, 0.42], n_personas=30),
+        small_metrics("few", "q", [0.95], [0.1], n_personas=29),
+    ]
+    board = build_leaderboard(metrics, [], {}, "h", "inertia", "d")
+    by_model = board.set_index("model")
+    # ranked results first, 1..n without gaps; ties only among ranked results
+    assert board["model"].tolist()[:2] == ["big", "edge"]
+    assert [by_model.loc[m, "rank"] for m in ("big", "edge")] == [1, 2]
+    assert [by_model.loc[m, "rank_label"] for m in ("big", "edge")] == ["1-2", "1-2"]
+    for model, n in (("tiny", 2), ("few", 29)):
+        assert pd.isna(by_model.loc[model, "rank"]) and pd.isna(by_model.loc[model, "tie_group"])
+        assert by_model.loc[model, "rank_label"] == f"not ranked (n = {n})"
+    assert by_model.loc["tiny", "inertia"] == pytest.approx(0.9)  # the numbers stay
+    markdown = to_markdown(board)
+    assert "not ranked (n = 2)" in markdown and "not ranked (n = 29)" in markdown
 
 
 def test_quality_and_spend_columns(tmp_path: Path) -> None:
@@ -343,7 +363,7 @@ def test_seed_stability_and_missing_specs() -> None:
     row = build_leaderboard([small_metrics("a", "q", [0.5], [0.1])], [], {}, "h", "inertia", "d")
     r = row.iloc[0]
     assert r["seed_stability"] == pytest.approx(0.8)  # mean of the finite pairs
-    assert r["design"] == "2 personas x 3 seeds x 2 repeats x 1 samples"  # names samples
+    assert r["design"] == "20 personas x 3 seeds x 2 repeats x 1 samples"
     assert pd.isna(r["clusters"]) and pd.isna(r["silhouette"]) and r["backend"] is None
     assert r["mode"] == "logprobs"  # falls back to the metrics' mode
 
@@ -389,6 +409,12 @@ def test_load_inputs_reads_only_result_files(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- files
 
 
+def logprobs_section(section: str) -> list[str]:
+    """The lines of the protocol block (summary and per-dimension table) with steady-model."""
+    [block] = [b for b in section.split("Protocol ")[1:] if "steady-model" in b]
+    return block.splitlines()
+
+
 def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
     out = write_leaderboard(board, tmp_path / "lb")
     assert {p.name for p in (tmp_path / "lb").iterdir()} == {
@@ -417,7 +443,8 @@ def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
     assert [r["model"] for r in records] == list(board["model"])
     wobbly = next(r for r in records if r["model"] == "wobbly-model")
     assert wobbly["letter_mass"] is None and wobbly["inertia:Self-Direction-Thought"] is None
-    assert isinstance(records[0]["rank"], int) and isinstance(records[0]["clusters"], int)
+    assert records[0]["rank"] is None and isinstance(records[0]["clusters"], int)
+    assert records[0]["rank_label"] == "not ranked (n = 8)"
 
     md = out["md"].read_text()
     assert md.startswith("# value-inertia leaderboard")
@@ -431,10 +458,12 @@ def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
     tables = [g.split("Per dimension")[0] for g in section.split("Protocol ")[1:]]
     assert len(tables) == 2
     [logprobs] = [t for t in tables if "steady-model" in t]
-    assert logprobs.index("| 1 | steady-model |") < logprobs.index("| 2 | drift.model |")
+    assert "| not ranked (n = 8) | steady-model |" in logprobs
+    assert "| not ranked (n = 8) | drift.model |" in logprobs
     assert "wobbly-model" not in logprobs
-    assert "| 1 | wobbly-model |" in section
-    assert "| Harm | 0.713 / 0.000 |" in section
+    assert "| not ranked (n = 8) | wobbly-model |" in section
+    harm = [line for line in logprobs_section(section) if line.startswith("| Harm |")]
+    assert harm[0].endswith("| 0.713 / 0.000 |")  # steady-model's column
     assert "| Hedonism |" not in section  # PVQ dimensions stay in their own section
     assert "What the numbers mean" in md and "highest first" in md
     assert f"parameters hash `{PARAMS_HASH}`" in md

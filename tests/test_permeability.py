@@ -116,30 +116,6 @@ def test_permeability_is_registered() -> None:
     assert om.permeability.metric_spec is spec  # type: ignore[attr-defined]
 
 
-# --- convergence across seeds ---------------------------------------------------------
-
-
-def test_seed_convergence_shrinks_and_does_not_vanish_by_construction() -> None:
-    rng = np.random.default_rng(5)
-    seeds = [rng.standard_normal(200) for _ in range(3)]
-    sizes = [10, 50, 100, 200]
-    v, lo, hi = m.seed_convergence(seeds, sizes, 200, 0.95, np.random.default_rng(0))
-    # Var across seeds of a mean of k iid N(0, 1) is 1/k: shrinking, positive at k = n
-    assert v[0] > v[-1] > 0
-    assert np.all(lo <= hi)
-    for k, value in zip(sizes, v, strict=True):
-        means = [s[:k].mean() for s in seeds]
-        assert value == pytest.approx(np.var(means, ddof=1))
-    assert np.all(lo[1:] < 5 / np.array(sizes[1:]))
-
-
-def test_seed_convergence_needs_two_seeds() -> None:
-    with pytest.raises(ValueError, match="two persona seeds"):
-        m.seed_convergence([np.ones(10)], [5], 10, 0.9, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="outside"):
-        m.seed_convergence([np.ones(10), np.ones(5)], [6], 10, 0.9, np.random.default_rng(0))
-
-
 def test_grid_shares_permutations_and_matches_single_cells() -> None:
     rng = np.random.default_rng(6)
     scores = rng.standard_normal((80, 3))

@@ -104,11 +104,13 @@ def test_analyze_cluster_and_leaderboard_stages(project: Path, recorder: Recorde
     drift = board[(board["model"] == "drift.model") & (board["questionnaire"] == "mfq30")]
     row = drift.iloc[0]
     # the fixture's results come from the same stages under the same protocol: the
-    # re-analysed drift.model ranks with them, behind steady-model
+    # re-analysed drift.model sits in their group; 8 personas are below the minimum
+    # sample, so neither is ranked
     steady = board[(board["model"] == "steady-model") & (board["questionnaire"] == "mfq30")]
-    assert steady.iloc[0]["protocol_hash"] == proto.hash and steady.iloc[0]["rank"] == 1
-    assert row["protocol_hash"] == proto.hash and row["rank"] == 2 and row["rank_label"] == "2"
-    assert row["inertia_ci_low"] <= row["inertia_ci_high"]
+    assert steady.iloc[0]["protocol_hash"] == proto.hash and pd.isna(steady.iloc[0]["rank"])
+    assert row["protocol_hash"] == proto.hash and pd.isna(row["rank"])
+    assert row["rank_label"] == "not ranked (n = 8)"
+    assert pd.isna(row["inertia_ci_low"]) or row["inertia_ci_low"] <= row["inertia_ci_high"]
     records = json.loads((board_dir / "leaderboard.json").read_text())
     assert {"rank_label", "tie_group", "protocol_hash", "variant"} <= set(records[0])
     md = (board_dir / "leaderboard.md").read_text()
@@ -120,7 +122,7 @@ def test_analyze_writes_each_prompt_variants_shift(
 ) -> None:
     import numpy as np
 
-    from value_inertia.analysis.analyze import P_COLUMNS
+    from value_inertia.analysis.matrix import P_COLUMNS
     from value_inertia.analysis.variants import read_report
 
     root = tmp_path / "proj"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from value_inertia.analysis.analyze import P_COLUMNS, persona_item_matrix
+from value_inertia.analysis.matrix import P_COLUMNS, persona_item_matrix
 from value_inertia.analysis.plots.clusters import plot_clusters
 from value_inertia.analysis.plots.common import figure_title
 from value_inertia.analysis.plots.distributions import (

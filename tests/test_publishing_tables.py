@@ -31,6 +31,7 @@ def row(model: str, inertia: float, lo: float | None = None, hi: float | None = 
         "inertia_ci_low": math.nan if lo is None else lo,
         "inertia_ci_high": math.nan if hi is None else hi,
         "contributor": kw.get("contributor", "me"),
+        "n_personas": kw.get("n_personas", 30),
         "rank": 0,
         **{k: kw[k] for k in ("ci_level", "n_bootstrap") if k in kw},
     }
@@ -78,6 +79,23 @@ def test_rerank_within_protocol_with_tie_groups() -> None:
     # without CIs every model is its own group
     plain = rerank(frame.assign(inertia_ci_low=math.nan, inertia_ci_high=math.nan))
     assert sorted(plain["rank_label"]) == ["1", "1", "2", "3", "4"]
+
+
+def test_rerank_leaves_results_below_the_minimum_sample_unranked() -> None:
+    frame = pd.DataFrame(
+        [
+            row("tiny", 0.95, 0.3, 0.99, n_personas=2),
+            row("top", 0.80, 0.70, 0.90),
+            row("low", 0.30, 0.25, 0.35),
+            row("old", 0.99, n_personas=None),  # a remote row without its persona count
+        ]
+    )
+    ranked = rerank(frame).set_index("model")
+    assert ranked.loc[["top", "low"], "rank"].tolist() == [1, 2]
+    assert ranked.loc[["top", "low"], "rank_label"].tolist() == ["1", "2"]
+    assert pd.isna(ranked.at["tiny", "rank"]) and pd.isna(ranked.at["tiny", "tie_group"])
+    assert ranked.at["tiny", "rank_label"] == "not ranked (n = 2)"
+    assert ranked.at["old", "rank_label"] == "not ranked (n unknown)"
 
 
 def test_public_model_leaves_private_fields_out() -> None:

@@ -59,7 +59,7 @@ NOT_RUN = {
     "dvc exp show": "compares experiments: tests/test_pipeline_dvc.py runs the sequence",
     "dvc metrics diff": "compares experiments: tests/test_pipeline_dvc.py runs the sequence",
     "dvc plots diff": "compares experiments: tests/test_pipeline_dvc.py runs the sequence",
-    "python leaderboard/app.py": "starts the app server (tests/test_app_browser.py)",
+    "python -m leaderboard": "starts the app server (tests/test_app_browser.py)",
 }
 RUN = ("value-inertia validate", "value-inertia plan")
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats
 
+from value_inertia.analysis import stats as stats_core
 from value_inertia.core.registry import register_metric
 from value_inertia.design.questionnaires import N_OPTIONS
 
@@ -44,10 +45,8 @@ def normalise(p: np.ndarray | Sequence[float]) -> np.ndarray:
 
 
 def entropy_bits(p: np.ndarray | Sequence[float]) -> float:
-    """Shannon entropy in bits: H(p) = -sum_k p_k log2 p_k, with 0 log 0 = 0."""
-    q = normalise(p)
-    nz = q[q > 0]
-    return float(-(nz * np.log2(nz)).sum())
+    """Shannon entropy in bits, H(p) = -sum_k p_k log2 p_k, 0 log 0 = 0 (scipy.stats.entropy)."""
+    return stats_core.entropy_bits(normalise(p))
 
 
 @register_metric(
@@ -82,17 +81,20 @@ def steerability(
 
     JSD(p, q) = 1/2 KL(p || m) + 1/2 KL(q || m), m = (p + q) / 2,
     KL(p || m) = sum_k p_k log2(p_k / m_k) (terms with p_k = 0 are 0).
-    0 for identical distributions, 1 for distributions with disjoint support.
+    0 for identical distributions, 1 for distributions with disjoint support
+    (``scipy.spatial.distance.jensenshannon``, squared).
     """
-    p = normalise(p_baseline)
-    q = normalise(p_persona)
-    m = (p + q) / 2
+    return stats_core.jsd_bits(normalise(p_baseline), normalise(p_persona))
 
-    def kl(a: np.ndarray) -> float:
-        nz = a > 0
-        return float((a[nz] * np.log2(a[nz] / m[nz])).sum())
 
-    return float(np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, 1.0))
+def inertia_rows(sums: np.ndarray) -> np.ndarray:
+    """:func:`inertia_index` of each row of ``sums`` (rows: counts or distributions), vectorised."""
+    return 1.0 - stats_core.entropy_rows(sums) / _LOG2_K
+
+
+def steerability_rows(p_baseline: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`steerability` against ``p_baseline`` of each row of a 2-D array, vectorised."""
+    return lambda sums: stats_core.jsd_rows(p_baseline, sums)
 
 
 @register_metric(
@@ -223,97 +225,3 @@ def cohens_d(a: np.ndarray | Sequence[float], b: np.ndarray | Sequence[float]) -
     if pooled == 0:
         return float("nan")
     return float((xa.mean() - xb.mean()) / pooled)
-
-
-# --------------------------------------------------------------------------- #
-# Convergence and uncertainty
-# --------------------------------------------------------------------------- #
-
-
-def seed_convergence(
-    scores_by_seed: Sequence[np.ndarray | Sequence[float]],
-    sizes: Sequence[int],
-    n_boot: int,
-    confidence: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Between-seed variance of the mean score of the first k personas (the paper's convergence).
-
-    ``scores_by_seed``: for each of the S >= 2 persona seeds, one score per
-    persona in the order the personas were drawn (e.g. MRAT-centred scores of
-    one dimension). For each k in ``sizes``:
-
-        m_s(k) = (1/k) sum_{i <= k} x_{s,i}          (mean of seed s's first k personas)
-        V(k)   = 1/(S-1) sum_s (m_s(k) - m̄(k))^2     (variance across seeds, ddof = 1)
-
-    V(k) shrinks as k grows when the seeds' persona populations agree; it does
-    not fall to 0 at k = n by construction (unlike subsets of one pooled set).
-    Band: percentile bootstrap of V(k), resampling each seed's first k personas
-    with replacement ``n_boot`` times. Returns (V, band_low, band_high), one
-    entry per k. Raises ValueError with fewer than 2 seeds, a k outside
-    1..min_s n_s, or NaN scores (drop them first).
-    """
-    seeds = [np.asarray(v, dtype=float).ravel() for v in scores_by_seed]
-    if len(seeds) < 2:
-        raise ValueError("convergence across seeds needs at least two persona seeds")
-    if any(not np.all(np.isfinite(v)) for v in seeds):
-        raise ValueError("scores must be finite (drop personas without a score first)")
-    n_min = min(v.size for v in seeds)
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    variance, low, high = (np.empty(len(sizes)) for _ in range(3))
-    alpha = (1 - confidence) / 2
-    for i, k in enumerate(sizes):
-        if not 1 <= k <= n_min:
-            raise ValueError(f"size {k} is outside 1..{n_min} (personas of the smallest seed)")
-        means = np.array([v[:k].mean() for v in seeds])
-        variance[i] = means.var(ddof=1)
-        boot = np.column_stack(
-            [v[:k][rng.integers(0, k, size=(n_boot, k))].mean(axis=1) for v in seeds]
-        )
-        low[i], high[i] = np.quantile(boot.var(axis=1, ddof=1), [alpha, 1 - alpha])
-    return variance, low, high
-
-
-def _percentile_interval(values: Sequence[float], confidence: float) -> tuple[float, float]:
-    """The (1 - c)/2 and (1 + c)/2 quantiles of the non-NaN ``values``; NaNs if none."""
-    boot = np.asarray(values, dtype=float)
-    boot = boot[~np.isnan(boot)]
-    if boot.size == 0:
-        return float("nan"), float("nan")
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
-    return float(lo), float(hi)
-
-
-def bootstrap_ci_of_sums(
-    data: np.ndarray,
-    statistic_of_sum: Callable[[np.ndarray], float],
-    n_boot: int,
-    confidence: float,
-    rng: np.random.Generator,
-    chunk: int = 64,
-) -> tuple[float, float]:
-    """Percentile bootstrap CI over personas (rows of ``data``) of
-    theta = statistic_of_sum(sum of the resampled rows).
-
-    Resample B = ``n_boot`` times n rows with replacement, compute
-    theta*_b = statistic_of_sum(sum of rows_b), and return the (1 - c)/2 and
-    (1 + c)/2 quantiles of theta*_1..theta*_B, c = ``confidence`` (NaN resamples
-    ignored; (NaN, NaN) if all are). The sums are computed as (resample counts) @ data,
-    ``chunk`` resamples at a time, instead of copying every resample: fast and small
-    for many personas.
-    """
-    arr = np.asarray(data, dtype=float)
-    n = arr.shape[0]
-    if n < 1:
-        raise ValueError("the bootstrap needs at least one row of data")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    sums = []
-    for start in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - start)
-        rows = rng.integers(0, n, size=(m, n))
-        counts = np.bincount((rows + (np.arange(m) * n)[:, None]).ravel(), minlength=m * n)
-        sums.append(counts.reshape(m, n).astype(float) @ arr)
-    return _percentile_interval([statistic_of_sum(s) for s in np.vstack(sums)], confidence)

@@ -10,7 +10,6 @@ contrasts), and the attribute x dimension grids drawn by the plots.
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,16 +23,11 @@ from value_inertia.analysis.omega_squared import (
     benjamini_hochberg,
     permeability_many,
 )
+from value_inertia.analysis.stats import keyed_rng
 
 MIN_GROUP_SIZE = 5  # smallest group of a two-group Cohen's d contrast
 FDR_ALPHA = 0.05  # Benjamini-Hochberg level at which a permeability cell is marked
 INTEGER_BINS = 4  # quantile bins of an integer attribute (age, income) for permeability
-
-
-def _rng(seed: int, *keys: str) -> np.random.Generator:
-    """A generator that depends only on ``seed`` and ``keys`` (as in ``analyze``)."""
-    entropy = [int(seed) & 0xFFFFFFFF] + [zlib.crc32(k.encode("utf-8")) for k in keys]
-    return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
 def _is_integer_attribute(series: pd.Series) -> bool:
@@ -141,7 +135,7 @@ def permeability_table(
     grid = (
         permeability_many(
             values[complete], codes, n_permutations,
-            int(_rng(seed, "permeability").integers(0, 2**31)), max_permutations,
+            int(keyed_rng(seed, "permeability").integers(0, 2**31)), max_permutations,
         )
         if len(dimensions)
         else []

@@ -21,13 +21,16 @@ Per-dimension numbers, CIs of everything and the full quality report stay in tho
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from value_inertia.core import paths
+from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import artifact_stem
+from value_inertia.core.results import MetricsResult
 from value_inertia.core.table_io import write_text_atomic
 
 
@@ -107,3 +110,30 @@ def write_summary(model: str, questionnaire: str, root: Path | None = None) -> P
     out = summary_dir(root) / f"{stem}.json"
     write_text_atomic(json.dumps(summary, indent=2, sort_keys=False) + "\n", out)
     return out
+
+
+def flatten_metrics(metrics: MetricsResult) -> dict[str, float]:
+    """Scalar metrics named from the metric registry, for MLflow.
+
+    Result-scope metrics by name (``parse_rate``), overall ones as
+    ``overall.<name>`` (plus ``overall.inertia_ci_low`` / ``_high``), per-dimension
+    ones as ``<name>.<dimension>`` (``inertia.Harm``; spaces become ``_``).
+    Missing values are left out.
+    """
+    data = metrics.model_dump()
+    flat: dict[str, Any] = {}
+    for name in metric_registry.names("result"):
+        flat[name] = data.get(name)
+    overall = data.get("overall") or {}
+    for name in metric_registry.names("overall"):
+        flat[f"overall.{name}"] = overall.get(name)
+    lo, hi = overall.get("inertia_ci") or [None, None]
+    flat["overall.inertia_ci_low"], flat["overall.inertia_ci_high"] = lo, hi
+    for d, values in (data.get("dimensions") or {}).items():
+        for name in metric_registry.names("dimension"):
+            flat[f"{name}.{d}"] = values.get(name)
+    return {
+        k.replace(" ", "_"): float(v)
+        for k, v in flat.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }

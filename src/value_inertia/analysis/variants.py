@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from value_inertia.analysis.analyze import P_COLUMNS, _rng, _select
+from value_inertia.analysis.matrix import P_COLUMNS, select_rows
+from value_inertia.analysis.stats import keyed_rng, percentile_interval, resample_counts
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.naming import DEFAULT_VARIANT
 from value_inertia.core.registry import MetricSpec
@@ -188,12 +189,8 @@ def _stats(sums: np.ndarray, baselines: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _interval(draws: np.ndarray, confidence: float) -> list[float | None]:
-    finite = draws[np.isfinite(draws)]
-    if finite.size == 0:
-        return [None, None]
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(finite, [alpha, 1 - alpha])
-    return [float(lo), float(hi)]
+    lo, hi = percentile_interval(draws, confidence)
+    return [lo, hi] if math.isfinite(lo) else [None, None]
 
 
 def _value(x: Any) -> float | None:
@@ -228,13 +225,6 @@ def _block(
     }
 
 
-def _resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """n_boot x n: how often each persona is drawn in each resample (with replacement)."""
-    rows = rng.integers(0, n, size=(n_boot, n))
-    counts = np.bincount((rows + (np.arange(n_boot) * n)[:, None]).ravel(), minlength=n_boot * n)
-    return counts.reshape(n_boot, n).astype(float)
-
-
 def variant_shifts(
     parsed: pd.DataFrame,
     questionnaire: Questionnaire,
@@ -266,7 +256,7 @@ def variant_shifts(
         present = [DEFAULT_VARIANT]
     wanted = [v for v in present if v != reference] if variants is None else list(variants)
     dims = list(questionnaire.dimensions)
-    selected = {v: _select(parsed, questionnaire, v) for v in [reference, *wanted]}
+    selected = {v: select_rows(parsed, questionnaire, v) for v in [reference, *wanted]}
     for v, rows in selected.items():
         if rows.empty:
             raise ValueError(
@@ -290,7 +280,9 @@ def variant_shifts(
         shift_point = {k: var_point[k] - ref_point[k] for k in var_point}
         ref_draws = var_draws = shift_draws = None
         if len(ids) >= 2 and n_boot >= 1:
-            counts = _resample_counts(len(ids), n_boot, _rng(seed, questionnaire.id, v, "shift"))
+            counts = resample_counts(
+                len(ids), n_boot, keyed_rng(seed, questionnaire.id, v, "shift")
+            )
             n_dims = len(dims)
             ref_draws = _stats(
                 (counts @ ref_sums.reshape(len(ids), -1)).reshape(n_boot, n_dims, N_OPTIONS),

@@ -157,6 +157,8 @@ class ClusterSummary(_Open):
     silhouette: float | None = None
     silhouette_by_k: dict[int, float] = Field(default_factory=dict)
     min_silhouette: float | None = None
+    null_silhouette: float | None = None  # 95th percentile of the Gaussian null's best silhouette
+    null_p_value: float | None = None  # cluster test against that null (k > 1 only when small)
     sizes: dict[int, int] = Field(default_factory=dict)
     ami: dict[str, float | None] = Field(default_factory=dict)
     explained_variance: list[float] = Field(default_factory=list)

@@ -166,8 +166,8 @@ def run_cluster(
     params: Params, model_name: str, questionnaire_id: str, variant: str = "original"
 ) -> Path:
     # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
-    from value_inertia.analysis.analyze import persona_item_matrix
     from value_inertia.analysis.clustering import cluster_personas
+    from value_inertia.analysis.matrix import persona_item_matrix
     from value_inertia.analysis.plots import clusters as cluster_plots
 
     root = paths.project_root()

@@ -15,6 +15,8 @@ Columns (in this order)
     1 = the most value-inert model of its ranking group (see *Ranking*);
     ``rank_label`` shows the tie group ("1-2": ranks 1 and 2 cannot be told
     apart), ``tie_group`` numbers the tie groups 1, 2, ... within the group.
+    A result with fewer personas than the minimum has no rank and no tie
+    group (null) and the label "not ranked (n = 2)".
 ``model``, ``questionnaire``, ``variant``, ``protocol_hash``
     The result's identity and the hash of its measurement protocol
     (:mod:`value_inertia.core.protocol`).
@@ -59,6 +61,13 @@ registry direction (inertia: higher first; steerability: lower first; top2:
 higher first); ties go to the other indicators, then to the model name.
 Ranks are 1..n without gaps.
 
+No rank below the minimum sample: a result with fewer than
+:data:`value_inertia.analysis.stats.MIN_PERSONAS` (30) personas keeps its
+numbers but gets no rank and no tie group, and ``rank_label`` says
+"not ranked (n = <personas>)" (or "n unknown" without the count). With so
+few personas the bootstrap CIs do not reach their coverage and a rank would be
+a guess (``benchmarks/bench_ci_coverage.py``).
+
 Tie groups: the leader (rank 1) and every model whose bootstrap CI of the
 ``rank_by`` indicator overlaps the leader's form tie group 1 (up to the last
 overlapping rank); the next model leads group 2, and so on. Without a CI a
@@ -78,6 +87,7 @@ import pandas as pd
 import pyarrow as pa
 
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
+from value_inertia.analysis.stats import MIN_PERSONAS, tie_groups
 from value_inertia.analysis.variants import VariantReport, leaderboard_columns, read_report
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
@@ -120,7 +130,7 @@ QUALITY_NUMBERS: tuple[str, ...] = ("alpha", "position_bias", "agreement", "debi
 VARIANT_SHIFT_METRICS: tuple[str, ...] = ("shift_inertia",)
 
 FIXED_FIELDS: list[pa.Field] = [
-    pa.field("rank", pa.int64(), nullable=False),
+    pa.field("rank", pa.int64()),
     pa.field("rank_label", pa.string()),
     pa.field("tie_group", pa.int64()),
     pa.field("model", pa.string(), nullable=False),
@@ -344,47 +354,24 @@ def _sort_key(row: Mapping[str, Any], rank_by: str) -> tuple[Any, ...]:
     return tuple(key)
 
 
-def _overlaps(a: tuple[float | None, float | None], b: tuple[float | None, float | None]) -> bool:
-    if None in a or None in b:
-        return False
-    return a[0] <= b[1] and b[0] <= a[1]  # type: ignore[operator]
-
-
-def tie_groups(intervals: Sequence[tuple[float | None, float | None]]) -> list[tuple[int, str]]:
-    """(tie group, rank label) for rows already in rank order, from their CIs.
-
-    The first row leads group 1; every later row whose interval overlaps the
-    leader's joins it, up to the last such row (so groups are rank ranges);
-    the next row leads group 2, and so on. A group of ranks i..j is labelled
-    ``"i-j"``, a single rank ``"i"``. A row without an interval is its own group.
-
-    >>> tie_groups([(0.5, 0.7), (0.6, 0.8), (0.1, 0.2)])
-    [(1, '1-2'), (1, '1-2'), (2, '3')]
-    """
-    out: list[tuple[int, str]] = []
-    i, group = 0, 0
-    n = len(intervals)
-    while i < n:
-        group += 1
-        last = i
-        for j in range(i + 1, n):
-            if _overlaps(intervals[i], intervals[j]):
-                last = j
-        label = f"{i + 1}-{last + 1}" if last > i else f"{i + 1}"
-        out.extend((group, label) for _ in range(i, last + 1))
-        i = last + 1
-    return out
+def not_ranked_label(n_personas: Any) -> str:
+    """The rank label of a result below the minimum sample: "not ranked (n = 2)"."""
+    n = _integer(n_personas)
+    return f"not ranked (n = {n})" if n is not None else "not ranked (n unknown)"
 
 
 def rank_within(
     frame: pd.DataFrame,
     rank_by: str,
     intervals: Mapping[Any, tuple[float | None, float | None]] | None = None,
+    min_personas: int = MIN_PERSONAS,
 ) -> pd.DataFrame:
     """``rank``, ``rank_label`` and ``tie_group`` within each ranking group (module docstring).
 
     ``intervals``: the ``rank_by`` indicator's CI per row index (default: the
-    inertia CI columns when ranking by inertia, else none).
+    inertia CI columns when ranking by inertia, else none). Rows with fewer than
+    ``min_personas`` personas (or no ``n_personas``) get no rank and no tie group
+    (null) and the label :func:`not_ranked_label`.
     """
     if rank_by not in RANK_KEYS:
         raise ValueError(f"leaderboard.rank_by: {rank_by!r}; allowed: {', '.join(RANK_BY)}")
@@ -396,8 +383,17 @@ def rank_within(
                 for i in frame.index
             }
     out = pd.DataFrame(index=frame.index, columns=["rank", "rank_label", "tie_group"])
+    none = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    sizes = frame.get("n_personas", none)
     for _, group in frame.groupby(ranking_group(frame), sort=True):
-        order = sorted(group.index, key=lambda i: _sort_key(group.loc[i].to_dict(), rank_by))
+        rankable = []
+        for i in group.index:
+            n = _integer(sizes.at[i])
+            if n is None or n < min_personas:
+                out.loc[i] = [None, not_ranked_label(n), None]
+            else:
+                rankable.append(i)
+        order = sorted(rankable, key=lambda i: _sort_key(group.loc[i].to_dict(), rank_by))
         ties = tie_groups([intervals.get(i, (None, None)) for i in order])
         for position, (idx, (tie, label)) in enumerate(zip(order, ties, strict=True), start=1):
             out.loc[idx] = [position, label, tie]
@@ -483,11 +479,13 @@ def build_leaderboard(
     frame = _coerce(frame)
     if len(frame):
         ranks = rank_within(frame, rank_by, dict(enumerate(intervals)))
-        frame["rank"] = ranks["rank"].astype("int64")
+        frame["rank"] = pd.array(ranks["rank"].tolist(), dtype="Int64")
         frame["rank_label"] = ranks["rank_label"].astype(object)
         frame["tie_group"] = pd.array(ranks["tie_group"].tolist(), dtype="Int64")
         frame["_group"] = ranking_group(frame)
-        frame = frame.sort_values(["questionnaire", "_group", "rank"], kind="stable")
+        frame = frame.sort_values(
+            ["questionnaire", "_group", "rank", "model"], kind="stable", na_position="last"
+        )
         frame = frame.drop(columns="_group")
     return frame.reset_index(drop=True)
 

@@ -87,6 +87,8 @@ LIMITATIONS = """\
   protocol (the `protocol_hash` column), which includes the mode.
 - **Small n:** with few personas, seeds or repeats the bootstrap CIs are wide
   and ranks within a tie group (`rank_label` like `1-3`) cannot be told apart.
+  A result with fewer than 30 personas is not ranked at all (`rank_label`
+  "not ranked (n = 2)"): its CIs do not reach their coverage.
 - **Parsing and letter mass:** a low `parse_rate` or `letter_mass` means the
   model often did not answer with an option; its numbers describe the answers
   it did give.
@@ -253,7 +255,8 @@ questionnaire, variant and protocol.
 ## Leaderboard
 
 Ranked within one questionnaire, protocol and prompt variant; a rank like `1-2`
-is a tie group (overlapping inertia CIs).
+is a tie group (overlapping inertia CIs); "not ranked (n = 2)": fewer than 30
+personas, numbers shown without a rank.
 
 {leaderboard_markdown(board)}
 

@@ -23,8 +23,10 @@ from value_inertia.publishing.configs import PER_MODEL, config_files, configs_of
 # persona schema; a column none of these describes stops the dataset build
 # (:func:`undescribed_columns`), so the card never says "see the method".
 COLUMNS: dict[str, str] = {
-    "rank": "rank within (questionnaire, protocol, variant, CI level); 1 = most value-inert",
-    "rank_label": "rank with ties: '1-2' when the inertia CIs of a group overlap",
+    "rank": "rank within (questionnaire, protocol, variant, CI level); 1 = most value-inert; "
+    "null below 30 personas",
+    "rank_label": "rank with ties: '1-2' when the inertia CIs of a group overlap; "
+    "'not ranked (n = 2)' below 30 personas",
     "tie_group": "rows with the same number cannot be told apart by their inertia CI",
     "model": "the model's display name (a label: the identity is model_key)",
     "model_key": "model identity: weights-<sha256 of the GGUF weights> (embedded), "

@@ -41,7 +41,7 @@ def plot_micro_heatmap(
 ) -> Any:
     """Persona x item heatmap of the mean expected rating (colour scale 1-6).
 
-    ``matrix``: :func:`value_inertia.analysis.analyze.persona_item_matrix` (cell = mean
+    ``matrix``: :func:`value_inertia.analysis.matrix.persona_item_matrix` (cell = mean
     over repeats/samples of ``sum_k k * p_k`` for one persona and item; scored
     items in scoring-key order). Items are grouped by dimension; dimension
     names label the groups below the map, item numbers run along the top.
@@ -198,7 +198,7 @@ def plot_convergence(
 ) -> Any:
     """Between-seed variance of MRAT-centred dimension means vs personas per seed.
 
-    ``table``: :func:`value_inertia.analysis.analyze.convergence_across_seeds` (dimension,
+    ``table``: :func:`value_inertia.analysis.stability.convergence_across_seeds` (dimension,
     k, variance, band_low, band_high); ``info`` its summary. One line per
     dimension with its bootstrap band; linear axes with plain tick labels.
     With fewer than two seeds the figure says that two seeds are needed.

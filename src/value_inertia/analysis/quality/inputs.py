@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from value_inertia.analysis.stats import percentile_interval
 from value_inertia.design.questionnaires import N_OPTIONS
 
 if TYPE_CHECKING:
@@ -74,13 +75,8 @@ def permutations(letter_ratings: Any, n: int) -> np.ndarray:
 
 def percentile_ci(values: np.ndarray, confidence: float) -> tuple[float, float] | None:
     """The (1 - c)/2 and (1 + c)/2 quantiles of the finite ``values`` (None: none finite)."""
-    vals = np.asarray(values, dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if vals.size == 0:
-        return None
-    tail = (1 - confidence) / 2
-    lo, hi = np.quantile(vals, [tail, 1 - tail])
-    return float(lo), float(hi)
+    lo, hi = percentile_interval(values, confidence)
+    return (lo, hi) if np.isfinite(lo) else None
 
 
 def check_boot(n_boot: int, confidence: float) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from value_inertia.analysis.analyze import persona_item_matrix
+from value_inertia.analysis.matrix import persona_item_matrix
 from value_inertia.analysis.metrics import inertia_index
 from value_inertia.analysis.quality.answers import parse_summary, scale_use
 from value_inertia.analysis.quality.attention import catch_wrong_share

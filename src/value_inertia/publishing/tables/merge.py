@@ -86,37 +86,13 @@ def merge_frames(
     return pd.concat([kept, local], ignore_index=True)
 
 
-def tie_groups(frame: pd.DataFrame) -> pd.Series:
-    """Tie group per row of one ranked group: rows whose inertia CI reaches the group leader's.
-
-    Walking in rank order, a row joins the current group while its upper CI
-    bound is at least the leader's lower bound; otherwise it starts a new group.
-    Without CIs every row is its own group.
-    """
-    groups = pd.Series(0, index=frame.index, dtype="int64")
-    current, leader_low = 0, None
-    for idx in frame.sort_values("rank").index:
-        high = frame.at[idx, "inertia_ci_high"] if "inertia_ci_high" in frame else None
-        low = frame.at[idx, "inertia_ci_low"] if "inertia_ci_low" in frame else None
-        joins = (
-            leader_low is not None
-            and high is not None
-            and not pd.isna(high)
-            and float(high) >= float(leader_low)
-        )
-        if not joins:
-            current += 1
-            leader_low = None if low is None or pd.isna(low) else float(low)
-        groups.at[idx] = current
-    return groups
-
-
 def rerank(frame: pd.DataFrame, rank_by: str = "inertia") -> pd.DataFrame:
     """Ranks, tie groups and rank labels within each :data:`RANKING_GROUP` (questionnaire,
     protocol, variant, CI level and bootstrap count: a 90% and a 95% interval never tie).
 
-    The leaderboard module ranks (its ``rank_within``); when it gives ordinal
-    ranks only, tie groups come from :func:`tie_groups`.
+    The board's :func:`~value_inertia.publishing.board.rank_within` ranks each group
+    (one tie-group rule, :func:`value_inertia.analysis.stats.tie_groups`; results
+    below the minimum number of personas get no rank and no tie group).
     """
     frame = frame.reset_index(drop=True).copy()
     if frame.empty:
@@ -127,24 +103,12 @@ def rerank(frame: pd.DataFrame, rank_by: str = "inertia") -> pd.DataFrame:
         if column not in frame.columns:
             frame[column] = np.nan
     by = [c for c in RANKING_GROUP if c in frame.columns]
-    ranks = pd.Series(0, index=frame.index, dtype="int64")
-    ties = pd.Series(0, index=frame.index, dtype="int64")
-    labels = pd.Series("", index=frame.index, dtype=object)
+    ranked = pd.DataFrame(index=frame.index, columns=["rank", "rank_label", "tie_group"])
     for _, group in frame.groupby(by, sort=True, dropna=False):
-        ranked = rank_within(group, rank_by)
-        if isinstance(ranked, pd.DataFrame):  # ranks with tie groups and labels
-            ranks.loc[group.index] = ranked["rank"].astype("int64")
-            ties.loc[group.index] = ranked["tie_group"].astype("int64")
-            labels.loc[group.index] = ranked["rank_label"].astype(str)
-            continue
-        ranks.loc[group.index] = ranked
-        with_rank = group.assign(rank=ranks.loc[group.index])
-        ties.loc[group.index] = tie_groups(with_rank)
-        for _, members in with_rank.groupby(ties.loc[group.index]):
-            lo, hi = int(members["rank"].min()), int(members["rank"].max())
-            labels.loc[members.index] = str(lo) if lo == hi else f"{lo}-{hi}"
-    frame["rank"] = ranks
-    frame["tie_group"] = ties
-    frame["rank_label"] = labels
-    order = [c for c in ("questionnaire", "protocol_hash", "variant", "rank") if c in frame]
-    return frame.sort_values(order, kind="stable").reset_index(drop=True)
+        ranked.loc[group.index] = rank_within(group, rank_by)
+    frame["rank"] = pd.array(ranked["rank"].tolist(), dtype="Int64")
+    frame["tie_group"] = pd.array(ranked["tie_group"].tolist(), dtype="Int64")
+    frame["rank_label"] = ranked["rank_label"].astype(object)
+    keys = ("questionnaire", "protocol_hash", "variant", "rank", "model")
+    order = [c for c in keys if c in frame]
+    return frame.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
