@@ -31,6 +31,7 @@ from tests.hub_helpers import (
     board_ids,
     build_both,
     copy_project,
+    read_front_matter,
     readable_text,
     run_quality_stage,
     with_hub,
@@ -47,7 +48,7 @@ from value_inertia.core.config import load_params
 from value_inertia.core.errors import InputError
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.dataset import build_dataset_folder
-from value_inertia.publishing.folders import folder_files, model_slugs, read_front_matter
+from value_inertia.publishing.folders import folder_files, model_slugs
 from value_inertia.publishing.push import publish
 from value_inertia.publishing.space import build_space_folder
 from value_inertia.publishing.tables.identity import plot_file, result_file
