@@ -179,21 +179,6 @@ def permeability_table(
     return frame[columns]
 
 
-def permeability_grid(table: pd.DataFrame, value: str = "effect") -> pd.DataFrame:
-    """Attribute x dimension grid of one column of :func:`permeability_table`.
-
-    ``grid.attrs["significant"]`` holds the matching boolean grid (q <= alpha).
-    """
-    attrs = list(dict.fromkeys(table["attribute"]))
-    dims = list(dict.fromkeys(table["dimension"]))
-    grid = table.pivot(index="attribute", columns="dimension", values=value)
-    grid = grid.reindex(index=attrs, columns=dims).astype(float)
-    sig = table.pivot(index="attribute", columns="dimension", values="significant")
-    grid.attrs["significant"] = sig.reindex(index=attrs, columns=dims).fillna(False).astype(bool)
-    grid.index.name, grid.columns.name = "attribute", "dimension"
-    return grid
-
-
 def cohens_d_table(
     scores: pd.DataFrame,
     personas: pd.DataFrame,
