@@ -283,11 +283,25 @@ def check_distinct_results(board: pd.DataFrame) -> None:
         )
 
 
+# columns every published board has, null or not (see drop_empty_columns)
+ALWAYS_PUBLISHED = (
+    "rank",
+    "rank_label",
+    "tie_group",
+    "inertia",
+    "inertia_ci_low",
+    "inertia_ci_high",
+)
+
+
 def drop_empty_columns(board: pd.DataFrame) -> pd.DataFrame:
     """The board without columns no row has a value in (optional metadata nobody gave, a
     figure no model has): the published leaderboard has no always-empty column. The push
-    adds ``contributor``; merged boards keep a column while some row has it."""
-    empty = [c for c in board.columns if board[c].isna().all() and c not in RESULT_KEY]
+    adds ``contributor``; merged boards keep a column while some row has it. The ranking
+    and the inertia CI always stay: null there says "not ranked" / "not measured" (a run
+    below the minimum number of personas), which readers of the board rely on."""
+    keep = {*RESULT_KEY, *ALWAYS_PUBLISHED}
+    empty = [c for c in board.columns if board[c].isna().all() and c not in keep]
     return board.drop(columns=empty)
 
 
