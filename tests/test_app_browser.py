@@ -10,46 +10,27 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import (
     ElementClickInterceptedException,
     StaleElementReferenceException,
 )
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import free_port, require_programs
+from tests.conftest import free_port, serve
 from tests.leaderboard_data import REPO, cached_project
 from value_inertia.core.config import load_params
 from value_inertia.publishing.dataset import build_dataset_folder
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,1100",
-]
 WAIT_S = 30
 
 
@@ -68,63 +49,13 @@ def app_url(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """``python -m leaderboard --port <free>`` serving the generated leaderboard."""
     port = free_port()
     workdir = tmp_path_factory.mktemp("app")
-    log_path = workdir / "app.log"
     env = {k: v for k, v in os.environ.items() if k != "VALUE_INERTIA_DATASET"}
     env["GRADIO_ANALYTICS_ENABLED"] = "False"
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "leaderboard",
-                "--port",
-                str(port),
-                "--data",
-                str(data_dir),
-            ],
-            cwd=workdir,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    app = [sys.executable, "-m", "leaderboard", "--port", str(port)]
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited ({proc.returncode}):\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the app did not answer in 120 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with serve([*app, "--data", str(data_dir)], url, workdir / "app.log", cwd=workdir, env=env):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    require_programs(CHROMIUM, CHROMEDRIVER, install="apt-get install chromium chromium-driver")
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def table(driver: WebDriver) -> WebElement:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics)
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.config import ModelParams
 from value_inertia.core.naming import ResultName, artifact_stem, parse_artifact_name

@@ -31,6 +31,7 @@ from tests.hub_helpers import (
     board_ids,
     build_both,
     copy_project,
+    read_front_matter,
     readable_text,
     run_quality_stage,
     with_hub,
@@ -43,10 +44,11 @@ from tests.leaderboard_data import (
     REPO,
 )
 from value_inertia.core import paths
-from value_inertia.core.config import ConfigError, load_params
+from value_inertia.core.config import load_params
+from value_inertia.core.errors import InputError
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.dataset import build_dataset_folder
-from value_inertia.publishing.folders import folder_files, model_slugs, read_front_matter
+from value_inertia.publishing.folders import folder_files, model_slugs
 from value_inertia.publishing.push import publish
 from value_inertia.publishing.space import build_space_folder
 from value_inertia.publishing.tables.identity import plot_file, result_file
@@ -272,11 +274,19 @@ def test_dataset_folder_rebuild_drops_stale_files(project: Path) -> None:
 def test_dataset_folder_names_a_missing_input(project: Path) -> None:
     params = load_params(project / "params.yaml")
     paths.parsed_path("drift.model", project).unlink()
-    with pytest.raises(
-        ConfigError, match=r"parsed/drift\.model\.parquet: not found; run the parse"
-    ):
+    with pytest.raises(InputError, match=r"parsed/drift\.model\.parquet: not found; run the parse"):
         build_dataset_folder(project, paths.hub_dir(project) / "dataset", params)
     assert not (paths.hub_dir(project) / "dataset").exists()
+
+
+def test_dataset_folder_names_a_truncated_cluster_table(project: Path) -> None:
+    params = load_params(project / "params.yaml")
+    table = paths.clusters_dir(project) / "drift.model__mfq30.parquet"
+    table.write_bytes(table.read_bytes()[:100])  # cut short, as by a full disk
+    with pytest.raises(InputError) as info:
+        build_dataset_folder(project, paths.hub_dir(project) / "dataset", params)
+    assert str(info.value).startswith(f"{table}: not a readable Parquet table (")
+    assert str(info.value).endswith("run the cluster (model drift.model) stage again to rebuild it")
 
 
 SPACE_BOARD = """

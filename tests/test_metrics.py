@@ -32,14 +32,6 @@ def test_normalise_rejects_bad_input(bad):
         m.normalise(bad)
 
 
-def test_rating_counts_drops_nan_and_checks_range():
-    np.testing.assert_array_equal(m.rating_counts([1, 1, 6, np.nan, 3]), [2, 0, 1, 0, 0, 1])
-    with pytest.raises(ValueError):
-        m.rating_counts([0, 1])
-    with pytest.raises(ValueError):
-        m.rating_counts([2.5])
-
-
 # --- inertia ----------------------------------------------------------------------
 
 

@@ -10,27 +10,21 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import free_port, make_project
+from tests.conftest import free_port, make_project, serve
 from value_inertia import tracking
 
 pytestmark = pytest.mark.slow
 WAIT_S = 60
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1600,1000"]
 
 
 @pytest.fixture(scope="module")
@@ -67,80 +61,42 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def ui_url(store: Path) -> Iterator[str]:
     port = free_port()
-    log = open(store / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{store / 'mlflow.db'}",
-            "--workers",
-            "1",
-        ],
-        cwd=store,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (store / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("mlflow server did not start:\n" + (store / "server.log").read_text())
+    server = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    database = ["--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--workers", "1"]
+    with serve(
+        [*server, *database], f"{url}/health", store / "server.log", cwd=store, timeout_s=180
+    ):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
-def test_ui_shows_parent_runs_with_their_stage_runs_nested(store: Path, ui_url: str) -> None:
+def test_ui_shows_parent_runs_with_their_stage_runs_nested(
+    store: Path, ui_url: str, browser: WebDriver
+) -> None:
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
     experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        # the runs page (MLflow 3.17's UI takes "GenAI" / "Model training" from a global
-        # switch, so the link names it; the experiment kind tag serves UIs without it)
-        driver.get(
-            f"{ui_url}/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
-        )
-        wait = WebDriverWait(driver, WAIT_S)
-        wait.until(lambda d: "boot60" in d.find_element(By.TAG_NAME, "body").text)
-        body = driver.find_element(By.TAG_NAME, "body").text
-        assert "repro " in body  # the plain `dvc repro` parent
-        assert "analyze m1 / mfq30" not in body  # stage runs are collapsed under parents
-        expander = "button[data-component-id*='runnamecellrenderer']"
-        for i in range(2):  # expand both parents (the table re-renders after each click)
-            buttons = driver.find_elements(By.CSS_SELECTOR, expander)
-            assert len(buttons) > i
-            buttons[i].click()
-            time.sleep(1)
-        wait.until(
-            lambda d: d.find_element(By.TAG_NAME, "body").text.count("analyze m1 / mfq30") == 2
-        )
-        body = driver.find_element(By.TAG_NAME, "body").text
-        for name in ("evaluate m1", "personas"):
-            assert body.count(name) == 2
-        driver.save_screenshot(str(store / "mlflow_ui.png"))
-        assert (store / "mlflow_ui.png").stat().st_size > 20_000
-    finally:
-        driver.quit()
+    driver = browser
+    # the runs page (MLflow 3.17's UI takes "GenAI" / "Model training" from a global
+    # switch, so the link names it; the experiment kind tag serves UIs without it)
+    driver.get(
+        f"{ui_url}/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    )
+    wait = WebDriverWait(driver, WAIT_S)
+    wait.until(lambda d: "boot60" in d.find_element(By.TAG_NAME, "body").text)
+    body = driver.find_element(By.TAG_NAME, "body").text
+    assert "repro " in body  # the plain `dvc repro` parent
+    assert "analyze m1 / mfq30" not in body  # stage runs are collapsed under parents
+    expander = "button[data-component-id*='runnamecellrenderer']"
+    for i in range(2):  # expand both parents (the table re-renders after each click)
+        buttons = driver.find_elements(By.CSS_SELECTOR, expander)
+        assert len(buttons) > i
+        buttons[i].click()
+        time.sleep(1)
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").text.count("analyze m1 / mfq30") == 2)
+    body = driver.find_element(By.TAG_NAME, "body").text
+    for name in ("evaluate m1", "personas"):
+        assert body.count(name) == 2
+    driver.save_screenshot(str(store / "mlflow_ui.png"))
+    assert (store / "mlflow_ui.png").stat().st_size > 20_000

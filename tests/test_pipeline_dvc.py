@@ -125,11 +125,11 @@ def test_repro_names_stages_by_model_and_then_has_nothing_to_do(dvc_project) -> 
     ("module", "runs_it"),
     [
         # the store keys and the backends: evaluate; the parser: parse; figures: analyze
-        ("store.py", {f"evaluate@{MODEL}"}),
-        ("parsing.py", {f"parse@{MODEL}"}),
-        ("plots.py", {f"analyze@{MODEL}-mini"}),
-        ("config.py", ALL_STAGES),
-        ("backends/embedded.py", {f"evaluate@{MODEL}"}),
+        ("evaluation/store.py", {f"evaluate@{MODEL}"}),
+        ("scoring/parsing.py", {f"parse@{MODEL}"}),
+        ("analysis/plots.py", {f"analyze@{MODEL}-mini"}),
+        ("core/config.py", ALL_STAGES),
+        ("evaluation/backends/embedded.py", {f"evaluate@{MODEL}"}),
     ],
 )
 def test_a_changed_module_reruns_the_stages_that_run_it(dvc_project, module, runs_it) -> None:

@@ -86,7 +86,8 @@ def test_shuffled_options_record_the_permutation(personas, qs) -> None:
 
 
 def test_variants_share_one_table_and_original_keeps_its_ids(personas, qs) -> None:
-    from value_inertia.design.prompts import VARIANTS, select_variants
+    from value_inertia.core.naming import VARIANTS
+    from value_inertia.design.prompts import select_variants
 
     plain = prompts(personas, qs)
     every = prompts(personas, qs, variants=list(VARIANTS))

@@ -11,8 +11,7 @@ import pytest
 
 from value_inertia.core.config import Params
 from value_inertia.core.errors import InputError
-from value_inertia.core.protocol import protocol_for, protocol_hash
-from value_inertia.scoring.parsing import PARSER_VERSION
+from value_inertia.core.protocol import PARSER_VERSION, protocol_for, protocol_hash
 
 REPO = Path(__file__).resolve().parents[1]
 

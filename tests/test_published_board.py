@@ -27,12 +27,12 @@ from tests.hub_helpers import (
 from tests.hub_stub import HubStub
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, load_params
-from value_inertia.evaluation.store import ResponseStore
+from value_inertia.evaluation.store import WEIGHTS_META_KEY, ResponseStore
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.card_columns import column_meaning, undescribed_columns
 from value_inertia.publishing.dataset import build_dataset_folder
 from value_inertia.publishing.push import publish
-from value_inertia.publishing.tables.identity import WEIGHTS_META_KEY, result_file
+from value_inertia.publishing.tables.identity import result_file
 
 WEIGHTS_A, WEIGHTS_B = "a1" * 32, "b2" * 32
 

@@ -207,10 +207,11 @@ def test_quality_stage_writes_report_figure_and_mlflow(project, mfq) -> None:
 
 
 def test_quality_stage_missing_parsed_table_is_one_clear_error(project) -> None:
-    from value_inertia.core.config import ConfigError, load_params
+    from value_inertia.core.config import load_params
+    from value_inertia.core.errors import InputError
     from value_inertia.pipeline.analysis import run_quality
 
-    with pytest.raises(ConfigError, match="parsed/gemma3-270m.parquet: not found"):
+    with pytest.raises(InputError, match="parsed/gemma3-270m.parquet: not found"):
         run_quality(load_params(project / "params.yaml"), "gemma3-270m", "mfq30")
 
 

@@ -7,14 +7,9 @@ import pytest
 from scipy import stats
 
 from value_inertia.core.config import ModelParams
+from value_inertia.core.protocol import EMBEDDED_SAMPLER, OPENAI_SAMPLER, sampler_settings
 from value_inertia.design.questionnaires import OPTION_LETTERS
-from value_inertia.evaluation.backends.base import (
-    EMBEDDED_SAMPLER,
-    OPENAI_SAMPLER,
-    Request,
-    Result,
-    sampler_settings,
-)
+from value_inertia.evaluation.backends.base import Request, Result
 from value_inertia.evaluation.backends.openai_wire import request_body
 
 # A completion prompt on which SmolLM2-135M puts about half its next-token mass on the

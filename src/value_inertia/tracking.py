@@ -42,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 from value_inertia.core import paths
+from value_inertia.core.config import ModelParams
 from value_inertia.core.paths import project_root
 from value_inertia.core.redaction import redact
+from value_inertia.core.table_io import file_hash
 
 EXPERIMENT = "value-inertia"
 # MLflow 3 opens an experiment on its runs (not the GenAI overview) for this kind
@@ -85,8 +87,6 @@ def params_hash(data: Mapping[str, Any]) -> str:
 
 def file_digest(path: Path) -> str:
     """The md5 of a file's bytes: the same hash ``dvc.lock`` records for it."""
-    from value_inertia.core.table_io import file_hash
-
     return file_hash(path, "md5")
 
 
@@ -203,9 +203,6 @@ class StageRun:
             self._mlflow.log_metrics(clean, step=step, model_id=self.model_id)
             self.logged.update(clean)
 
-    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        self.log_metrics({key: value}, step=step)
-
     def __getattr__(self, name: str) -> Any:
         return getattr(self._mlflow, name)
 
@@ -294,8 +291,6 @@ def _model_spec(model: str, root: Path) -> dict[str, Any] | None:
 
 def model_identity(spec: Mapping[str, Any]) -> dict[str, Any]:
     """What decides a model's answers (``ModelParams.identity``) from its spec file."""
-    from value_inertia.core.config import ModelParams
-
     try:
         return ModelParams.model_validate(dict(spec)).identity()
     except Exception:  # a spec from another version: fall back to the spec itself
@@ -347,7 +342,9 @@ def _log_datasets(mlflow: Any, entries: list[tuple[str, Path, str]], root: Path)
                 source = resolve_dataset_source(str(path))
         except Exception:
             continue
-        datasets.append(MetaDataset(source, name=name, digest=file_digest(path)))
+        # mlflow documents MetaDataset as instantiable; its stub marks `profile` abstract
+        meta = MetaDataset(source, name=name, digest=file_digest(path))  # type: ignore[abstract]
+        datasets.append(meta)
         contexts.append(context)
     if datasets:
         mlflow.log_inputs(datasets=datasets, contexts=contexts, tags_list=[None] * len(datasets))

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, Params, load_params
+from value_inertia.core.table_io import write_text_atomic
+from value_inertia.core.yamlio import load_yaml
+from value_inertia.design.personas import load_schema
+from value_inertia.design.questionnaires import load_questionnaires
 
 CHECKS = (
     "params.yaml against the configuration schema",
@@ -31,9 +35,6 @@ def validated_path(root: Path | None = None) -> Path:
 
 def check_params(params: Params, root: Path) -> None:
     """Cross-checks that need the input files (each raises a one-line :class:`ConfigError`)."""
-    from value_inertia.design.personas import load_schema
-    from value_inertia.design.questionnaires import load_questionnaires
-
     schema = load_schema(root / params.personas.schema_path)
     load_questionnaires(params.prompts.questionnaires, root)
     attribute = params.cluster.color_attribute
@@ -61,9 +62,6 @@ def check_models_mapping(data: object, source: str) -> None:
 
 def validate(params_file: Path | None = None) -> Path:
     """Load and check the params; write the (params-independent) marker file."""
-    from value_inertia.core.table_io import write_text_atomic
-    from value_inertia.core.yamlio import load_yaml
-
     root = paths.project_root()
     params = load_params(params_file)
     check_models_mapping(load_yaml(Path(params._source)), params._source)

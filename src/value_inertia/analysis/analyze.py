@@ -176,9 +176,10 @@ def _group_metrics(
     finite = mrat_values[np.isfinite(mrat_values)]
     if finite.size:
         out["mrat"] = float(finite.mean())
+        n_finite = finite.size
         out["mrat_ci"] = _ci(
             finite.reshape(-1, 1),
-            lambda s, n=finite.size: s[:, 0] / n,
+            lambda s: s[:, 0] / n_finite,
             n_boot=n_boot,
             confidence=confidence,
             rng=keyed_rng(seed, name, "mrat"),
@@ -240,7 +241,7 @@ def _overall_ci(
 
         return mean_over_dims(sums, one)
 
-    common = dict(n_boot=n_boot, confidence=confidence)
+    common: Json = dict(n_boot=n_boot, confidence=confidence)
     out["inertia_ci"] = _ci(data, inertia_of, **common, rng=keyed_rng(seed, "overall", "inertia"))
     if any(baselines.get(d) is not None for d in dims):
         out["steerability_ci"] = _ci(
@@ -321,7 +322,7 @@ def run_analysis(
     matrix = matrix_of_rows(rows, questionnaire)
     scores = persona_scores(parsed, questionnaire, variant, matrix=matrix)
     mrat = mrat_matrix(matrix, questionnaire)
-    common = dict(n_boot=n_boot, confidence=confidence, seed=seed)
+    common: Json = dict(n_boot=n_boot, confidence=confidence, seed=seed)
 
     dimensions: Json = {}
     for d, items in questionnaire.dimensions.items():

@@ -44,18 +44,6 @@ def normalise(p: np.ndarray | Sequence[float]) -> np.ndarray:
     return arr / total
 
 
-def rating_counts(ratings: np.ndarray | Sequence[float]) -> np.ndarray:
-    """Counts of the ratings 1..6 (NaN = unparsed answer, dropped): c_k = #{r = k}.
-
-    Raises ValueError on a rating outside 1..6 or not a whole number.
-    """
-    arr = np.asarray(ratings, dtype=float).ravel()
-    arr = arr[~np.isnan(arr)]
-    if np.any((arr < 1) | (arr > N_OPTIONS) | (arr != np.round(arr))):
-        raise ValueError(f"ratings must be whole numbers in 1..{N_OPTIONS}")
-    return np.bincount(arr.astype(int) - 1, minlength=N_OPTIONS).astype(float)
-
-
 def entropy_bits(p: np.ndarray | Sequence[float]) -> float:
     """Shannon entropy in bits, H(p) = -sum_k p_k log2 p_k, 0 log 0 = 0 (scipy.stats.entropy)."""
     return stats_core.entropy_bits(normalise(p))

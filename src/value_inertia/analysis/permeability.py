@@ -173,25 +173,10 @@ def permeability_table(
             )
     frame = pd.DataFrame.from_records(records, columns=[c for c in columns if c not in (
         "q_value", "significant")])  # fmt: skip
-    q = benjamini_hochberg(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
+    q: Any = benjamini_hochberg(frame["p_value"].to_numpy(dtype=float)) if len(frame) else []
     frame["q_value"] = q
     frame["significant"] = np.asarray(frame["q_value"] <= alpha, dtype=bool)
     return frame[columns]
-
-
-def permeability_grid(table: pd.DataFrame, value: str = "effect") -> pd.DataFrame:
-    """Attribute x dimension grid of one column of :func:`permeability_table`.
-
-    ``grid.attrs["significant"]`` holds the matching boolean grid (q <= alpha).
-    """
-    attrs = list(dict.fromkeys(table["attribute"]))
-    dims = list(dict.fromkeys(table["dimension"]))
-    grid = table.pivot(index="attribute", columns="dimension", values=value)
-    grid = grid.reindex(index=attrs, columns=dims).astype(float)
-    sig = table.pivot(index="attribute", columns="dimension", values="significant")
-    grid.attrs["significant"] = sig.reindex(index=attrs, columns=dims).fillna(False).astype(bool)
-    grid.index.name, grid.columns.name = "attribute", "dimension"
-    return grid
 
 
 def cohens_d_table(

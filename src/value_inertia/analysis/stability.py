@@ -80,6 +80,7 @@ def seed_spread(
     per_seed: Json = {}
     overall: dict[str, list[float | None]] = {"inertia": [], "steerability": []}
     for s in seeds:
+        assert rows is not None  # there are seeds only when there are rows
         part = rows.loc[rows["seed"].astype(int) == s]
         values: Json = {}
         for d, items in questionnaire.dimensions.items():

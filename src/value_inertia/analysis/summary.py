@@ -31,6 +31,7 @@ from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import artifact_stem
 from value_inertia.core.results import MetricsResult
+from value_inertia.core.table_io import write_text_atomic
 
 
 def summary_dir(root: Path | None = None) -> Path:
@@ -94,8 +95,6 @@ def _read(path: Path) -> Mapping[str, Any]:
 
 def write_summary(model: str, questionnaire: str, root: Path | None = None) -> Path:
     """The headline numbers of (model, questionnaire) into one small JSON."""
-    from value_inertia.core.table_io import write_text_atomic
-
     root = root or paths.project_root()
     stem = artifact_stem(model, questionnaire)
     original = paths.metrics_dir(root) / f"{stem}.json"

@@ -40,7 +40,8 @@ from value_inertia.analysis.stats import keyed_rng, percentile_interval, resampl
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.naming import DEFAULT_VARIANT
 from value_inertia.core.registry import MetricSpec
-from value_inertia.core.results import json_ready
+from value_inertia.core.results import json_ready, read_json, validate
+from value_inertia.core.table_io import write_text_atomic
 from value_inertia.design.questionnaires import N_OPTIONS, Questionnaire
 
 Json = dict[str, Any]
@@ -431,8 +432,6 @@ def shift_table(report: VariantReport, variant: str) -> pd.DataFrame:
 
 def write_report(report: VariantReport, path: Path) -> Path:
     """Write the variants file atomically (NaN never appears: values are None)."""
-    from value_inertia.core.table_io import write_text_atomic
-
     text = json.dumps(report.model_dump(mode="json"), indent=2, allow_nan=False)
     write_text_atomic(text + "\n", Path(path))
     return Path(path)
@@ -440,8 +439,6 @@ def write_report(report: VariantReport, path: Path) -> Path:
 
 def read_report(path: Path) -> VariantReport:
     """A variants file, validated; a damaged or invalid one is an InputError naming it."""
-    from value_inertia.core.results import read_json, validate
-
     return validate(VariantReport, read_json(path), str(path))
 
 

@@ -25,8 +25,10 @@ from pydantic import (
 )
 
 from value_inertia.core.errors import ConfigError
+from value_inertia.core.naming import check_part
 from value_inertia.core.overrides import apply_overrides
 from value_inertia.core.paths import project_root, questionnaire_dir
+from value_inertia.core.protocol import sampler_settings
 from value_inertia.core.yamlio import format_validation_error, load_yaml
 
 # re-exported: callers import these from here too
@@ -72,7 +74,7 @@ Variant = Literal["original", "shuffled", "no_forced_choice", "no_preamble", "re
 class PromptsParams(_Strict):
     questionnaires: Annotated[list[str], Field(min_length=1)] = ["mfq30", "pvqrr"]
     # prompt variants built side by side
-    # (value_inertia.design.prompts.VARIANTS says what each changes)
+    # (value_inertia.core.naming.VARIANTS says what each changes)
     variants: Annotated[list[Variant], Field(min_length=1)] = ["original"]
     repeats: Annotated[StrictInt, Field(ge=1)] = 1
     baseline_repeats: Annotated[StrictInt, Field(ge=1)] = 1
@@ -96,6 +98,7 @@ class PromptsParams(_Strict):
         qdir = questionnaire_dir(root)
         known = sorted(p.stem for p in qdir.glob("*.yaml"))
         for qid in ids:
+            check_part(qid, "questionnaire id")  # a part of every result's file names
             if qid not in known:
                 raise ValueError(
                     f"unknown questionnaire id {qid!r}; allowed: {', '.join(known)} "
@@ -164,8 +167,6 @@ class ModelParams(_Strict):
     @classmethod
     def _artifact_safe_name(cls, name: str) -> str:
         # model names become file names and artefact stems (value_inertia.core.naming)
-        from value_inertia.core.naming import check_part
-
         return check_part(name, "model name")
 
     @model_validator(mode="after")
@@ -222,8 +223,6 @@ class ModelParams(_Strict):
         if self.backend != "openai":
             identity["base_url"] = None
         if self.mode == "sample":  # sample answers drawn with other settings are not these
-            from value_inertia.evaluation.backends.base import sampler_settings
-
             identity["sampler"] = sampler_settings(self.backend, self.mode)
         if self.revision is not None:
             identity["revision"] = self.revision

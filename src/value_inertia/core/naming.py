@@ -11,9 +11,34 @@ separator (see :data:`SEPARATOR`), so parsing is unambiguous.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from value_inertia.core.config import PromptsParams
 
 SEPARATOR = "__"
 DEFAULT_VARIANT = "original"
+
+# variant -> what it changes against the configured ("original") prompt
+VARIANTS: dict[str, str] = {
+    "original": "the prompt as configured in params.yaml",
+    "shuffled": "options in a random letter order per prompt (seeded; mapped back afterwards)",
+    "no_forced_choice": "without the forced-choice sentence",
+    "no_preamble": "without the role-play preamble (the persona description stays)",
+    "reversed": "options in reversed scale order (A = the highest rating)",
+}
+
+
+def variant_params(params: PromptsParams, variant: str) -> PromptsParams:
+    """The prompt settings of ``variant``: the configured ones with one thing changed."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown prompt variant {variant!r}; known: {', '.join(VARIANTS)}")
+    change = {
+        "shuffled": {"shuffle_options": True},
+        "no_forced_choice": {"forced_choice": False},
+        "no_preamble": {"preamble": False},
+    }.get(variant, {})
+    return params.model_copy(update=change)
 
 
 @dataclass(frozen=True)

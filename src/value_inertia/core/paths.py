@@ -62,6 +62,14 @@ def quality_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / "data" / "quality"
 
 
+def spend_dir(root: Path | None = None) -> Path:
+    return (root or project_root()) / "data" / "spend"
+
+
+def spend_path(model: str, root: Path | None = None) -> Path:
+    return spend_dir(root) / f"{model}.json"
+
+
 def leaderboard_dir(root: Path | None = None) -> Path:
     return (root or project_root()) / "data" / "leaderboard"
 

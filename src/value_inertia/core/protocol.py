@@ -14,15 +14,15 @@ they share a ``protocol_hash``. The hash covers:
   collapse to one deterministic request, so they measure nothing more;
 * how answers are drawn: mode, and in ``sample`` mode temperature,
   max_tokens, samples and the sampler settings the backend sends
-  (:func:`value_inertia.evaluation.backends.base.sampler_settings`: no top-k,
+  (:func:`sampler_settings`: no top-k,
   top-p or min-p truncation, no penalties); logprobs mode measures the raw
   next-token distribution, whatever the temperature;
 * how uncertainty is reported: the CI level (``analyze.confidence``) and the
   bootstrap count (``analyze.bootstrap``), which every published interval
   depends on;
 * how answers are read: ``parse.min_letter_mass`` (the letter-mass gate),
-  :data:`value_inertia.scoring.parsing.PARSER_VERSION` and, in ``sample`` mode with
-  ``parse.judge`` set, the judge: its model identity
+  :data:`PARSER_VERSION` (the version of :mod:`value_inertia.scoring.parsing`) and,
+  in ``sample`` mode with ``parse.judge`` set, the judge: its model identity
   (:meth:`~value_inertia.core.config.ModelParams.identity`, not its name) and
   ``parse.judge_scope``. The key is added only when a judge reads the answers,
   so results read by the rules alone keep the hash they always had.
@@ -46,10 +46,42 @@ from typing import Any
 
 from value_inertia.core import paths
 from value_inertia.core.errors import InputError
-from value_inertia.core.naming import DEFAULT_VARIANT
+from value_inertia.core.naming import DEFAULT_VARIANT, variant_params
 
 PROTOCOL_VERSION = 2  # bump when the set of hashed fields changes (2: sampler, CI, repeats)
+# The answer parser's version (value_inertia.scoring.parsing): bump whenever a change there
+# can turn the same text into a different rating. Kept here, below the parser, so that
+# core imports nothing from the layers above it.
+PARSER_VERSION = "3"
 HASH_LENGTH = 16
+
+# Sample mode draws from the model's own next-token distribution: every truncation
+# (top-k, top-p, min-p, typical-p) and every penalty is off, whatever the engine's
+# defaults (llama-cpp-python's create_completion: top_k 40, top_p 0.95, min_p 0.05).
+# The settings are part of the store key (ModelParams.identity) and of the protocol
+# hash (core.protocol), so answers drawn under other settings are never mixed in.
+EMBEDDED_SAMPLER: dict[str, float | int] = {
+    "top_k": 0,  # llama.cpp: k <= 0 keeps the whole vocabulary
+    "top_p": 1.0,
+    "min_p": 0.0,
+    "typical_p": 1.0,
+    "repeat_penalty": 1.0,
+    "frequency_penalty": 0.0,
+    "presence_penalty": 0.0,
+}
+# What an OpenAI-compatible request carries: the fields the OpenAI API itself accepts.
+# top_k / min_p / repetition penalties are server settings there (see the README's
+# "Sampling" section for vLLM, llama.cpp's server and Ollama).
+OPENAI_SAMPLER: dict[str, float | int] = {"top_p": 1.0}
+
+
+def sampler_settings(backend: str, mode: str) -> dict[str, float | int] | None:
+    """The sampler settings a ``sample``-mode request is sent with (None in logprobs mode)."""
+    if mode != "sample":
+        return None
+    return dict(EMBEDDED_SAMPLER if backend == "embedded" else OPENAI_SAMPLER)
+
+
 # prompts settings that choose what to run rather than how one prompt looks
 _NOT_PROTOCOL_PROMPTS = frozenset({"questionnaires", "variants"})
 _REPEAT_PROMPTS = frozenset({"repeats", "baseline_repeats"})
@@ -94,10 +126,6 @@ def protocol_for(
     :class:`~value_inertia.core.config.ModelParams` or a model name in ``params``.
     Files are read below ``root`` (default: the project root).
     """
-    from value_inertia.design.prompts import variant_params
-    from value_inertia.evaluation.backends.base import sampler_settings
-    from value_inertia.scoring.parsing import PARSER_VERSION
-
     base = Path(root) if root is not None else paths.project_root()
     spec = params.model(model) if isinstance(model, str) else model
     prompts = {

@@ -11,7 +11,10 @@ Hub Space without this package, so :func:`registry_records` is published as
 
 Adding a metric: write its pure function (in :mod:`value_inertia.analysis.metrics` or a
 sibling) and decorate it with :func:`register_metric`, or call
-:func:`register` for a number computed elsewhere. (Modelled on
+:func:`register` for a number computed elsewhere. The registry holds what has been
+registered: the package :mod:`value_inertia.analysis` imports every module that
+registers metrics, and each reader outside it imports that package first (core
+imports nothing from the layers above it). (Modelled on
 lm-evaluation-harness's metric registry with ``higher_is_better``.)
 """
 
@@ -52,27 +55,6 @@ class MetricSpec:
 
 REGISTRY: dict[str, MetricSpec] = {}
 
-# Modules whose pure functions register themselves; imported on first look-up so the
-# registry is complete whoever asks first. A module that adds metrics is listed here.
-METRIC_MODULES: tuple[str, ...] = (
-    "value_inertia.analysis.metrics",
-    "value_inertia.analysis.omega_squared",
-    "value_inertia.analysis.quality.reliability",
-    "value_inertia.analysis.quality.position_bias",
-    "value_inertia.analysis.quality.debiasing",
-    "value_inertia.analysis.quality.mode_agreement",
-    "value_inertia.analysis.quality.answers",
-    "value_inertia.analysis.quality.attention",
-    "value_inertia.analysis.variants",
-)
-
-
-def _load_metric_modules() -> None:
-    import importlib
-
-    for module in METRIC_MODULES:
-        importlib.import_module(module)
-
 
 def register(spec: MetricSpec) -> MetricSpec:
     """Add ``spec``; a second entry with the same name is a bug."""
@@ -102,7 +84,6 @@ def register_metric(
 
 
 def get(name: str) -> MetricSpec:
-    _load_metric_modules()
     try:
         return REGISTRY[name]
     except KeyError:
@@ -111,13 +92,11 @@ def get(name: str) -> MetricSpec:
 
 def names(scope: Scope | None = None) -> list[str]:
     """Registered metric names (in registration order), optionally of one scope."""
-    _load_metric_modules()
     return [n for n, s in REGISTRY.items() if scope is None or scope in s.scopes]
 
 
 def registry_records(selected: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """JSON-ready entries (published as ``metric_registry.json`` for the app)."""
-    _load_metric_modules()
     chosen = list(REGISTRY) if selected is None else list(selected)
     return [{**asdict(get(n)), "direction": get(n).direction} for n in chosen]
 

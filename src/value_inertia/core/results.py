@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT
+from value_inertia.core.table_io import write_text_atomic
 
 Interval = list[float | None]  # [low, high] of a confidence interval; [None, None] if unknown
 M = TypeVar("M", bound=BaseModel)
@@ -201,6 +202,19 @@ def read_json(path: Path) -> Any:
         raise InputError(f"{path}: not valid JSON (damaged file?): {exc}") from None
 
 
+def read_spend(path: Path) -> dict[str, Any]:
+    """A spend record (``data/spend/<model>.json``, written by evaluate); a damaged one
+    is an :class:`InputError` naming the file and how to rewrite it."""
+    redo = f"run `value-inertia evaluate -m {path.stem}` again to rewrite it"
+    try:
+        data = read_json(path)
+    except InputError as exc:
+        raise InputError(f"{exc}; {redo}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object (a spend record); {redo}")
+    return data
+
+
 def read_metrics(path: Path) -> MetricsResult:
     return validate(MetricsResult, read_json(path), str(path))
 
@@ -215,8 +229,6 @@ def dump(result: BaseModel) -> dict[str, Any]:
 
 
 def _write(result: BaseModel, path: Path) -> Path:
-    from value_inertia.core.table_io import write_text_atomic
-
     text = json.dumps(dump(result), indent=2, allow_nan=False)
     write_text_atomic(text + "\n", Path(path))
     return Path(path)

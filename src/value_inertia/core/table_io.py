@@ -1,8 +1,7 @@
 """Tables on disk: atomic writes with explicit schemas, friendly reads.
 
-A damaged input table (a truncated Parquet file) is an
-:class:`~value_inertia.core.errors.InputError`, a missing one a
-:class:`~value_inertia.core.errors.ConfigError`; either message is one line naming the
+A missing or damaged input table (a truncated Parquet file) is an
+:class:`~value_inertia.core.errors.InputError` whose message is one line naming the
 file and the stage that makes it (result JSON files:
 :func:`value_inertia.core.results.read_json`).
 """
@@ -19,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from value_inertia.core.errors import ConfigError, InputError
+from value_inertia.core.errors import InputError
 
 
 def write_table(table: pa.Table, path: Path) -> None:
@@ -46,8 +45,8 @@ def _first_line(exc: BaseException) -> str:
 
 def read_frame(path: Path, stage_hint: str, **kwargs: Any) -> pd.DataFrame:
     """The Parquet table at ``path`` (``kwargs`` go to :func:`pandas.read_parquet`)."""
-    if not path.exists():  # (a ConfigError, as before: callers and tests expect it)
-        raise ConfigError(f"{path}: not found; run the {stage_hint} stage first")
+    if not path.exists():
+        raise InputError(f"{path}: not found; run the {stage_hint} stage first")
     try:
         return pd.read_parquet(path, **kwargs)
     except (OSError, pa.ArrowException) as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import numpy as np
 import pyarrow as pa
@@ -154,7 +154,7 @@ def describe(schema: PersonaSchema, attributes: dict[str, object]) -> str:
         value = attributes.get(a.name)
         if value is None:
             continue
-        parts.append(" ".join(a.render(value).split()))
+        parts.append(" ".join(a.render(cast("str | int", value)).split()))
     return " ".join(parts)
 
 

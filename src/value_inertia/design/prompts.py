@@ -6,11 +6,12 @@ text ending in ``Answer:`` for base models. Options are lettered A-F; with
 ``shuffle_options`` the letters are permuted per prompt and ``letter_ratings``
 records which rating (1-6, original scale) each letter A..F stands for.
 
-Prompt variants (``prompts.variants``, see :data:`VARIANTS`) are built side by
-side in one table with a ``variant`` column. The ``original`` variant is the
-prompt as configured; its prompt ids and texts are those of a table built
-without variants, so answers already stored stay valid. Every other variant
-changes one thing and has its own prompt ids (the variant name is hashed in).
+Prompt variants (``prompts.variants``, see
+:data:`~value_inertia.core.naming.VARIANTS`) are built side by side in one table
+with a ``variant`` column. The ``original`` variant is the prompt as configured;
+its prompt ids and texts are those of a table built without variants, so answers
+already stored stay valid. Every other variant changes one thing and has its own
+prompt ids (the variant name is hashed in).
 """
 
 from __future__ import annotations
@@ -25,18 +26,10 @@ import pandas as pd
 import pyarrow as pa
 
 from value_inertia.core.config import PromptsParams
+from value_inertia.core.naming import variant_params
 from value_inertia.design.questionnaires import N_OPTIONS, OPTION_LETTERS, Item, Questionnaire
 
 FORCED_CHOICE = "Your response should always point to a specific letter option."
-
-# variant -> what it changes against the configured ("original") prompt
-VARIANTS: dict[str, str] = {
-    "original": "the prompt as configured in params.yaml",
-    "shuffled": "options in a random letter order per prompt (seeded; mapped back afterwards)",
-    "no_forced_choice": "without the forced-choice sentence",
-    "no_preamble": "without the role-play preamble (the persona description stays)",
-    "reversed": "options in reversed scale order (A = the highest rating)",
-}
 
 PROMPT_SCHEMA = pa.schema(
     [
@@ -74,18 +67,6 @@ class Persona:
     persona_id: str
     seed: int
     description: str
-
-
-def variant_params(params: PromptsParams, variant: str) -> PromptsParams:
-    """The prompt settings of ``variant``: the configured ones with one thing changed."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown prompt variant {variant!r}; known: {', '.join(VARIANTS)}")
-    change = {
-        "shuffled": {"shuffle_options": True},
-        "no_forced_choice": {"forced_choice": False},
-        "no_preamble": {"preamble": False},
-    }.get(variant, {})
-    return params.model_copy(update=change)
 
 
 def letter_ratings_for(

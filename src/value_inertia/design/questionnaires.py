@@ -13,9 +13,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from value_inertia.core.config import ConfigError, format_validation_error, load_yaml
+from value_inertia.core.naming import check_part
 from value_inertia.core.paths import questionnaire_dir
 
 N_OPTIONS = 6
@@ -50,6 +58,12 @@ class Questionnaire(BaseModel):
     items: Annotated[list[Item], Field(min_length=1)]
     dimensions: Annotated[dict[str, list[int]], Field(min_length=1)]
     rollups: dict[str, dict[str, list[str]]] = {}
+
+    @field_validator("id")
+    @classmethod
+    def _id_names_files(cls, qid: str) -> str:
+        # the id is a part of every result's file names (<model>__<questionnaire>)
+        return check_part(qid, "questionnaire id")
 
     @model_validator(mode="after")
     def _consistent(self) -> Questionnaire:

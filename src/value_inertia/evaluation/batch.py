@@ -36,13 +36,20 @@ from pathlib import Path
 from typing import Any
 
 from value_inertia.core.config import ModelParams
+from value_inertia.core.errors import InputError
 from value_inertia.core.redaction import redact
+from value_inertia.core.table_io import write_text_atomic
 from value_inertia.evaluation.backends.base import (
     Request,
     Result,
     ResultCallback,
     StopSending,
     should_stop,
+)
+from value_inertia.evaluation.backends.openai_wire import (
+    MalformedReply,
+    parse_reply_body,
+    request_body,
 )
 from value_inertia.evaluation.store import ResponseStore
 
@@ -53,8 +60,6 @@ COMPLETION_WINDOW = "24h"
 
 
 def batch_line(model: ModelParams, request: Request) -> dict[str, Any]:
-    from value_inertia.evaluation.backends.openai_wire import request_body
-
     endpoint, body = request_body(model, request.payload)
     return {"custom_id": request.key, "method": "POST", "url": endpoint, "body": body}
 
@@ -96,8 +101,6 @@ def _error_text(error: Any) -> str:
 
 def result_from_line(model: ModelParams, line: dict[str, Any], transport: str) -> Result:
     """One output/error line (OpenAI or vLLM format) as a result for its ``custom_id``."""
-    from value_inertia.evaluation.backends.openai_wire import MalformedReply, parse_reply_body
-
     key = str(line["custom_id"])
     response = line.get("response") or {}
     error = line.get("error")
@@ -190,6 +193,7 @@ class BatchBackend:
                 self._submit(client, new)
             self._collect_all(client, on_result)
         except (openai.APIError, OSError) as exc:
+            # lazy: the openai client library (~0.5 s) loads only when a batch is sent
             from value_inertia.evaluation.backends.openai_backend import _describe
 
             raise StopSending(
@@ -306,8 +310,6 @@ def export_requests(
     model: ModelParams, requests: Sequence[Request], store: ResponseStore, out: Path
 ) -> int:
     """Write the batch lines of the requests not yet answered (nor in an open batch)."""
-    from value_inertia.core.table_io import write_text_atomic
-
     done = store.done_keys(r.key for r in requests)
     in_flight = {k for b in store.open_batches() for k in b["keys"]}
     todo = [r for r in requests if r.key not in done and r.key not in in_flight]
@@ -335,8 +337,6 @@ def import_results(
     model: ModelParams, requests: Sequence[Request], store: ResponseStore, path: Path
 ) -> ImportReport:
     """Commit the lines of a ``vllm run-batch`` output file, matched on ``custom_id``."""
-    from value_inertia.core.errors import InputError
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -18,22 +18,24 @@ send, cost and take is :mod:`value_inertia.evaluation.plan`.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from value_inertia.core.config import ModelParams
+from value_inertia.core.paths import spend_path
+from value_inertia.core.results import read_spend as read_spend_file
+from value_inertia.core.table_io import write_text_atomic
 from value_inertia.evaluation.backends.base import Request, Result
+from value_inertia.evaluation.backends.embedded import EmbeddedBackend, resolve_model_path
 
 CHARS_PER_TOKEN = 4.0
 CHAT_OVERHEAD_TOKENS = 3
 SPLIT_CHECK = 64
-
-
-def spend_path(model: str, root: Path) -> Path:
-    return root / "data" / "spend" / f"{model}.json"
 
 
 # -- tokens ------------------------------------------------------------------------
@@ -98,12 +100,7 @@ class GGUFCounter(TokenCounter):
 
     def __init__(self, model: ModelParams) -> None:
         super().__init__()
-        import contextlib
-        import os
-
         from llama_cpp import Llama
-
-        from value_inertia.evaluation.backends.embedded import resolve_model_path
 
         path = resolve_model_path(model.model)
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
@@ -122,8 +119,6 @@ class GGUFCounter(TokenCounter):
             return self._tokens(str(payload["prompt"]), True)
         # the chat template the backend applies, tokenized as the backend does: the
         # template's special tokens read as such, a BOS only where the GGUF asks for one
-        from value_inertia.evaluation.backends.embedded import EmbeddedBackend
-
         text = EmbeddedBackend.prompt_text(self, Request(key="", payload=payload))  # type: ignore[arg-type]
         return self._tokens(text, self._chat_bos, special=True)
 
@@ -236,8 +231,6 @@ def spend_from_records(model: ModelParams, records: Iterable[dict[str, Any]]) ->
 
 
 def write_spend(spend: Spend, root: Path) -> Path:
-    from value_inertia.core.table_io import write_text_atomic
-
     path = spend_path(spend.model, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(json.dumps(spend.to_dict(), indent=2) + "\n", path)
@@ -245,12 +238,10 @@ def write_spend(spend: Spend, root: Path) -> Path:
 
 
 def read_spend(model: str, root: Path) -> dict[str, Any] | None:
+    """The model's recorded spend; None before its first evaluate run. A damaged file
+    is an :class:`~value_inertia.core.errors.InputError` (as for the leaderboard)."""
     path = spend_path(model, root)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_spend_file(path) if path.exists() else None
 
 
 # -- the estimate ------------------------------------------------------------------

@@ -30,7 +30,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from value_inertia.core import paths
 from value_inertia.core.config import ModelParams, Params
+from value_inertia.design.personas import build_personas, load_schema
+from value_inertia.design.prompts import build_prompts, select_variants
+from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.evaluation.backends.base import Request
 from value_inertia.evaluation.cost import (
     cost_usd,
@@ -41,6 +45,8 @@ from value_inertia.evaluation.cost import (
     spend_from_records,
     token_counter,
 )
+from value_inertia.evaluation.runner import plan_requests
+from value_inertia.evaluation.store import ResponseStore, request_key
 
 DEFAULT_LATENCY_S = 1.0
 EMBEDDED_DEFAULT_RPS = 4.69  # Gemma 3 270M, logprobs, one idle machine (benchmarks/README.md)
@@ -274,9 +280,6 @@ def prompts_frame(params: Params, root: Path) -> Any:
     """The prompts a run with ``params`` would send, built in memory exactly as the
     ``personas`` and ``prompts`` stages build them (nothing is read from or written to
     ``data/``: a prompts table on disk may have been built from other params)."""
-    from value_inertia.design.personas import build_personas, load_schema
-    from value_inertia.design.prompts import build_prompts
-    from value_inertia.design.questionnaires import load_questionnaires
 
     schema = load_schema(root / params.personas.schema_path)
     personas = build_personas(schema, params.personas.n, params.personas.seeds).to_pandas()
@@ -287,9 +290,6 @@ def prompts_frame(params: Params, root: Path) -> Any:
 def planned_requests(params: Params, model: ModelParams, prompts: Any) -> list[Request]:
     """The unique requests ``evaluate`` sends for ``model`` on a fresh store: its own
     prompt variants of ``prompts``, through the runner's plan (modes, repeats, samples)."""
-    from value_inertia.design.prompts import select_variants
-    from value_inertia.evaluation.runner import plan_requests
-
     requests, _ = plan_requests(model, select_variants(prompts, params.variants_for(model)))
     return requests
 
@@ -301,8 +301,6 @@ def _legacy_answers(
     store: Any,
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     """Answers under a legacy key that evaluate would carry over (see runner.py)."""
-    from value_inertia.evaluation.store import request_key
-
     wanted: dict[str, str] = {}
     for r in requests:
         if records.get(r.key, ("", {}))[0] != "ok":
@@ -316,9 +314,6 @@ def _legacy_answers(
 
 def build_plans(params: Params, root: Path, names: Sequence[str] | None = None) -> list[ModelPlan]:
     """The plan of each model (all of params `models`, or ``names``)."""
-    from value_inertia.core import paths
-    from value_inertia.evaluation.store import ResponseStore
-
     models = [params.model(n) for n in names] if names else list(params.models)
     prompts = prompts_frame(params, root)
     plans = []

@@ -28,6 +28,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from value_inertia.core.config import ModelParams
+from value_inertia.core.errors import RunFailure
 from value_inertia.design.questionnaires import OPTION_LETTERS
 from value_inertia.evaluation.backends.base import Backend, Request, Result, StopSending, error_kind
 from value_inertia.evaluation.store import ResponseStore, request_key
@@ -133,7 +134,7 @@ class EvaluationSummary:
         return text
 
 
-class BudgetReached(Exception):  # the CLI reports it like a failed run
+class BudgetReached(RunFailure):
     """The next requests would cross ``budget_usd``; everything answered so far is kept."""
 
     def __init__(self, message: str, summary: EvaluationSummary) -> None:

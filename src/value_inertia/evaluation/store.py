@@ -44,6 +44,8 @@ SCHEMA_VERSION = 1
 #: ``meta`` key: bytes of the journal the index holds (a journal line is applied
 #: in the same transaction that advances it)
 JOURNAL_OFFSET = "journal_offset"
+# meta key: the sha256 of the GGUF weights the answers were made with (embedded backend)
+WEIGHTS_META_KEY = "weights_sha256"
 STATUSES = ("ok", "failed")
 
 

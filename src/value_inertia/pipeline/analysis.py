@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, ModelParams, Params
-from value_inertia.core.naming import DEFAULT_VARIANT
-from value_inertia.core.table_io import read_frame, write_table
+from value_inertia.core.naming import DEFAULT_VARIANT, ResultName, artifact_stem
+from value_inertia.core.protocol import protocol_for
+from value_inertia.core.registry import names as metric_names
+from value_inertia.core.results import ClusterSummary, json_ready, write_clusters, write_metrics
+from value_inertia.core.table_io import read_frame, write_table, write_text_atomic
 from value_inertia.design.personas import load_schema
 from value_inertia.design.questionnaires import load_questionnaires
+from value_inertia.scoring.freshness import check_parsed_matches
 from value_inertia.tracking import stage_run
 
 log = logging.getLogger(__name__)
@@ -26,18 +33,19 @@ def run_analyze(
     item matrix is built once); this writes its outputs through the results
     contract and logs them, with metric names from the metric registry.
     """
+    # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis.analyze import run_analysis
     from value_inertia.analysis.permeability import cohens_d_grid
     from value_inertia.analysis.plots import distributions, effects
-    from value_inertia.core.naming import ResultName
-    from value_inertia.core.protocol import protocol_for
-    from value_inertia.core.results import write_metrics
 
     root = paths.project_root()
     model = params.model(model_name)
     q = load_questionnaires([questionnaire_id], root)[questionnaire_id]
     parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
     personas = read_frame(paths.personas_path(root), "personas")
+    check_parsed_matches(
+        parsed, paths.parsed_path(model.name, root), q, personas, paths.personas_path(root), variant
+    )
     schema = load_schema(root / params.personas.schema_path)
     protocol = protocol_for(params, model, q.id, variant, root)
     a = params.analyze
@@ -60,7 +68,7 @@ def run_analyze(
     name = ResultName(model.name, q.id, variant)
     mdir, pdir = paths.metrics_dir(root), paths.plots_dir(root)
     out = mdir / f"{name.stem}.json"
-    labels = {"model": model.name, "questionnaire": q.id, "variant": variant}
+    labels: dict[str, Any] = {"model": model.name, "questionnaire": q.id, "variant": variant}
     d_grid = cohens_d_grid(result.scores, personas, schema.names, list(q.dimensions),
                            a.min_group_size)  # fmt: skip
     figures = {
@@ -109,6 +117,7 @@ def _write_variant_shifts(
     """``data/variants/<stem>.json`` and its figure: each other prompt variant of the
     model against ``original`` (:mod:`value_inertia.analysis.variants`); a file with a note
     when the model answers no other variant, so that DVC's output always exists."""
+    # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis.plots import variants as variant_plots
     from value_inertia.analysis.variants import (
         flatten_variant_report,
@@ -116,8 +125,6 @@ def _write_variant_shifts(
         variant_report,
         write_report,
     )
-    from value_inertia.core.naming import ResultName
-    from value_inertia.core.protocol import protocol_for
 
     present: set[str] = set()
     if "variant" in parsed.columns:
@@ -158,14 +165,10 @@ def _write_variant_shifts(
 def run_cluster(
     params: Params, model_name: str, questionnaire_id: str, variant: str = "original"
 ) -> Path:
-    import pyarrow as pa
-
+    # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis.clustering import cluster_personas
     from value_inertia.analysis.matrix import persona_item_matrix
     from value_inertia.analysis.plots import clusters as cluster_plots
-    from value_inertia.core.naming import ResultName
-    from value_inertia.core.protocol import protocol_for
-    from value_inertia.core.results import ClusterSummary, write_clusters
 
     root = paths.project_root()
     model = params.model(model_name)
@@ -179,6 +182,9 @@ def run_cluster(
         )
     parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
     personas = read_frame(paths.personas_path(root), "personas")
+    check_parsed_matches(
+        parsed, paths.parsed_path(model.name, root), q, personas, paths.personas_path(root), variant
+    )
     protocol = protocol_for(params, model, q.id, variant, root)
     matrix = persona_item_matrix(parsed, q, variant)
     result = cluster_personas(
@@ -253,24 +259,20 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
     other answer mode, that model's parsed table for the agreement section); the
     bootstrap settings are those of ``analyze``.
     """
-    import json
-
+    # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis.quality.position_bias import plot_position_bias
     from value_inertia.analysis.quality.report import quality_report
-    from value_inertia.core.naming import DEFAULT_VARIANT, artifact_stem
-    from value_inertia.core.protocol import protocol_for
-    from value_inertia.core.registry import names as metric_names
-    from value_inertia.core.results import json_ready
-    from value_inertia.core.table_io import write_text_atomic
 
     root = paths.project_root()
     model = params.model(model_name)
     q = load_questionnaires([questionnaire_id], root)[questionnaire_id]
     parsed = read_frame(paths.parsed_path(model.name, root), f"parse (model {model.name})")
+    check_parsed_matches(parsed, paths.parsed_path(model.name, root), q)
     partner_spec = _quality_partner(params, model)
     partner = None
     if partner_spec is not None and paths.parsed_path(partner_spec.name, root).exists():
         partner = read_frame(paths.parsed_path(partner_spec.name, root), "parse")
+        check_parsed_matches(partner, paths.parsed_path(partner_spec.name, root), q)
     a = params.analyze
     report = quality_report(
         parsed, q, partner=partner, n_boot=a.bootstrap, confidence=a.confidence, seed=a.seed

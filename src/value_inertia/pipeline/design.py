@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 from value_inertia.core import paths
 from value_inertia.core.config import Params
-from value_inertia.core.table_io import read_frame, write_table
+from value_inertia.core.table_io import read_frame, write_table, write_text_atomic
 from value_inertia.design.personas import build_personas, load_schema
 from value_inertia.design.prompts import build_prompts
 from value_inertia.design.questionnaires import load_questionnaires
@@ -54,10 +55,6 @@ def run_models(params: Params) -> Path:
     ``evaluate@<model>`` depends on its own spec file instead of the whole
     ``models`` list, so adding or changing one model re-runs only that model.
     """
-    import json
-
-    from value_inertia.core.table_io import write_text_atomic
-
     out = paths.model_specs_dir(paths.project_root())
     out.mkdir(parents=True, exist_ok=True)
     wanted = {f"{m.name}.json" for m in params.models}

@@ -7,15 +7,33 @@ from pathlib import Path
 
 from value_inertia.core import paths
 from value_inertia.core.config import Params
+from value_inertia.core.errors import RunFailure
 from value_inertia.core.table_io import read_frame, write_table
 from value_inertia.design.prompts import select_variants
 from value_inertia.evaluation.backends import make_backend
+from value_inertia.evaluation.backends.embedded import check_store_weights
+from value_inertia.evaluation.batch import BatchBackend, Poll
+from value_inertia.evaluation.cost import (
+    Budget,
+    estimator,
+    payload_chars,
+    spend_from_records,
+    write_spend,
+)
+from value_inertia.evaluation.runner import (
+    BudgetReached,
+    materialise_responses,
+    plan_requests,
+    run_evaluation,
+)
+from value_inertia.evaluation.store import ResponseStore
+from value_inertia.scoring.answer_table import apply_judge, parse_responses, to_table
 from value_inertia.tracking import stage_run
 
 log = logging.getLogger(__name__)
 
 
-class EvaluationFailed(Exception):
+class EvaluationFailed(RunFailure):
     """More requests failed than ``evaluate.max_failure_fraction`` allows."""
 
 
@@ -24,22 +42,6 @@ def run_evaluate(
 ) -> Path:
     """Evaluate one model. ``limit``: a smoke test on the first N prompts only (the
     answers are stored and reused later; the responses table is not written)."""
-    from value_inertia.evaluation.backends.embedded import check_store_weights
-    from value_inertia.evaluation.cost import (
-        Budget,
-        estimator,
-        payload_chars,
-        spend_from_records,
-        write_spend,
-    )
-    from value_inertia.evaluation.runner import (
-        BudgetReached,
-        materialise_responses,
-        plan_requests,
-        run_evaluation,
-    )
-    from value_inertia.evaluation.store import ResponseStore
-
     root = paths.project_root()
     model = params.model(model_name)
     params.api_key(model)  # a missing key stops here, before anything is sent
@@ -76,8 +78,6 @@ def run_evaluate(
 
         def backend():
             if model.is_batch():
-                from value_inertia.evaluation.batch import BatchBackend, Poll
-
                 poll = Poll(first_s=min(5.0, model.batch_poll_max_s), max_s=model.batch_poll_max_s)
                 return BatchBackend(model, store, poll)
             return make_backend(model, params)
@@ -96,7 +96,7 @@ def run_evaluate(
             stopped, summary = exc, exc.summary
         spend = spend_from_records(model, (rec for _, _, rec in store.iter_records()))
         write_spend(spend, root)
-        spend_metrics = {
+        spend_metrics: dict[str, float] = {
             "spend_tokens_in": spend.tokens_in,
             "spend_tokens_out": spend.tokens_out,
             "spend_requests": spend.requests,
@@ -155,9 +155,6 @@ def run_evaluate(
 
 
 def run_parse(params: Params, model_name: str) -> Path:
-    from value_inertia.evaluation.store import ResponseStore
-    from value_inertia.scoring.answer_table import apply_judge, parse_responses, to_table
-
     root = paths.project_root()
     model = params.model(model_name)
     responses = read_frame(paths.responses_path(model.name, root), f"evaluate (model {model.name})")
@@ -169,8 +166,6 @@ def run_parse(params: Params, model_name: str) -> Path:
     if params.parse.judge is not None and model.mode == "sample":
         judge = params.model(params.parse.judge)
         params.api_key(judge)
-        from value_inertia.evaluation.backends.embedded import check_store_weights
-
         with ResponseStore(paths.store_path(judge.name, root)) as store:
             check_store_weights(store, judge)
             parsed, judged = apply_judge(

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from value_inertia.core import paths
 from value_inertia.core.config import Params
-from value_inertia.tracking import stage_run
+from value_inertia.tracking import params_hash, stage_run
 
 log = logging.getLogger(__name__)
 
 
 def run_leaderboard(params: Params) -> Path:
-    from datetime import UTC, datetime
-
+    # lazy: publishing loads the analysis (scipy) and huggingface_hub
     from value_inertia.publishing.board import (
         build_leaderboard,
         load_current_inputs,
@@ -22,7 +22,6 @@ def run_leaderboard(params: Params) -> Path:
         load_variant_reports,
         write_leaderboard,
     )
-    from value_inertia.tracking import params_hash
 
     root = paths.project_root()
     metrics, clusters, models = load_current_inputs(
@@ -53,6 +52,7 @@ def run_leaderboard(params: Params) -> Path:
 
 
 def run_publish(params: Params) -> Path:
+    # lazy: publishing loads the analysis (scipy) and huggingface_hub
     from value_inertia.publishing.dataset import build_dataset_folder
     from value_inertia.publishing.push import publish
     from value_inertia.publishing.space import build_space_folder

@@ -86,17 +86,27 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.analysis.stats import MIN_PERSONAS, tie_groups
+from value_inertia.analysis.variants import VariantReport, leaderboard_columns, read_report
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
-from value_inertia.core.naming import DEFAULT_VARIANT
-from value_inertia.core.paths import clusters_dir, metrics_dir, model_specs_dir, quality_dir
+from value_inertia.core.naming import DEFAULT_VARIANT, parse_artifact_name
+from value_inertia.core.paths import (
+    clusters_dir,
+    metrics_dir,
+    model_specs_dir,
+    quality_dir,
+    spend_dir,
+    variants_dir,
+)
 from value_inertia.core.results import (
     ClusterSummary,
     MetricsResult,
     read_clusters,
     read_json,
     read_metrics,
+    read_spend,
     validate,
 )
 from value_inertia.core.table_io import write_frame, write_text_atomic
@@ -416,8 +426,8 @@ def build_leaderboard(
     if rank_by not in RANK_KEYS:
         raise ValueError(f"leaderboard.rank_by: {rank_by!r}; allowed: {', '.join(RANK_BY)}")
     by_key: dict[Key, ClusterSummary] = {}
-    for i, record in enumerate(clusters):
-        c = _as_cluster(record, f"clusters[{i}]")
+    for i, cluster in enumerate(clusters):
+        c = _as_cluster(cluster, f"clusters[{i}]")
         if not c.model or not c.questionnaire:
             raise InputError(f"clusters[{i}]: needs 'model' and 'questionnaire'")
         by_key[(c.model, c.questionnaire, c.variant)] = c
@@ -482,8 +492,6 @@ def build_leaderboard(
 
 def _variant_columns(report: Any, source: str) -> dict[str, Any]:
     """``shift_inertia_<variant>`` (+ ``_low`` / ``_high``) of a variants report."""
-    from value_inertia.analysis.variants import VariantReport, leaderboard_columns
-
     if not isinstance(report, VariantReport):
         report = validate(VariantReport, dict(report), source)
     return {k: _number(v) for k, v in leaderboard_columns(report, VARIANT_SHIFT_METRICS).items()}
@@ -495,9 +503,6 @@ def load_variant_reports(root: Path) -> dict[tuple[str, str], Any]:
     Optional; a damaged or invalid file is an :class:`~value_inertia.core.errors.InputError`
     naming it.
     """
-    from value_inertia.analysis.variants import read_report
-    from value_inertia.core.paths import variants_dir
-
     out: dict[tuple[str, str], Any] = {}
     vdir = variants_dir(Path(root))
     for path in _result_files(vdir) if vdir.is_dir() else []:
@@ -545,8 +550,6 @@ def load_inputs(root: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:
     Cluster summaries without model/questionnaire get them from the file name.
     Returns JSON-ready dicts (the validated models dumped).
     """
-    from value_inertia.core.naming import parse_artifact_name
-
     metrics: list[dict] = []
     for path in _result_files(metrics_dir(root)):
         data = read_json(path)
@@ -579,8 +582,6 @@ def load_inputs(root: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:
 def load_quality_reports(root: Path) -> dict[Key, dict[str, Any]]:
     """Quality reports (``data/quality/<stem>.json``) by (model, questionnaire, variant);
     optional. A damaged file is an :class:`~value_inertia.core.errors.InputError` naming it."""
-    from value_inertia.core.naming import parse_artifact_name
-
     quality: dict[Key, dict[str, Any]] = {}
     qdir = quality_dir(Path(root))
     for path in _result_files(qdir) if qdir.is_dir() else []:
@@ -610,11 +611,10 @@ def load_extras(
     """
     quality = load_quality_reports(root)
     spend: dict[str, dict[str, Any]] = {}
-    sdir = Path(root) / "data" / "spend"
+    sdir = spend_dir(Path(root))
     for path in sorted(sdir.glob("*.json")) if sdir.is_dir() else []:
-        data = read_json(path)
-        if isinstance(data, dict):
-            spend[str(data.get("model") or path.stem)] = data
+        data = read_spend(path)
+        spend[str(data.get("model") or path.stem)] = data
     return quality, spend
 
 
@@ -661,10 +661,10 @@ def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 def _cell(row: Mapping[str, Any], column: str) -> str:
     if column == "inertia_ci":
-        lo, hi = row.get("inertia_ci_low"), row.get("inertia_ci_high")
-        if _number(lo) is None or _number(hi) is None:
+        lo, hi = _number(row.get("inertia_ci_low")), _number(row.get("inertia_ci_high"))
+        if lo is None or hi is None:
             return "–"
-        return f"{float(lo):.3f}–{float(hi):.3f}"
+        return f"{lo:.3f}–{hi:.3f}"
     if column == "rank_label" and not isinstance(row.get("rank_label"), str):
         return _fmt(row.get("rank"))
     return _fmt(row.get(column))

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core.redaction import redact
 from value_inertia.core.registry import get, legend_markdown, names
 from value_inertia.core.table_io import write_text_atomic

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core.registry import get, names
 from value_inertia.publishing.configs import PER_MODEL, config_files, configs_of, model_names_of
 

@@ -18,11 +18,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, Params
+from value_inertia.core.errors import InputError
 from value_inertia.core.redaction import redact
 from value_inertia.core.registry import registry_records
-from value_inertia.core.table_io import write_table, write_text_atomic
+from value_inertia.core.table_io import read_frame, write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
 from value_inertia.publishing.board import (
@@ -85,7 +87,7 @@ def build_dataset_folder(
     Reads personas, prompts, responses and parsed answers of every model in
     ``params.models``, the metrics, cluster summaries and assignments, quality
     reports and figures (each required input must exist: a missing one is a
-    :class:`ConfigError` naming the file and the stage that makes it). The
+    :class:`InputError` naming the file and the stage that makes it). The
     folder is built aside and swapped in. Returns ``{"configs": {name: {"path",
     "rows"}}, "files": [...]}``.
     """
@@ -120,7 +122,7 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
 
     metrics, clusters, _specs = load_current_inputs(root, model_names, questionnaire_ids)
     if not metrics:
-        raise ConfigError(f"{paths.metrics_dir(root)}: no metrics; run the analyze stage first")
+        raise InputError(f"{paths.metrics_dir(root)}: no metrics; run the analyze stage first")
 
     all_quality, spend = load_extras(root)
     quality_reports = {k: r for k, r in all_quality.items() if k[0] in model_names}
@@ -207,7 +209,7 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
     for c in clusters:
         src = paths.clusters_dir(root) / f"{c['model']}__{c['questionnaire']}.parquet"
         if src.exists():
-            frame = pd.read_parquet(src)
+            frame = read_frame(src, f"cluster (model {c['model']})")
             for col, value in reversed(
                 [
                     ("model", c["model"]),

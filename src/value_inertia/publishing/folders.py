@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from value_inertia.core.errors import ConfigError
+from value_inertia.core.errors import InputError
 from value_inertia.core.table_io import file_hash
 
 CONFIG_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -60,7 +60,7 @@ def file_manifest(folder: Path) -> list[dict[str, Any]]:
 
 def require(path: Path, stage: str) -> Path:
     if not path.exists():
-        raise ConfigError(f"{path}: not found; run the {stage} stage first")
+        raise InputError(f"{path}: not found; run the {stage} stage first")
     return path
 
 
@@ -91,14 +91,6 @@ def copy(src: Path, dest: Path) -> None:
 def front_matter(meta: Mapping[str, Any]) -> str:
     dumped = yaml.safe_dump(dict(meta), sort_keys=False, allow_unicode=True, width=1000)
     return f"---\n{dumped}---\n"
-
-
-def read_front_matter(text: str) -> dict[str, Any]:
-    """The YAML metadata block at the top of a README.md (``{}`` when there is none)."""
-    match = re.match(r"^---\n(.*?)\n---\n", text, flags=re.DOTALL)
-    if not match:
-        return {}
-    return yaml.safe_load(match.group(1)) or {}
 
 
 def size_category(n_rows: int) -> str:

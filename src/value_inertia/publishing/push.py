@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, Params
+from value_inertia.core.errors import RunFailure
 from value_inertia.core.redaction import redact
 from value_inertia.core.table_io import write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
@@ -58,7 +59,7 @@ METRICS = "data/metrics/metrics.parquet"
 COMPARED = ("inertia", "steerability", "top2", "top1")
 
 
-class PublishError(RuntimeError):
+class PublishError(RunFailure):
     """A push to the Hub failed; the message has every secret redacted."""
 
 

@@ -140,9 +140,9 @@ def build_space_folder(
             json.dumps({"dataset_repo": dataset_repo}, indent=2) + "\n", build / "app_config.json"
         )
         if not dataset_repo:
-            for rel in SNAPSHOT:
-                if (source / rel).exists():
-                    copy(source / rel, build / rel)
+            for name in SNAPSHOT:
+                if (source / name).exists():
+                    copy(source / name, build / name)
             # per-result files the app shows (keyed by identity and protocol: nested)
             for folder, pattern in SNAPSHOT_FILES:
                 for path in sorted((source / folder).rglob(pattern)):

@@ -24,6 +24,7 @@ import pyarrow as pa
 from value_inertia.core.config import ModelParams
 from value_inertia.design.questionnaires import N_OPTIONS, OPTION_LETTERS
 from value_inertia.evaluation.backends.base import Backend
+from value_inertia.evaluation.runner import materialise_responses, plan_requests, run_evaluation
 from value_inertia.evaluation.store import ResponseStore
 from value_inertia.scoring.parsing import parse_answer
 
@@ -225,8 +226,6 @@ def apply_judge(
     and are read back with :func:`~value_inertia.evaluation.runner.materialise_responses`.
     Returns the updated table and how many requests were sent (cached ones are not).
     """
-    from value_inertia.evaluation.runner import materialise_responses, plan_requests, run_evaluation
-
     wanted = (parsed["mode"] == "sample") & parsed["text"].notna()
     if scope == "unparsed":
         wanted &= parsed["rating"].isna()

@@ -139,7 +139,7 @@ _PRONOUNS = {
 def clean(text: str) -> str:
     """Straighten quotes and drop markdown emphasis and heading marks."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = text.translate(str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'}))
+    text = text.translate(str.maketrans("’‘“”", "''\"\""))
     # a single quote that is not an apostrophe inside a word ("don't") quotes something
     text = re.sub(r"(?<![A-Za-z0-9])'|'(?![A-Za-z0-9])", '"', text)
     text = re.sub(r"\*+|__+|`+", "", text)
@@ -168,7 +168,7 @@ def is_article(text: str, pos: int) -> bool:
     if text[pos] not in "aA":
         return False
     follower = re.match(r"[ \t]+([A-Za-z]+)", text[pos + 1 :])
-    return bool(follower) and follower.group(1).lower() not in _A_FOLLOWERS
+    return follower is not None and follower.group(1).lower() not in _A_FOLLOWERS
 
 
 def is_rejected(text: str, start: int, letter_pos: int) -> bool:
@@ -229,7 +229,7 @@ def restated_inline_spans(text: str, label_res: Sequence[re.Pattern[str]]) -> li
     def gap_ok(end: int, start: int) -> bool:
         return _INLINE_GAP.fullmatch(text, end, start) is not None
 
-    pairs = []
+    pairs: list[tuple[int, int, int]] = []
     for idx, label_re in enumerate(label_res):
         pair_re = re.compile(
             rf"(?<![\w']){LETTERS[idx]}[ \t]*[.):\]\-–—]?[ \t]*{label_re.pattern}",

@@ -96,9 +96,8 @@ from value_inertia.scoring.answer_text import (
     restated_line_spans,
 )
 
-# Bump whenever a change can turn the same text into a different rating: it is part of
-# the protocol hash (value_inertia.core.protocol), so results of two parsers never rank together.
-PARSER_VERSION = "3"
+# Bump value_inertia.core.protocol.PARSER_VERSION whenever a change here can turn the same
+# text into a different rating, so results of two parsers never rank together.
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def plot_clusters(
         ax_c, ax_a = fig.subplots(1, 2)
     else:
         ax_c, ax_a = axes
-        fig = ax_c.figure
+        fig = ax_c.figure  # type: ignore[assignment]  # (a SubFigure draws the same)
     title = figure_title(
         "personas in the first two principal components of their MRAT-centred ratings",
         model,

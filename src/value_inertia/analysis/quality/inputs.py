@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from value_inertia.analysis.stats import percentile_interval
 from value_inertia.design.questionnaires import N_OPTIONS
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13 on
 
 P_COLUMNS = [f"p_{k}" for k in range(1, N_OPTIONS + 1)]
 LETTERS = "ABCDEF"
@@ -83,7 +86,7 @@ def check_boot(n_boot: int, confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
-def finite(value: Any) -> bool:
+def finite(value: Any) -> TypeIs[float]:
     """A real number that is not NaN or infinite (None, strings and NaN are not)."""
     return (
         value is not None

@@ -9,32 +9,6 @@ from typing import Any, Protocol
 
 from value_inertia.design.questionnaires import OPTION_LETTERS
 
-# Sample mode draws from the model's own next-token distribution: every truncation
-# (top-k, top-p, min-p, typical-p) and every penalty is off, whatever the engine's
-# defaults (llama-cpp-python's create_completion: top_k 40, top_p 0.95, min_p 0.05).
-# The settings are part of the store key (ModelParams.identity) and of the protocol
-# hash (core.protocol), so answers drawn under other settings are never mixed in.
-EMBEDDED_SAMPLER: dict[str, float | int] = {
-    "top_k": 0,  # llama.cpp: k <= 0 keeps the whole vocabulary
-    "top_p": 1.0,
-    "min_p": 0.0,
-    "typical_p": 1.0,
-    "repeat_penalty": 1.0,
-    "frequency_penalty": 0.0,
-    "presence_penalty": 0.0,
-}
-# What an OpenAI-compatible request carries: the fields the OpenAI API itself accepts.
-# top_k / min_p / repetition penalties are server settings there (see the README's
-# "Sampling" section for vLLM, llama.cpp's server and Ollama).
-OPENAI_SAMPLER: dict[str, float | int] = {"top_p": 1.0}
-
-
-def sampler_settings(backend: str, mode: str) -> dict[str, float | int] | None:
-    """The sampler settings a ``sample``-mode request is sent with (None in logprobs mode)."""
-    if mode != "sample":
-        return None
-    return dict(EMBEDDED_SAMPLER if backend == "embedded" else OPENAI_SAMPLER)
-
 
 @dataclass(frozen=True)
 class Request:

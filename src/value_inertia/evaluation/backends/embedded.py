@@ -23,7 +23,7 @@ longest common token prefix with the previous prompt is kept, so a persona's
 shared preamble is evaluated once. ``sample`` mode generates text with a seed
 derived from the request key (reproducible per sample), from the model's own
 distribution: no top-k, top-p, min-p or typical-p truncation and no penalties
-(:data:`~value_inertia.evaluation.backends.base.EMBEDDED_SAMPLER`; llama-cpp-python's
+(:data:`~value_inertia.core.protocol.EMBEDDED_SAMPLER`; llama-cpp-python's
 own defaults would keep only the top 40 tokens above 5% of the top one, within 0.95).
 """
 
@@ -37,24 +37,23 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from value_inertia.core.config import ConfigError, ModelParams
+from value_inertia.core.protocol import EMBEDDED_SAMPLER
 from value_inertia.core.table_io import file_hash
 from value_inertia.design.questionnaires import OPTION_LETTERS
-from value_inertia.evaluation.backends.base import (
-    EMBEDDED_SAMPLER,
-    Request,
-    Result,
-    ResultCallback,
-)
+from value_inertia.evaluation.backends.base import Request, Result, ResultCallback
 from value_inertia.evaluation.backends.threads import EngineThreads
+from value_inertia.evaluation.store import WEIGHTS_META_KEY, StoreError
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
     from value_inertia.evaluation.store import ResponseStore
 
 DEFAULT_MODEL = "gemma3-270m-q4-k-m"
@@ -134,9 +133,6 @@ def weights_sha256(path: Path) -> str:
     return cache[entry]
 
 
-WEIGHTS_META_KEY = "weights_sha256"
-
-
 def check_store_weights(store: ResponseStore, model: ModelParams) -> str | None:
     """Record the embedded model's weights sha256 in ``store``, or refuse other weights.
 
@@ -145,8 +141,6 @@ def check_store_weights(store: ResponseStore, model: ModelParams) -> str | None:
     any stored answer is reused. Returns the fingerprint (None for remote
     backends, whose weights the pipeline cannot see).
     """
-    from value_inertia.evaluation.store import StoreError
-
     if model.backend != "embedded":
         return None
     try:
@@ -179,18 +173,25 @@ class EmbeddedBackend:
         # the cores other work leaves free, re-checked during the run (threads.py)
         self.threads = EngineThreads(n_threads)
         with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):
-            self.llm = Llama(
-                model_path=str(self.model_path),
-                n_ctx=n_ctx,
-                n_threads=self.threads.current,
-                n_threads_batch=self.threads.current,
-                logits_all=False,
-                verbose=False,
-                seed=0,
-            )
+            try:
+                self.llm = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=n_ctx,
+                    n_threads=self.threads.current,
+                    n_threads_batch=self.threads.current,
+                    logits_all=False,
+                    verbose=False,
+                    seed=0,
+                )
+            except ValueError:  # llama.cpp's "Failed to load model from file"
+                raise ConfigError(
+                    f"{self.model_path}: llama.cpp cannot load this GGUF file (truncated or "
+                    f"damaged?); models[{model.name}].model: download the file again or name "
+                    "another .gguf"
+                ) from None
         self._letter_tokens = self._letter_token_ids()
         self._chat_bos = self.llm.metadata.get("tokenizer.ggml.add_bos_token", "true") != "false"
-        self._formatter = None  # the GGUF's chat template, built on first use
+        self._formatter: Jinja2ChatFormatter | None = None  # the GGUF's chat template, lazily
         self.prefix_tokens_reused = 0
         self.tokens_evaluated = 0
 
@@ -334,15 +335,17 @@ class EmbeddedBackend:
 
     def _sample(self, request: Request, text: str) -> Result:
         seed = int(request.key[:8], 16)
+        sampler: dict[str, Any] = dict(EMBEDDED_SAMPLER)
         out = self.llm.create_completion(
             prompt=text,
             max_tokens=self.model.max_tokens,
             temperature=self.model.temperature,
             seed=seed,
-            **EMBEDDED_SAMPLER,  # no truncation, no penalty: the model's own distribution
+            **sampler,  # no truncation, no penalty: the model's own distribution
         )
+        assert isinstance(out, dict)  # not a stream: stream=False
         choice = out["choices"][0]
-        usage = out.get("usage") or {}
+        usage: Any = out.get("usage") or {}
         return Result(
             key=request.key,
             status="ok",

@@ -185,7 +185,8 @@ class OpenAIBackend:
                         api_key=self._api_key,
                         max_retries=0,
                         timeout=m.timeout_s,
-                        http_client=http,
+                        # openai's annotation names httpx2's client; httpx's works the same
+                        http_client=http,  # type: ignore[arg-type]
                     )
                 )
             limiter = (

@@ -3,7 +3,7 @@
 Shared by the online client (:mod:`value_inertia.evaluation.backends.openai_backend`)
 and the batch transport (:mod:`value_inertia.evaluation.batch`): the same body is
 posted or written to a batch file, the same reader turns a reply into a result.
-Sample-mode bodies carry :data:`~value_inertia.evaluation.backends.base.OPENAI_SAMPLER`
+Sample-mode bodies carry :data:`~value_inertia.core.protocol.OPENAI_SAMPLER`
 (``top_p: 1``: no nucleus truncation).
 """
 
@@ -12,11 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from value_inertia.core.config import ModelParams
-from value_inertia.evaluation.backends.base import (
-    OPENAI_SAMPLER,
-    Result,
-    distribution_from_logprobs,
-)
+from value_inertia.core.protocol import OPENAI_SAMPLER
+from value_inertia.evaluation.backends.base import Result, distribution_from_logprobs
 
 
 class MalformedReply(Exception):
@@ -57,7 +54,7 @@ def parse_reply(model: ModelParams, key: str, resp: Any) -> Result:
     """
     choice = _first_choice(resp)
     usage = getattr(resp, "usage", None)
-    tokens = {
+    tokens: dict[str, Any] = {
         "tokens_in": usage.prompt_tokens if usage else None,
         "tokens_out": usage.completion_tokens if usage else None,
     }

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, load_params
+from value_inertia.core.errors import UserError
 from value_inertia.core.redaction import redact
 from value_inertia.core.table_io import write_table
 from value_inertia.publishing import card as card_mod
@@ -55,7 +56,7 @@ def submit(root: Path, to_repo: str) -> dict[str, Any]:
             create_pr=True,
             commit_message="value-inertia: submit results",
         )
-    except ConfigError:
+    except UserError:  # bad input names its file; not a failed push
         raise
     except Exception as exc:  # raised redacted
         raise PublishError(
@@ -86,7 +87,9 @@ def contribution(head: Snapshot, base: Snapshot, out: Path) -> list[str]:
         if base_ids.get(rel) != oid:
             target = out / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(head.path(rel).read_bytes())
+            local = head.path(rel)
+            assert local is not None  # rel is one of head's files (blob_ids lists them)
+            target.write_bytes(local.read_bytes())
             written.append(rel)
     manifest = head.json(card_mod.MANIFEST) or {}
     rows = {k: int(v) for k, v in manifest.items() if k in written and k not in MERGE_KEYS}

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.analysis.analyze import analyze
 from value_inertia.analysis.quality.report import quality_report
 from value_inertia.analysis.variants import VariantReport, flatten_variant_report, variant_report
@@ -117,7 +118,7 @@ def check_protocol(
 def expected_personas(fields: Mapping[str, Any], root: Path) -> pd.DataFrame | None:
     """The personas the protocol's schema, ``n`` and seeds generate (None: unknown schema)."""
     declared = fields.get("personas") or {}
-    path = _schema_files(root).get(declared.get("schema"))
+    path = _schema_files(root).get(str(declared.get("schema")))
     if path is None:
         return None
     seeds = [int(s) for s in declared.get("seeds") or []]

@@ -38,6 +38,7 @@ import pandas as pd
 from value_inertia.core.config import NAME_PATTERN
 from value_inertia.core.errors import UserError
 from value_inertia.design.questionnaires import load_questionnaires
+from value_inertia.publishing.push import hub_api, lfs_transfers
 from value_inertia.publishing.submission import recompute as rc
 from value_inertia.publishing.submission.diff import DERIVED, TableDiff, others_rows, table_diff
 from value_inertia.publishing.submission.snapshot import (
@@ -157,7 +158,7 @@ def _results(head: Snapshot, base: Snapshot, diffs: dict[str, TableDiff]) -> lis
             if files & changed:
                 keys.setdefault(key_frame(pd.DataFrame([row]), RESULT_KEY).iloc[0], row)
     return [
-        {k: (None if isinstance(r.get(k), float) and np.isnan(r.get(k)) else r.get(k)) for k in r}
+        {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
         for _, r in sorted(keys.items())
     ]
 
@@ -318,9 +319,8 @@ def verify_snapshots(
     """All checks of the PR at ``head`` against its ``base`` (see the module docstring)."""
     v = Verification()
     diffs = _diffs(head, base, v)
-    v.checks["others"].checked = sum(
-        0 if base.frame(rel) is None else len(base.frame(rel)) for rel in diffs
-    )
+    base_frames = [base.frame(rel) for rel in diffs]
+    v.checks["others"].checked = sum(len(f) for f in base_frames if f is not None)
     for p in others_rows(list(diffs.values()), base.frame(BOARD), author or ""):
         v.problem("others", **p)
     try:
@@ -343,8 +343,6 @@ def verify_snapshots(
 
 def _public_api() -> Any:
     from huggingface_hub import HfApi
-
-    from value_inertia.publishing.push import hub_api, lfs_transfers
 
     api = hub_api()
     if api is None:  # a public dataset needs no token to be read

@@ -30,7 +30,7 @@ from typing import Any
 
 from value_inertia.core import paths
 from value_inertia.core.config import ModelParams
-from value_inertia.evaluation.backends.embedded import WEIGHTS_META_KEY
+from value_inertia.evaluation.store import WEIGHTS_META_KEY
 
 KEY_DIGITS = 16
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core import registry as metric_registry
 from value_inertia.publishing.tables.merge import CLUSTER_KEY, RESULT_KEY
 
