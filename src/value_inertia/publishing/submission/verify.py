@@ -27,7 +27,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,15 @@ import pandas as pd
 
 from value_inertia.core.config import NAME_PATTERN
 from value_inertia.core.errors import UserError
+from value_inertia.core.results import json_ready
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing.push import hub_api, lfs_transfers
 from value_inertia.publishing.submission import recompute as rc
+from value_inertia.publishing.submission.answers import (
+    answer_files,
+    variant_answer_files,
+    variants_file,
+)
 from value_inertia.publishing.submission.diff import DERIVED, TableDiff, others_rows, table_diff
 from value_inertia.publishing.submission.snapshot import (
     Snapshot,
@@ -48,7 +54,6 @@ from value_inertia.publishing.submission.snapshot import (
     pr_base,
     pr_revision,
 )
-from value_inertia.publishing.tables.identity import result_file
 from value_inertia.publishing.tables.merge import MERGE_KEYS, RESULT_KEY, key_frame, rerank
 
 BOARD = "data/leaderboard/leaderboard.parquet"
@@ -71,29 +76,6 @@ CHECKS = (
 )
 # what a failed recomputation raises on bad submitted data (reported, not raised)
 DATA_ERRORS = (KeyError, ValueError, TypeError, IndexError, UserError)
-
-
-def answer_files(kind: str, row: Mapping[str, Any], files: Iterable[str]) -> list[str]:
-    """The dataset's ``responses`` or ``parsed`` files of one result's model, questionnaire
-    and protocol (:func:`~value_inertia.publishing.tables.identity.result_file`), every
-    variant: a variant analysed with the original result (the shuffled options of the
-    position-bias check) is published under the original result's protocol."""
-    folder = f"data/{kind}/{row.get('model_key')}/"
-    head = f"{folder}{row.get('questionnaire')}__"
-    tail = f"__{row.get('protocol_hash')}.parquet"
-    return sorted(f for f in files if f.startswith(head) and f.endswith(tail))
-
-
-def variants_file(row: Mapping[str, Any]) -> str:
-    """Where the dataset keeps a result's variant report (each variant against original)."""
-    return result_file(
-        "variants",
-        str(row.get("model_key")),
-        str(row.get("questionnaire")),
-        "original",
-        str(row.get("protocol_hash")),
-        "json",
-    )
 
 
 @dataclass
@@ -284,6 +266,14 @@ def _partner_answers(name: Any, row: Mapping[str, Any], inputs: _Inputs) -> pd.D
     return None if twin.empty else inputs.parsed(twin.iloc[0].to_dict())
 
 
+def _variant_answers(row: Mapping[str, Any], report: Any, inputs: _Inputs) -> pd.DataFrame | None:
+    frames = [
+        inputs.head.frame(f) for f in variant_answer_files(row, report, inputs.head.blob_ids())
+    ]
+    found = [f for f in frames if f is not None]
+    return pd.concat(found, ignore_index=True) if found else None
+
+
 def _check_variants(key: dict[str, Any], row: dict[str, Any], q: Any, inputs: _Inputs, tol: float):
     if str(row.get("variant")) != "original":
         return
@@ -293,7 +283,7 @@ def _check_variants(key: dict[str, Any], row: dict[str, Any], q: Any, inputs: _I
         return
     inputs.v.checks["variants"].checked += 1
     try:
-        problems = rc.check_variant_report(report, inputs.parsed(row), q, tol)
+        problems = rc.check_variant_report(report, _variant_answers(row, report, inputs), q, tol)
     except DATA_ERRORS as exc:
         problems = [{"problem": f"cannot recompute: {exc}"}]
     for p in problems:
@@ -375,7 +365,7 @@ def verify_submission(
         for name, c in v.checks.items()
     }
     mismatches = [{"check": name, **p} for name, c in v.checks.items() for p in c.problems]
-    return _jsonable(
+    return json_ready(  # 12 digits: a mismatch at the tolerance stays visible
         {
             "repo_id": repo_id,
             "revision": revision,
@@ -388,24 +378,9 @@ def verify_submission(
             "mismatches": mismatches,
             "not_measured": list(rc.NOT_MEASURED),
             "ok": not mismatches,
-        }
+        },
+        ndigits=12,
     )
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.floating):
-        return None if np.isnan(value) else float(value)
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    return value
 
 
 def report_lines(report: dict[str, Any]) -> list[str]:
