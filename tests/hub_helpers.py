@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import huggingface_hub
+import huggingface_hub.constants
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
