@@ -162,7 +162,9 @@ def test_leaderboard_page(browser: WebDriver, app_url: str, data_dir: Path, tmp_
     board = board_frame(data_dir)
     mfq = board[board["questionnaire"] == "mfq30"]
     counts = mfq.groupby("protocol_hash")["model"].nunique().sort_values(ascending=False)
-    default = mfq[mfq["protocol_hash"] == counts.index[0]].sort_values("rank")
+    # in the board's order: ranked results by rank, then (below the minimum sample, not
+    # ranked) by name
+    default = mfq[mfq["protocol_hash"] == counts.index[0]]
     assert counts.iloc[0] == 2 and len(counts) == 2  # logprobs models vs. the sample-mode one
 
     # The page opens on the protocol with the most models, in rank order.
@@ -172,7 +174,7 @@ def test_leaderboard_page(browser: WebDriver, app_url: str, data_dir: Path, tmp_
     shown = headers(browser)
     assert shown[:6] == ["rank", "model", "inertia", "inertia CI", "steerability", "top2"]
     assert {"mode", "backend"} <= set(shown)
-    assert column(browser, "model") == list(default["model"]) == ["steady-model", "drift.model"]
+    assert column(browser, "model") == list(default["model"]) == ["drift.model", "steady-model"]
     assert column(browser, "rank") == list(default["rank_label"])
     value = browser.find_element(By.CSS_SELECTOR, "#protocol input").get_attribute("value")
     assert value.startswith(counts.index[0][:12]) and "2 models" in value
@@ -217,7 +219,9 @@ def test_leaderboard_page(browser: WebDriver, app_url: str, data_dir: Path, tmp_
     wait_for(
         browser, lambda: column(browser, "model") == ["wobbly-model"], "protocol filter failed"
     )
-    assert column(browser, "rank") == ["1"] and column(browser, "mode") == ["sample"]
+    sample = mfq[mfq["protocol_hash"] == counts.index[1]]
+    assert column(browser, "rank") == list(sample["rank_label"]) == ["not ranked (n = 8)"]
+    assert column(browser, "mode") == ["sample"]
     choose(browser, "protocol", counts.index[0][:12])
     wait_for(browser, lambda: len(rows(browser)) == 2, "switching back did not restore rows")
 
@@ -278,6 +282,7 @@ def test_model_view_shows_provenance_and_figures(
     browser.get(app_url)
     wait_for(browser, lambda: len(rows(browser)) == 2, "the leaderboard rows did not appear")
     open_tab(browser, "Model")
+    choose(browser, "model", "steady-model")  # not ranked: the first model is by name
 
     def loaded_images() -> list[str]:
         images = browser.find_elements(By.CSS_SELECTOR, "#figures img")
