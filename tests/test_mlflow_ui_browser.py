@@ -87,16 +87,18 @@ def test_ui_shows_parent_runs_with_their_stage_runs_nested(
     wait.until(lambda d: "boot60" in d.find_element(By.TAG_NAME, "body").text)
     body = driver.find_element(By.TAG_NAME, "body").text
     assert "repro " in body  # the plain `dvc repro` parent
-    assert "analyze m1 / mfq30" not in body  # stage runs are collapsed under parents
+    assert "m1 / mfq30 · analyze" not in body  # stage runs are collapsed under parents
     expander = "button[data-component-id*='runnamecellrenderer']"
     for i in range(2):  # expand both parents (the table re-renders after each click)
         buttons = driver.find_elements(By.CSS_SELECTOR, expander)
         assert len(buttons) > i
         buttons[i].click()
         time.sleep(1)
-    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").text.count("analyze m1 / mfq30") == 2)
+    wait.until(
+        lambda d: d.find_element(By.TAG_NAME, "body").text.count("m1 / mfq30 · analyze") == 2
+    )
     body = driver.find_element(By.TAG_NAME, "body").text
-    for name in ("evaluate m1", "personas"):
+    for name in ("m1 · evaluate", "personas"):
         assert body.count(name) == 2
     driver.save_screenshot(str(store / "mlflow_ui.png"))
     assert (store / "mlflow_ui.png").stat().st_size > 20_000

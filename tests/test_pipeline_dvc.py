@@ -127,7 +127,7 @@ def test_repro_names_stages_by_model_and_then_has_nothing_to_do(dvc_project) -> 
         # the store keys and the backends: evaluate; the parser: parse; figures: analyze
         ("evaluation/store.py", {f"evaluate@{MODEL}"}),
         ("scoring/parsing.py", {f"parse@{MODEL}"}),
-        ("analysis/plots.py", {f"analyze@{MODEL}-mini"}),
+        ("analysis/plots/common.py", {f"analyze@{MODEL}-mini"}),
         ("core/config.py", ALL_STAGES),
         ("evaluation/backends/embedded.py", {f"evaluate@{MODEL}"}),
     ],
