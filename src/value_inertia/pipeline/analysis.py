@@ -93,9 +93,6 @@ def run_analyze(
         variant=variant,
         protocol_hash=protocol.hash,
     ) as ml:
-        ml.set_tag("questionnaire", q.id)
-        ml.set_tag("variant", variant)
-        ml.set_tag("protocol_hash", protocol.hash)
         write_metrics(metrics, out)
         pdir.mkdir(parents=True, exist_ok=True)
         result.bars.to_csv(pdir / name.file("inertia", ".csv"), index=False)
@@ -220,9 +217,6 @@ def run_cluster(
         variant=variant,
         protocol_hash=protocol.hash,
     ) as ml:
-        ml.set_tag("questionnaire", q.id)
-        ml.set_tag("variant", variant)
-        ml.set_tag("protocol_hash", protocol.hash)
         write_table(
             pa.Table.from_pandas(assignments, preserve_index=False), cdir / f"{name.stem}.parquet"
         )
