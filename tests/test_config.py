@@ -21,7 +21,7 @@ def test_repository_params_are_valid() -> None:
     params = load_params(REPO / "params.yaml")
     assert params.personas.n >= 1
     assert params.models[0].backend == "embedded"
-    assert set(params.prompts.questionnaires) == {"mfq30", "pvqrr"}
+    assert params.prompts.questionnaires == ["mfq30"]
 
 
 @pytest.mark.parametrize(

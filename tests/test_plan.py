@@ -94,7 +94,12 @@ class CountingBackend:
 
 VARIATIONS = [
     [],  # the default params
-    ["personas.n=3", "prompts.repeats=2", "models.smollm2-135m-sample.samples=2"],
+    [
+        "personas.n=3",
+        "prompts.repeats=2",
+        "models.smollm2-135m-sample.samples=2",
+        "prompts.questionnaires=[mfq30,pvqrr]",
+    ],
     [
         "prompts.questionnaires=[mfq30]",
         "models.gemma3-270m.variants=[original]",
@@ -148,8 +153,8 @@ def test_plan_counts_what_evaluate_sends_for_default_and_overridden_params(
             assert p.requests_stored + p.requests_to_send == p.requests_total
             assert p.variants == params.variants_for(model)
         seen_counts.append({m: p.requests_total for m, p in plans.items()})
-    # the default run: each model answers its own variants (gemma both, 267 prompts each)
-    assert seen_counts[0] == {"gemma3-270m": 534, "smollm2-135m": 534, "smollm2-135m-sample": 267}
+    # the default run: each model answers its own variants (gemma both, 96 MFQ-30 prompts each)
+    assert seen_counts[0] == {"gemma3-270m": 192, "smollm2-135m": 192, "smollm2-135m-sample": 96}
     # 3 personas x 89 items x 2 repeats + 89 baseline: in logprobs mode the repeats of an
     # original prompt share one request, a shuffled repeat has its own letter order
     logprobs = [seen_counts[1].pop(m) for m in ("gemma3-270m", "smollm2-135m")]
