@@ -131,7 +131,7 @@ def run_evaluate(
         # the table itself, as an artifact (MLflow's dataset inputs infer a schema by
         # reading every row: seconds for large runs, see benchmarks/bench_resume.py)
         ml.log_artifact(str(out), artifact_path="responses")
-        if model.mode == "logprobs" and int(prompts["repeat"].max()) > 0:
+        if model.answer_mode.repeats_share_request and int(prompts["repeat"].max()) > 0:
             log.info(
                 "%s: logprobs mode: the repeats of a prompt share one request "
                 "(the distribution is deterministic); the parsed table keeps one row each",
@@ -163,7 +163,7 @@ def run_parse(params: Params, model_name: str) -> Path:
     )
     parsed = parse_responses(responses, prompts, params.parse.min_letter_mass)
     judged = 0
-    if params.parse.judge is not None and model.mode == "sample":
+    if params.parse.judge is not None and model.answer_mode.reads_text:
         judge = params.model(params.parse.judge)
         params.api_key(judge)
         with ResponseStore(paths.store_path(judge.name, root)) as store:
