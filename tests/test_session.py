@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 
-from value_inertia.core.config import ConfigError, Params
+from tests.conftest import remote, set_models
+from value_inertia.core import paths
+from value_inertia.core.config import ConfigError, Params, load_params
+from value_inertia.evaluation.backends.base import Result
 from value_inertia.evaluation.batch import BatchBackend
+from value_inertia.evaluation.runner import plan_requests
 from value_inertia.evaluation.session import evaluation_session
-from value_inertia.evaluation.store import StoreError
+from value_inertia.evaluation.store import ResponseStore, StoreError
+from value_inertia.pipeline.design import run_personas, run_prompts
+from value_inertia.pipeline.evaluation import run_evaluate, run_parse
 
 REPO = Path(__file__).resolve().parents[1]
 REMOTE = {"name": "remote", "backend": "openai", "base_url": "http://127.0.0.1:9/v1"}
@@ -77,3 +85,51 @@ def test_the_backend_is_made_when_asked_and_follows_the_transport(
     # the judge: online, whatever the model's transport
     with evaluation_session(params, batched, tmp_path, online=True) as session:
         assert session.backend() == "online backend" and made == ["remote", "batched"]
+
+
+def test_the_parse_stage_asks_its_judge_through_a_session(
+    mini_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judge's session: its key is checked, and it answers online (one request per
+    answer) even when its own transport is ``batch``."""
+    answerer = remote("http://127.0.0.1:9/v1", name="answerer", mode="sample")
+    judge = remote("http://127.0.0.1:9/v1", name="judge", mode="sample", temperature=0.0)
+    set_models(mini_project, answerer, {**judge, "transport": "batch", "api_key_env": "JUDGE_KEY"})
+    data = yaml.safe_load((mini_project / "params.yaml").read_text())
+    data["parse"]["judge"] = "judge"
+    (mini_project / "params.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    params = load_params(mini_project / "params.yaml")
+    run_personas(params)
+    run_prompts(params)
+    prompts = pd.read_parquet(paths.prompts_path(mini_project))
+    _, rows = plan_requests(params.model("answerer"), prompts)
+    with ResponseStore(paths.store_path("answerer", mini_project)) as store:
+        for _, _, key in rows:  # answers the rules cannot read
+            store.put(key, "ok", {"text": "no idea", "probs": None, "letter_mass": None})
+    run_evaluate(params, "answerer", progress=False)  # everything stored: nothing sent
+
+    made: list[str] = []
+
+    class AnswersA:
+        def run(self, requests, on_result) -> None:
+            for r in requests:
+                on_result(Result(key=r.key, status="ok", text="A"))
+
+        def close(self) -> None:
+            pass
+
+    def online(model, params):
+        made.append(model.name)
+        return AnswersA()
+
+    monkeypatch.setattr("value_inertia.evaluation.session.make_backend", online)
+    monkeypatch.delenv("JUDGE_KEY", raising=False)
+    with pytest.raises(ConfigError, match="JUDGE_KEY is not set"):
+        run_parse(params, "answerer")
+    assert made == [] and not paths.store_path("judge", mini_project).exists()
+    monkeypatch.setenv("JUDGE_KEY", "not-a-secret")
+    parsed = pd.read_parquet(run_parse(params, "answerer"))
+    assert made == ["judge"]  # online, not the Batch API
+    assert parsed["parser"].eq("judge").all() and len(parsed) == len(prompts)
+    shown_at_a = [int(r[0]) for r in parsed["letter_ratings"]]
+    assert parsed["rating"].tolist() == shown_at_a
