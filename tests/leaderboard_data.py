@@ -135,7 +135,7 @@ def fill_store(root: Path, model_name: str) -> None:
             persona = index_of[str(pid)] if isinstance(pid, str) else -1
             probs = answer(model.name, persona, int(row["item"]), int(row["repeat"]))
             letter = "ABCDEF"[int(probs.argmax())]
-            if model.mode == "logprobs":
+            if model.answer_mode.letter_logprobs:
                 record = {"text": letter, "probs": probs.tolist(), "letter_mass": 0.8}
             else:
                 record = {"text": letter, "probs": None, "letter_mass": None}

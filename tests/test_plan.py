@@ -118,11 +118,9 @@ def default_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{proj / 'mlflow.db'}")
     # no engine: an instant counting backend, a characters/4 token estimate
     monkeypatch.setattr(
-        "value_inertia.pipeline.evaluation.make_backend", lambda m, p: CountingBackend()
+        "value_inertia.evaluation.session.make_backend", lambda m, p: CountingBackend()
     )
-    monkeypatch.setattr(
-        "value_inertia.evaluation.backends.embedded.check_store_weights", lambda s, m: None
-    )
+    monkeypatch.setattr("value_inertia.evaluation.session.check_store_weights", lambda s, m: None)
     monkeypatch.setattr(cost, "token_counter", lambda m, stored=(): cost.TokenCounter())
     monkeypatch.setattr(plan, "token_counter", lambda m, stored=(): cost.TokenCounter())
     return proj

@@ -6,12 +6,21 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from value_inertia.core.config import Params
+from value_inertia.core.config import ModelParams, Params
 from value_inertia.core.errors import InputError
-from value_inertia.core.protocol import PARSER_VERSION, protocol_for, protocol_hash
+from value_inertia.core.protocol import (
+    ANSWER_MODES,
+    LOGPROBS,
+    PARSER_VERSION,
+    SAMPLE,
+    answer_mode,
+    protocol_for,
+    protocol_hash,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -185,3 +194,67 @@ def test_the_judge_of_sample_answers_is_part_of_the_protocol(root: Path) -> None
     assert protocol_for(p, "judge", "mfq30", "original", root).hash == (
         protocol_for(logprobs, "judge", "mfq30", "original", root).hash
     )
+
+
+# -- the answer modes ------------------------------------------------------------------
+def test_a_model_names_its_answer_mode() -> None:
+    assert ModelParams(name="m").answer_mode is LOGPROBS
+    assert ModelParams(name="m", mode="sample").answer_mode is SAMPLE
+    # one mode object per value params.yaml allows
+    assert tuple(ANSWER_MODES) == get_args(ModelParams.model_fields["mode"].annotation)
+    assert answer_mode("sample") is SAMPLE
+    with pytest.raises(ValueError, match="unknown answer mode 'greedy'; allowed: logprobs, sample"):
+        answer_mode("greedy")
+
+
+def test_what_a_request_asks_for_differs_by_mode() -> None:
+    # logprobs: one letter token, the top logprobs, one deterministic draw per prompt
+    assert LOGPROBS.letter_logprobs and not LOGPROBS.reads_text and LOGPROBS.has_letter_mass
+    assert LOGPROBS.request_max_tokens(256) == 1 and LOGPROBS.request_top_logprobs(20) == 20
+    assert LOGPROBS.draws_per_prompt(5) == 1
+    assert [LOGPROBS.draw_index(r, 1, 0) for r in range(3)] == [0, 0, 0]
+    # sample: free text up to max_tokens, `samples` draws per repeat, each its own key
+    assert SAMPLE.reads_text and not SAMPLE.letter_logprobs and not SAMPLE.has_letter_mass
+    assert SAMPLE.request_max_tokens(256) == 256 and SAMPLE.request_top_logprobs(20) is None
+    assert SAMPLE.draws_per_prompt(3) == 3
+    assert [SAMPLE.draw_index(r, 2, s) for r in range(2) for s in range(2)] == [0, 1, 2, 3]
+
+
+def test_time_and_token_estimates_differ_by_mode() -> None:
+    assert LOGPROBS.fixed_tokens_out == 1 and LOGPROBS.tokens_out_prior(256) == 1.0
+    assert SAMPLE.fixed_tokens_out is None and SAMPLE.tokens_out_prior(256) == 256.0
+
+
+def test_repeats_count_for_drawn_answers_or_a_prompt_that_changes() -> None:
+    assert SAMPLE.repeats_in_protocol(False) and SAMPLE.repeats_in_protocol(True)
+    assert not LOGPROBS.repeats_in_protocol(False) and LOGPROBS.repeats_in_protocol(True)
+
+
+def test_each_mode_hashes_its_own_answer_fields() -> None:
+    logprobs = ModelParams(name="m", temperature=0.3, max_tokens=64, samples=4)
+    assert LOGPROBS.protocol_answers(logprobs) == {
+        "mode": "logprobs",
+        "temperature": None,
+        "max_tokens": None,
+        "samples": None,
+        "sampler": None,
+    }
+    sample = ModelParams(name="m", mode="sample", samples=4)
+    assert SAMPLE.protocol_answers(sample) == {
+        "mode": "sample",
+        "temperature": 1.0,
+        "max_tokens": 256,
+        "samples": 4,
+        "sampler": SAMPLE.sampler("embedded"),
+    }
+
+
+def test_sample_mode_defaults_come_from_the_mode() -> None:
+    assert dict(SAMPLE.defaults) == {"temperature": 1.0, "max_tokens": 256}
+    sample = ModelParams(name="m", mode="sample")
+    assert (sample.temperature, sample.max_tokens) == (1.0, 256)
+    assert ModelParams(name="m", mode="sample", max_tokens=8).max_tokens == 8  # params win
+    logprobs = ModelParams(name="m")
+    assert (logprobs.temperature, logprobs.max_tokens) == (0.0, 32)
+    with pytest.raises(ValueError, match="mode"):  # an unknown mode: the field's own error
+        ModelParams.model_validate({"name": "m", "mode": ["sample"]})

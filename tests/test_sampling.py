@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from value_inertia.core.config import ModelParams
-from value_inertia.core.protocol import EMBEDDED_SAMPLER, OPENAI_SAMPLER, sampler_settings
+from value_inertia.core.protocol import EMBEDDED_SAMPLER, LOGPROBS, OPENAI_SAMPLER, SAMPLE
 from value_inertia.design.questionnaires import OPTION_LETTERS
 from value_inertia.evaluation.backends.base import Request, Result
 from value_inertia.evaluation.backends.openai_wire import request_body
@@ -24,12 +24,13 @@ DRAWS = 1500
 
 
 def test_sampler_settings_switch_every_truncation_off() -> None:
-    assert sampler_settings("embedded", "logprobs") is None
-    embedded = sampler_settings("embedded", "sample")
+    assert LOGPROBS.sampler("embedded") is None and LOGPROBS.sampler("openai") is None
+    embedded = SAMPLE.sampler("embedded")
     assert embedded == EMBEDDED_SAMPLER
     assert embedded["top_k"] == 0 and embedded["top_p"] == 1.0 and embedded["min_p"] == 0.0
     assert embedded["repeat_penalty"] == 1.0 and embedded["typical_p"] == 1.0
-    assert sampler_settings("openai", "sample") == OPENAI_SAMPLER == {"top_p": 1.0}
+    assert embedded is not None and embedded is not EMBEDDED_SAMPLER  # a copy
+    assert SAMPLE.sampler("openai") == OPENAI_SAMPLER == {"top_p": 1.0}
 
 
 def test_embedded_sample_call_switches_llama_cpp_truncation_off() -> None:

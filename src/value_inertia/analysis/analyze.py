@@ -77,6 +77,7 @@ from value_inertia.analysis.stats import (
 from value_inertia.analysis.summary import flatten_metrics
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.naming import DEFAULT_VARIANT
+from value_inertia.core.protocol import answer_mode
 from value_inertia.core.results import MetricsResult, json_ready, validate
 from value_inertia.design.questionnaires import N_OPTIONS, Questionnaire
 
@@ -380,7 +381,9 @@ def run_analysis(
         "parse_rate": _parse_rate(rows),
         "parse_rate_persona": _parse_rate(persona_all),
         "parse_rate_baseline": _parse_rate(baseline_all),
-        "letter_mass": mean_letter_mass(rows) if mode == "logprobs" else None,
+        "letter_mass": mean_letter_mass(rows)
+        if mode and answer_mode(mode).has_letter_mass
+        else None,
         "overall": overall,
         "dimensions": dimensions,
         "levels": levels,

@@ -28,7 +28,7 @@ from value_inertia.core.errors import ConfigError
 from value_inertia.core.naming import check_part
 from value_inertia.core.overrides import apply_overrides
 from value_inertia.core.paths import project_root, questionnaire_dir
-from value_inertia.core.protocol import sampler_settings
+from value_inertia.core.protocol import ANSWER_MODES, AnswerMode, answer_mode
 from value_inertia.core.yamlio import format_validation_error, load_yaml
 
 # re-exported: callers import these from here too
@@ -143,12 +143,11 @@ class ModelParams(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _sample_mode_defaults(cls, data: object) -> object:
-        """Sample mode defaults to temperature 1.0 and max_tokens 256 (see the README):
-        the method asks for the model's own answer distribution, and chat models often
-        explain before they answer. Logprobs mode keeps 0.0 / 32, so its store keys
-        stay as they were."""
-        if isinstance(data, dict) and data.get("mode") == "sample":
-            data = {"temperature": 1.0, "max_tokens": 256, **data}
+        """The mode's defaults (:attr:`AnswerMode.defaults`; sample: temperature 1.0,
+        max_tokens 256, see the README). Logprobs keeps 0.0 / 32: its store keys stay."""
+        name = data.get("mode") if isinstance(data, dict) else None
+        if isinstance(data, dict) and isinstance(name, str) and name in ANSWER_MODES:
+            data = {**dict(ANSWER_MODES[name].defaults), **data}  # unknown: the field's error
         return data
 
     # what identifies the model beyond its served id (part of the store key when set)
@@ -189,6 +188,11 @@ class ModelParams(_Strict):
             )
         return self
 
+    @property
+    def answer_mode(self) -> AnswerMode:
+        """The :class:`~value_inertia.core.protocol.AnswerMode` that ``mode`` names."""
+        return answer_mode(self.mode)
+
     def api_key(self) -> str | None:
         """The key from the environment variable named by ``api_key_env`` (never logged)."""
         if self.api_key_env is None:
@@ -211,19 +215,21 @@ class ModelParams(_Strict):
         so changing them never invalidates paid-for answers. The embedded backend
         keeps its historical ``"base_url": None`` entry: its keys stay byte-identical.
         """
+        mode = self.answer_mode
         identity: dict[str, object] = {
             "backend": self.backend,
             "model": self.model,
             "mode": self.mode,
             "api": self.api,
             "temperature": self.temperature,
-            "max_tokens": self.max_tokens if self.mode == "sample" else 1,
-            "top_logprobs": self.top_logprobs if self.mode == "logprobs" else None,
+            "max_tokens": mode.request_max_tokens(self.max_tokens),
+            "top_logprobs": mode.request_top_logprobs(self.top_logprobs),
         }
         if self.backend != "openai":
             identity["base_url"] = None
-        if self.mode == "sample":  # sample answers drawn with other settings are not these
-            identity["sampler"] = sampler_settings(self.backend, self.mode)
+        sampler = mode.sampler(self.backend)
+        if sampler is not None:  # answers drawn with other sampler settings are not these
+            identity["sampler"] = sampler
         if self.revision is not None:
             identity["revision"] = self.revision
         return identity

@@ -14,7 +14,7 @@ they share a ``protocol_hash``. The hash covers:
   collapse to one deterministic request, so they measure nothing more;
 * how answers are drawn: mode, and in ``sample`` mode temperature,
   max_tokens, samples and the sampler settings the backend sends
-  (:func:`sampler_settings`: no top-k,
+  (:meth:`AnswerMode.sampler`: no top-k,
   top-p or min-p truncation, no penalties); logprobs mode measures the raw
   next-token distribution, whatever the temperature;
 * how uncertainty is reported: the CI level (``analyze.confidence``) and the
@@ -75,11 +75,117 @@ EMBEDDED_SAMPLER: dict[str, float | int] = {
 OPENAI_SAMPLER: dict[str, float | int] = {"top_p": 1.0}
 
 
-def sampler_settings(backend: str, mode: str) -> dict[str, float | int] | None:
-    """The sampler settings a ``sample``-mode request is sent with (None in logprobs mode)."""
-    if mode != "sample":
-        return None
-    return dict(EMBEDDED_SAMPLER if backend == "embedded" else OPENAI_SAMPLER)
+@dataclass(frozen=True)
+class AnswerMode:
+    """How one answer mode draws and reads answers: :data:`LOGPROBS` or :data:`SAMPLE`.
+
+    A model's ``mode`` (params: ``logprobs`` | ``sample``) names one of the two
+    instances (:func:`answer_mode`, ``ModelParams.answer_mode``); every place that
+    behaves differently by mode asks it instead of comparing the name:
+
+    * ``logprobs``: one request asks for the next-token probabilities of the option
+      letters (one output token); the distribution is deterministic, so the repeats
+      of a prompt share one request and ``samples`` does not count; the letters'
+      share of the next-token mass (letter mass) is part of every answer.
+    * ``sample``: a request asks for free text (``max_tokens``), drawn ``samples``
+      times per repeat with the sampler settings of :meth:`sampler` (no truncation);
+      the text is parsed afterwards (rules, optionally a judge), and time and output
+      tokens depend on how much the model writes.
+    """
+
+    #: the params value and the ``mode`` column of the response and parsed tables
+    name: str
+    #: a request asks for the letters' next-token logprobs (else: free text)
+    letter_logprobs: bool
+    #: settings the mode defaults to when params leave them out (before the field defaults)
+    defaults: tuple[tuple[str, float | int], ...] = ()
+
+    @property
+    def reads_text(self) -> bool:
+        """Answers are free text, parsed by the rules (and a judge, when one is set)."""
+        return not self.letter_logprobs
+
+    @property
+    def has_letter_mass(self) -> bool:
+        """Each answer carries its letter mass (the quality report's and the metrics' check)."""
+        return self.letter_logprobs
+
+    @property
+    def repeats_share_request(self) -> bool:
+        """The repeats of one prompt are one deterministic request (one answer)."""
+        return self.letter_logprobs
+
+    @property
+    def fixed_tokens_out(self) -> int | None:
+        """Output tokens of every request when the mode fixes them (1: one letter),
+        None when they depend on what the model writes (time and cost then too)."""
+        return 1 if self.letter_logprobs else None
+
+    def tokens_out_prior(self, max_tokens: int) -> float:
+        """Output tokens per request before any measurement: the fixed count, else
+        ``max_tokens`` (a bound)."""
+        fixed = self.fixed_tokens_out
+        return float(max_tokens if fixed is None else fixed)
+
+    def request_max_tokens(self, max_tokens: int) -> int:
+        """``max_tokens`` a request asks for: 1 (the letter) or the model's ``max_tokens``."""
+        return 1 if self.letter_logprobs else max_tokens
+
+    def request_top_logprobs(self, top_logprobs: int) -> int | None:
+        """How many top logprobs a request asks for (None: none, free text)."""
+        return top_logprobs if self.letter_logprobs else None
+
+    def draws_per_prompt(self, samples: int) -> int:
+        """Requests per prompt row: ``samples`` draws, or 1 (the distribution itself)."""
+        return 1 if self.letter_logprobs else samples
+
+    def draw_index(self, repeat: int, samples: int, sample: int) -> int:
+        """The draw number in a request's store key: every repeat and sample is its own
+        draw (repeat 0 keeps the old keys); logprobs repeats collapse to ``sample``."""
+        return sample if self.repeats_share_request else repeat * samples + sample
+
+    def repeats_in_protocol(self, prompt_varies_with_repeat: bool) -> bool:
+        """Whether ``repeats`` / ``baseline_repeats`` change what is measured: always
+        for drawn answers; for logprobs only when the prompt changes with the repeat
+        (option shuffling)."""
+        return not self.repeats_share_request or prompt_varies_with_repeat
+
+    def sampler(self, backend: str) -> dict[str, float | int] | None:
+        """The sampler settings a request is sent with (None in logprobs mode)."""
+        if self.letter_logprobs:
+            return None
+        return dict(EMBEDDED_SAMPLER if backend == "embedded" else OPENAI_SAMPLER)
+
+    def protocol_answers(self, spec: Any) -> dict[str, Any]:
+        """The protocol's ``answers`` fields for the model ``spec`` (a ``ModelParams``):
+        the sampler's settings count for drawn answers only."""
+        drawn = not self.letter_logprobs
+        return {
+            "mode": self.name,
+            "temperature": float(spec.temperature) if drawn else None,
+            "max_tokens": int(spec.max_tokens) if drawn else None,
+            "samples": int(spec.samples) if drawn else None,
+            "sampler": self.sampler(spec.backend),
+        }
+
+
+LOGPROBS = AnswerMode("logprobs", letter_logprobs=True)
+# sample mode asks for the model's own answer distribution (temperature 1.0), and chat
+# models often explain before they answer (max_tokens 256); see the README
+SAMPLE = AnswerMode(
+    "sample", letter_logprobs=False, defaults=(("temperature", 1.0), ("max_tokens", 256))
+)
+ANSWER_MODES: dict[str, AnswerMode] = {m.name: m for m in (LOGPROBS, SAMPLE)}
+
+
+def answer_mode(name: str) -> AnswerMode:
+    """The :class:`AnswerMode` called ``name`` (a params value or a ``mode`` column entry)."""
+    try:
+        return ANSWER_MODES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown answer mode {name!r}; allowed: {', '.join(ANSWER_MODES)}"
+        ) from None
 
 
 # prompts settings that choose what to run rather than how one prompt looks
@@ -133,8 +239,8 @@ def protocol_for(
         for k, v in params.prompts.model_dump(mode="json").items()
         if k not in _NOT_PROTOCOL_PROMPTS
     }
-    sample = spec.mode == "sample"
-    if not sample and not variant_params(params.prompts, variant).shuffle_options:
+    mode = answer_mode(spec.mode)
+    if not mode.repeats_in_protocol(variant_params(params.prompts, variant).shuffle_options):
         # logprobs: every repeat of a prompt is the same request (one answer)
         prompts = {k: v for k, v in prompts.items() if k not in _REPEAT_PROMPTS}
     fields: dict[str, Any] = {
@@ -156,13 +262,7 @@ def protocol_for(
         # identity, so base and chat models can be compared) and, in logprobs mode, the
         # temperature (the measured distribution is the raw next-token softmax whatever
         # the sampler's temperature says; see the README).
-        "answers": {
-            "mode": spec.mode,
-            "temperature": float(spec.temperature) if sample else None,
-            "max_tokens": int(spec.max_tokens) if sample else None,
-            "samples": int(spec.samples) if sample else None,
-            "sampler": sampler_settings(spec.backend, spec.mode),
-        },
+        "answers": mode.protocol_answers(spec),
         "intervals": {
             "confidence": float(params.analyze.confidence),
             "bootstrap": int(params.analyze.bootstrap),
@@ -172,7 +272,7 @@ def protocol_for(
             "parser_version": str(PARSER_VERSION),
         },
     }
-    if sample and params.parse.judge:
+    if mode.reads_text and params.parse.judge:
         # the judge decides ratings the rules could not (or, scope "all", every rating)
         fields["parse"]["judge"] = {
             "model": params.model(params.parse.judge).identity(),

@@ -274,8 +274,10 @@ def estimator(
         if not shared_answer(r) and not (r.get("extra") or {}).get("shared_request")
     ]
     counter = token_counter(model, pairs)
-    if model.mode == "logprobs":
-        out, source = 1.0, "1 per request (logprobs)"
+    mode = model.answer_mode
+    if mode.fixed_tokens_out is not None:
+        out = float(mode.fixed_tokens_out)
+        source = f"{mode.fixed_tokens_out} per request ({mode.name})"
     else:
         outs = [int(r["tokens_out"]) for r in stored if r.get("tokens_out")]
         if outs:

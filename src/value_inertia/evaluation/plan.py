@@ -104,7 +104,7 @@ def _wall(model: ModelParams, n: int, latencies: list[float]) -> tuple[float | N
     if model.backend == "embedded":
         if mean:
             return n * mean, f"{1.0 / mean:.2f} req/s {measured}"
-        if model.mode == "sample":
+        if model.answer_mode.fixed_tokens_out is None:  # time: how much the model writes
             return None, (
                 "no measurement for this model: sample-mode time depends on how much it "
                 f"writes; `value-inertia evaluate -m {model.name} --limit 5` measures it"
@@ -137,7 +137,7 @@ def _check(model: ModelParams, est: Any, answered: list[Request], stored: list[d
     if not with_usage:
         return {}
     prior = est.counter if est.counter.exact else token_counter(model, ())
-    prior_out = 1.0 if model.mode == "logprobs" else float(model.max_tokens)
+    prior_out = model.answer_mode.tokens_out_prior(model.max_tokens)
     est_in = sum(prior.count_all([r for r, _ in with_usage]))
     rec_in = sum(int(s["tokens_in"]) for _, s in with_usage)
     rec_out = sum(int(s.get("tokens_out") or 0) for _, s in with_usage)
@@ -175,7 +175,7 @@ def plan_model(
     measured = measured or Measured.from_records(stored)
     est = estimator(model, stored, [payload_chars(r.payload) for r in answered])
     out_per_request, out_source = est.out_per_request, est.out_source
-    if model.mode == "sample":
+    if model.answer_mode.fixed_tokens_out is None:
         if measured.tokens_out:
             out_per_request = sum(measured.tokens_out) / len(measured.tokens_out)
             out_source = (

@@ -154,7 +154,8 @@ Plan = tuple[list[Request], list[tuple[str, int, str]]]
 def plan_requests(model: ModelParams, prompts: pd.DataFrame) -> Plan:
     """Unique requests, and (prompt_id, sample_index, key) for every prompt row."""
     identity = model.identity()
-    samples = model.samples if model.mode == "sample" else 1
+    mode = model.answer_mode
+    samples = mode.draws_per_prompt(model.samples)
     unique: dict[str, Request] = {}
     rows: list[tuple[str, int, str]] = []
     for row in prompts.itertuples(index=False):
@@ -163,7 +164,8 @@ def plan_requests(model: ModelParams, prompts: pd.DataFrame) -> Plan:
         for s in range(samples):
             # every repeat and sample is its own draw (repeat 0 keeps the old keys); in
             # logprobs mode the distribution is deterministic, so repeats collapse to draw 0
-            draw = int(row.repeat) * samples + s if model.mode == "sample" else s
+            # (a prompts table without `repeat` has one repeat per prompt)
+            draw = mode.draw_index(int(getattr(row, "repeat", 0)), samples, s)
             key = request_key(identity, payload, draw)
             rows.append((row.prompt_id, s, key))
             if key not in unique:

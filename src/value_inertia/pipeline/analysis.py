@@ -238,7 +238,7 @@ def _quality_partner(params: Params, model: ModelParams) -> ModelParams | None:
     for other in params.models:
         if (
             other.name != model.name
-            and other.mode != model.mode
+            and other.answer_mode.letter_logprobs != model.answer_mode.letter_logprobs
             and (other.backend, other.model, other.base_url)
             == (model.backend, model.model, model.base_url)
         ):

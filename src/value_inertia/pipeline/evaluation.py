@@ -10,9 +10,6 @@ from value_inertia.core.config import Params
 from value_inertia.core.errors import RunFailure
 from value_inertia.core.table_io import read_frame, write_table
 from value_inertia.design.prompts import select_variants
-from value_inertia.evaluation.backends import make_backend
-from value_inertia.evaluation.backends.embedded import check_store_weights
-from value_inertia.evaluation.batch import BatchBackend, Poll
 from value_inertia.evaluation.cost import (
     Budget,
     estimator,
@@ -26,7 +23,7 @@ from value_inertia.evaluation.runner import (
     plan_requests,
     run_evaluation,
 )
-from value_inertia.evaluation.store import ResponseStore
+from value_inertia.evaluation.session import evaluation_session
 from value_inertia.scoring.answer_table import apply_judge, parse_responses, to_table
 from value_inertia.tracking import stage_run
 
@@ -44,7 +41,6 @@ def run_evaluate(
     answers are stored and reused later; the responses table is not written)."""
     root = paths.project_root()
     model = params.model(model_name)
-    params.api_key(model)  # a missing key stops here, before anything is sent
     prompts = select_variants(
         read_frame(paths.prompts_path(root), "prompts"), params.variants_for(model)
     )
@@ -54,15 +50,16 @@ def run_evaluate(
     logged = {"model": model.model_dump(), "evaluate": params.evaluate.model_dump()}
     store_file = paths.store_path(model.name, root)
     with (
-        ResponseStore(store_file) as store,
+        # the key, the store and the weights are checked before the run starts
+        evaluation_session(params, model, root) as session,
         stage_run(
             "evaluate",
             logged,
             model=model.name,
-            partial=lambda: {f"answers_{k}": v for k, v in store.count().items()},
+            partial=lambda: {f"answers_{k}": v for k, v in session.store.count().items()},
         ) as ml,
     ):
-        check_store_weights(store, model)  # other weights never reuse stored answers
+        store = session.store
         plan = plan_requests(model, prompts)
         budget = None
         if model.budget_usd is not None:
@@ -75,19 +72,12 @@ def run_evaluate(
             spent = spend_from_records(model, (rec for _, _, rec in store.iter_records()))
             budget = Budget(model, est, spent.cost_usd or 0.0)
         stopped: BudgetReached | None = None
-
-        def backend():
-            if model.is_batch():
-                poll = Poll(first_s=min(5.0, model.batch_poll_max_s), max_s=model.batch_poll_max_s)
-                return BatchBackend(model, store, poll)
-            return make_backend(model, params)
-
         try:
             summary = run_evaluation(
                 model,
                 prompts,
                 store,
-                backend,
+                session.backend,
                 progress=progress,
                 plan=plan,
                 budget=budget,
@@ -131,7 +121,7 @@ def run_evaluate(
         # the table itself, as an artifact (MLflow's dataset inputs infer a schema by
         # reading every row: seconds for large runs, see benchmarks/bench_resume.py)
         ml.log_artifact(str(out), artifact_path="responses")
-        if model.mode == "logprobs" and int(prompts["repeat"].max()) > 0:
+        if model.answer_mode.repeats_share_request and int(prompts["repeat"].max()) > 0:
             log.info(
                 "%s: logprobs mode: the repeats of a prompt share one request "
                 "(the distribution is deterministic); the parsed table keeps one row each",
@@ -163,18 +153,12 @@ def run_parse(params: Params, model_name: str) -> Path:
     )
     parsed = parse_responses(responses, prompts, params.parse.min_letter_mass)
     judged = 0
-    if params.parse.judge is not None and model.mode == "sample":
+    if params.parse.judge is not None and model.answer_mode.reads_text:
         judge = params.model(params.parse.judge)
-        params.api_key(judge)
-        with ResponseStore(paths.store_path(judge.name, root)) as store:
-            check_store_weights(store, judge)
+        # online: the parse stage waits for the judge's answers, whatever its transport
+        with evaluation_session(params, judge, root, online=True) as session:
             parsed, judged = apply_judge(
-                parsed,
-                prompts,
-                judge,
-                store,
-                lambda: make_backend(judge, params),
-                params.parse.judge_scope,
+                parsed, prompts, judge, session.store, session.backend, params.parse.judge_scope
             )
     out = paths.parsed_path(model.name, root)
     logged = {"parse": params.parse.model_dump(), "model": model.model_dump()}

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from value_inertia.core.config import ModelParams
+from value_inertia.core.protocol import AnswerMode, answer_mode
 from value_inertia.design.questionnaires import N_OPTIONS, OPTION_LETTERS
 from value_inertia.evaluation.backends.base import Backend
 from value_inertia.evaluation.runner import materialise_responses, plan_requests, run_evaluation
@@ -75,6 +76,12 @@ def _one_hot(rating: int) -> list[float]:
     return [1.0 if k == rating else 0.0 for k in range(1, N_OPTIONS + 1)]
 
 
+def _modes_where(frame: pd.DataFrame, test: Callable[[AnswerMode], bool]) -> pd.Series:
+    """True on the rows whose ``mode`` (its :class:`AnswerMode`) passes ``test``."""
+    verdict = {name: test(answer_mode(name)) for name in frame["mode"].unique()}
+    return frame["mode"].map(verdict).astype(bool)
+
+
 def _joined(responses: pd.DataFrame, prompts: pd.DataFrame) -> pd.DataFrame:
     cols = [
         "prompt_id",
@@ -108,7 +115,7 @@ def collapse_logprobs_repeats(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     order = frame.sort_values("repeat", kind="stable")
     same = ["request_key", "variant", "condition", "persona_id", "questionnaire", "item"]
-    dup = (order["mode"] == "logprobs") & order.duplicated(same)
+    dup = _modes_where(order, lambda m: m.repeats_share_request) & order.duplicated(same)
     return order[~dup].sort_index()
 
 
@@ -146,7 +153,7 @@ def parse_responses(
         rating, parser, reason = None, "rules", None
         if r.status != "ok":
             parser, reason = "none", f"request_{r.status}"
-        elif r.mode == "logprobs":
+        elif answer_mode(r.mode).letter_logprobs:
             parser = "logprobs"
             letter_p = [getattr(r, f"p_{c}") for c in OPTION_LETTERS]
             mass = r.letter_mass
@@ -226,7 +233,7 @@ def apply_judge(
     and are read back with :func:`~value_inertia.evaluation.runner.materialise_responses`.
     Returns the updated table and how many requests were sent (cached ones are not).
     """
-    wanted = (parsed["mode"] == "sample") & parsed["text"].notna()
+    wanted = _modes_where(parsed, lambda m: m.reads_text) & parsed["text"].notna()
     if scope == "unparsed":
         wanted &= parsed["rating"].isna()
     if not wanted.any():
@@ -237,7 +244,7 @@ def apply_judge(
     summary = run_evaluation(judge, requests, store, backend_factory, progress=False, plan=plan)
     answers, _ = materialise_responses(judge, requests, store, plan)
     verdict_of = {
-        r["prompt_id"]: _judge_letter(r, judge.mode)
+        r["prompt_id"]: _judge_letter(r, judge.answer_mode)
         for r in answers.to_pylist()
         if r["sample_index"] == 0
     }
@@ -260,12 +267,12 @@ def apply_judge(
     return parsed, summary.sent
 
 
-def _judge_letter(answer: dict[str, Any], mode: str) -> str | None:
+def _judge_letter(answer: dict[str, Any], mode: AnswerMode) -> str | None:
     """The letter the judge named: its most probable letter (logprobs mode, when the
     letters carry at least half the mass) or a reply that starts with a letter."""
     if answer["status"] != "ok":
         return None
-    if mode == "logprobs":
+    if mode.letter_logprobs:
         probs = [answer[f"p_{c}"] for c in OPTION_LETTERS]
         if any(p is None or math.isnan(p) for p in probs) or (answer["letter_mass"] or 0.0) < 0.5:
             return None

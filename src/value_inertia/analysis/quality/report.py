@@ -24,6 +24,7 @@ from value_inertia.analysis.quality.position_bias import (
 )
 from value_inertia.analysis.quality.reliability import MIN_PERSONAS, ipsatize, reliability
 from value_inertia.analysis.quality.verdict import THRESHOLDS, verdict
+from value_inertia.core.protocol import answer_mode
 from value_inertia.design.questionnaires import Questionnaire
 
 
@@ -120,9 +121,10 @@ def _agreement_section(
 ) -> dict[str, Any] | None:
     if own.empty or partner.empty:
         return None
-    if {str(own["mode"].iloc[0]), str(partner["mode"].iloc[0])} != {"logprobs", "sample"}:
-        return None
-    lp, sm = (own, partner) if own["mode"].iloc[0] == "logprobs" else (partner, own)
+    own_mode, partner_mode = (answer_mode(str(t["mode"].iloc[0])) for t in (own, partner))
+    if own_mode.letter_logprobs == partner_mode.letter_logprobs:
+        return None  # agreement compares letter probabilities with drawn answers
+    lp, sm = (own, partner) if own_mode.letter_logprobs else (partner, own)
     lp = lp.loc[_usable(lp)]
     sm = sm.loc[sm["rating"].notna()]
     if lp.empty or sm.empty:
@@ -191,7 +193,7 @@ def quality_report(
         original["reason"].tolist() if "reason" in original else [None] * len(original),
     )
     letter_mass = None
-    if mode == "logprobs" and "letter_mass" in original.columns:
+    if mode is not None and answer_mode(mode).has_letter_mass and "letter_mass" in original:
         masses = original["letter_mass"].to_numpy(dtype=float, na_value=np.nan)
         letter_mass = float(np.nanmean(masses)) if np.isfinite(masses).any() else None
 

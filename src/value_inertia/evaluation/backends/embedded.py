@@ -318,7 +318,7 @@ class EmbeddedBackend:
             start = time.perf_counter()
             try:
                 text = self.prompt_text(request)
-                if self.model.mode == "logprobs":
+                if self.model.answer_mode.letter_logprobs:
                     chat = "messages" in request.payload
                     prefix = self.chat_prefix_chars(request, text) if chat else 0
                     probs, mass, n_in = self.letter_distribution(

@@ -218,7 +218,7 @@ class OpenAIBackend:
 
     def _units(self, requests: Sequence[Request]) -> list[list[Request]]:
         """Sample mode groups the samples of one payload into one request (``n``)."""
-        if self.model.mode != "sample":
+        if self.model.answer_mode.letter_logprobs:
             return [[r] for r in requests]
         groups: dict[str, list[Request]] = {}
         for r in requests:
@@ -228,7 +228,7 @@ class OpenAIBackend:
     async def _send_unit(
         self, client: openai.AsyncOpenAI, limiter: AsyncLimiter | None, unit: list[Request]
     ) -> list[Result]:
-        if self.model.mode == "logprobs":
+        if self.model.answer_mode.letter_logprobs:
             return [await self._with_retries(client, limiter, unit[0], self._logprobs_call)]
         results: list[Result] = []
         pending = list(unit)

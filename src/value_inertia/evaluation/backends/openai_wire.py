@@ -32,15 +32,15 @@ def request_body(
     else:
         endpoint = "/v1/completions"
         body["prompt"] = payload["prompt"]
-    if model.mode == "logprobs":
-        body["max_tokens"] = 1
+    mode = model.answer_mode
+    body["max_tokens"] = mode.request_max_tokens(model.max_tokens)
+    if mode.letter_logprobs:
         if model.api == "chat":
             body["logprobs"] = True
             body["top_logprobs"] = model.top_logprobs
         else:
             body["logprobs"] = model.top_logprobs
     else:
-        body["max_tokens"] = model.max_tokens
         body.update(OPENAI_SAMPLER)  # top_p 1: no nucleus truncation (README: Sampling)
         if n > 1:
             body["n"] = n
@@ -58,7 +58,7 @@ def parse_reply(model: ModelParams, key: str, resp: Any) -> Result:
         "tokens_in": usage.prompt_tokens if usage else None,
         "tokens_out": usage.completion_tokens if usage else None,
     }
-    if model.mode == "logprobs":
+    if model.answer_mode.letter_logprobs:
         if model.api == "chat":
             content = getattr(choice.logprobs, "content", None) if choice.logprobs else None
             if not content:

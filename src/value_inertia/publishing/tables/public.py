@@ -128,7 +128,7 @@ def fallback_protocol(params: Params, model: ModelParams, questionnaire: str) ->
         "parse": params.parse.model_dump(mode="json"),
         "mode": model.mode,
         "temperature": model.temperature,
-        "max_tokens": model.max_tokens if model.mode == "sample" else 1,
+        "max_tokens": model.answer_mode.request_max_tokens(model.max_tokens),
         "samples": model.samples,
     }
 
