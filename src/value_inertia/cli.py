@@ -352,7 +352,7 @@ def recover_store_cmd(
     store: Annotated[Path, typer.Argument(help="the damaged data/store/<model>.sqlite")],
 ) -> None:
     """Salvage a damaged response store: keep every readable answer, set the rest aside."""
-    from value_inertia.evaluation.store import recover_store
+    from value_inertia.evaluation.store_recovery import recover_store
 
     aside, kept, lost = recover_store(store)
     typer.echo(f"kept {kept} answers in {store}; {lost} unreadable; damaged file moved to {aside}")
