@@ -45,7 +45,7 @@ for name in names:
 import pandas as pd
 from value_inertia.analysis.plots.distributions import plot_convergence
 from value_inertia.analysis.quality.position_bias import plot_position_bias
-from value_inertia.tracking import stage_run
+from value_inertia.tracking.runs import stage_run
 
 out = Path(sys.argv[1])
 frame = pd.DataFrame({"dimension": ["a", "a"], "k": [1, 2], "variance": [1.0, 0.5],
