@@ -26,10 +26,9 @@ from pydantic import (
 
 from value_inertia.core.errors import ConfigError
 from value_inertia.core.naming import check_part
-from value_inertia.core.overrides import apply_overrides
 from value_inertia.core.paths import project_root, questionnaire_dir
 from value_inertia.core.protocol import sampler_settings
-from value_inertia.core.yamlio import format_validation_error, load_yaml
+from value_inertia.core.yamlio import apply_overrides, format_validation_error, load_yaml
 
 # re-exported: callers import these from here too
 __all__ = ["ConfigError", "format_validation_error", "load_yaml"]
