@@ -224,7 +224,8 @@ def verify_submission_cmd(
     pr: Annotated[int, typer.Option("--pr", help="the pull request number")],
 ) -> None:
     """Re-derive every row a submission adds or changes; exit 1 unless every check passes."""
-    from value_inertia.publishing.submission.verify import report_lines, verify_submission
+    from value_inertia.publishing.submission.report import report_lines
+    from value_inertia.publishing.submission.verify import verify_submission
 
     report = verify_submission(repo, pr, project_root())
     typer.echo("\n".join(report_lines(report)))
