@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.conftest import require_programs
-from value_inertia.cli import configure_logging
+from value_inertia.console import configure_logging
 
 IMPORT_ALL = r"""
 import json, os, pkgutil, importlib, sys, warnings
@@ -19,13 +19,14 @@ from pathlib import Path
 import matplotlib
 
 calls = []
+APPLICATION = ("value_inertia.cli", "value_inertia.console")  # the process set-up
 
 
 def spy(name, real):
     def wrapper(*args, **kwargs):
         result = real(*args, **kwargs)
         caller = sys._getframe(1).f_globals.get("__name__", "")
-        if caller.startswith("value_inertia") and caller != "value_inertia.cli":
+        if caller.startswith("value_inertia") and caller not in APPLICATION:
             added = warnings.filters[0] if name.startswith("warnings") else None
             calls.append((f"{caller}: {name}{args}", added))
         return result
@@ -45,7 +46,7 @@ for name in names:
 import pandas as pd
 from value_inertia.analysis.plots.distributions import plot_convergence
 from value_inertia.analysis.quality.position_bias import plot_position_bias
-from value_inertia.tracking import stage_run
+from value_inertia.tracking.runs import stage_run
 
 out = Path(sys.argv[1])
 frame = pd.DataFrame({"dimension": ["a", "a"], "k": [1, 2], "variance": [1.0, 0.5],
@@ -60,9 +61,10 @@ print(json.dumps({"modules": len(names), "calls": left, "png": (out / "c.png").s
 
 
 def test_library_sets_no_warning_filter_or_backend_at_import_or_per_run(tmp_path) -> None:
-    """Only the application (the CLI) may set process-wide state: every call to
-    ``warnings.filterwarnings``/``simplefilter`` or ``matplotlib.use`` made by library
-    code while importing every module, drawing a figure and running a tracked stage."""
+    """Only the application (the CLI and its set-up in ``console``) may set process-wide
+    state: every call to ``warnings.filterwarnings``/``simplefilter`` or ``matplotlib.use``
+    made by library code while importing every module, drawing a figure and running a
+    tracked stage."""
     env = {
         **os.environ,
         "VALUE_INERTIA_ROOT": str(tmp_path),

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from tests.conftest import remote, set_models
 from tests.openai_stub import CompletionsStub
+from value_inertia.console import restore_interrupt
 from value_inertia.core.config import load_params
-from value_inertia.core.signals import restore_interrupt
 from value_inertia.pipeline.design import run_personas, run_prompts
 
 

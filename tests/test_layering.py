@@ -4,8 +4,9 @@ The package reads like the data flow, and each layer imports only layers below i
 
     core  <  design  <  evaluation  <  scoring  <  analysis  <  publishing  <  pipeline  <  cli
 
-with two side modules: ``tracking`` (MLflow; imports core only) and ``validation``
-(the first stage; core and design). ``analysis`` never touches ``evaluation`` (it
+with three side layers: ``tracking`` (MLflow; imports core only), ``validation``
+(the first stage; core and design) and ``console`` (the CLI process's logging,
+error lines and Ctrl-C; core only). ``analysis`` never touches ``evaluation`` (it
 reads parsed tables, not backends) and ``publishing`` never imports a backend.
 Nothing imports ``cli``; only ``cli`` imports ``pipeline``.
 
@@ -38,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "publishing": {"core", "design", "scoring", "analysis", "evaluation", "tracking"},
     "tracking": {"core"},
     "validation": {"core", "design"},
+    "console": {"core"},
     "pipeline": {
         "core",
         "design",
@@ -56,6 +58,7 @@ ALLOWED: dict[str, set[str]] = {
         "publishing",
         "tracking",
         "validation",
+        "console",
         "pipeline",
     },  # fmt: skip
     "__main__": {"cli"},

@@ -1,7 +1,7 @@
 """MLflow's own UI in a real headless Chromium: one parent run per pipeline execution,
 the stage runs nested under it, and the experiment opening on its runs.
 
-The runs are logged through ``tracking.stage_run`` exactly as two DVC executions log
+The runs are logged through ``tracking.runs.stage_run`` exactly as two DVC executions log
 them (``DVC_STAGE``/``DVC_EXP_NAME`` set, as DVC sets them); ``mlflow server`` is started
 as a user would, on that store. The screenshot is kept next to the test's temp files.
 """
@@ -21,7 +21,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.conftest import free_port, make_project, serve
-from value_inertia import tracking
+from value_inertia.tracking.experiment import EXPERIMENT
+from value_inertia.tracking.parent_run import POINTER
+from value_inertia.tracking.runs import stage_run
 
 pytestmark = pytest.mark.slow
 WAIT_S = 60
@@ -48,9 +50,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                 ("analyze", "m1", "mfq30"),
             ):
                 os.environ["DVC_STAGE"] = stage
-                with tracking.stage_run(stage, {stage: {"n": 1}}, model, questionnaire=q) as ml:
+                with stage_run(stage, {stage: {"n": 1}}, model, questionnaire=q) as ml:
                     ml.log_metrics({"inertia.Harm": 0.3})
-            pointer = proj / tracking.POINTER
+            pointer = proj / POINTER
             pointer.write_text(json.dumps({"key": "finished"}))  # the next execution is new
     finally:
         os.environ.clear()
@@ -76,7 +78,7 @@ def test_ui_shows_parent_runs_with_their_stage_runs_nested(
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
-    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     driver = browser
     # the runs page (MLflow 3.17's UI takes "GenAI" / "Model training" from a global
     # switch, so the link names it; the experiment kind tag serves UIs without it)

@@ -17,7 +17,7 @@ import yaml
 from tests.conftest import make_project, run_cli
 from tests.openai_stub import CompletionsStub
 from value_inertia.core.config import ConfigError, load_params
-from value_inertia.core.overrides import apply_overrides
+from value_inertia.core.yamlio import apply_overrides
 from value_inertia.evaluation import cost, plan
 from value_inertia.evaluation.backends.base import Request, Result
 from value_inertia.evaluation.plan import Measured, build_plans, plan_model, render_table

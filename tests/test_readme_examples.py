@@ -26,7 +26,7 @@ from typer.main import get_command
 from tests.conftest import REPO, make_project, run_cli
 from value_inertia.cli import app
 from value_inertia.core.config import ConfigError, Params, load_params
-from value_inertia.core.overrides import apply_overrides
+from value_inertia.core.yamlio import apply_overrides
 from value_inertia.validation import check_models_mapping
 
 README = (REPO / "README.md").read_text(encoding="utf-8")

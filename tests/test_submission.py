@@ -40,8 +40,9 @@ from value_inertia.core.config import load_params
 from value_inertia.pipeline.analysis import run_analyze
 from value_inertia.publishing.push import lfs_transfers, publish
 from value_inertia.publishing.submission.land import land_submission, submit
+from value_inertia.publishing.submission.report import report_lines
 from value_inertia.publishing.submission.snapshot import SubmissionError
-from value_inertia.publishing.submission.verify import report_lines, verify_submission
+from value_inertia.publishing.submission.verify import verify_submission
 from value_inertia.publishing.tables.identity import result_file
 
 METRICS = "data/metrics/metrics.parquet"

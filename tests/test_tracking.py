@@ -10,9 +10,12 @@ import pytest
 import yaml
 
 from tests.conftest import make_project, run_cli
-from value_inertia import tracking
 from value_inertia.analysis.summary import summarize, verdict_flags, write_summary
 from value_inertia.core.config import ConfigError, load_params
+from value_inertia.tracking.experiment import EXPERIMENT, tracking_uri
+from value_inertia.tracking.parent_run import POINTER
+from value_inertia.tracking.provenance import dvc_invocation
+from value_inertia.tracking.runs import stage_run
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def _runs(proj: Path):
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{proj / 'mlflow.db'}")
-    return mlflow, mlflow.search_runs(experiment_names=[tracking.EXPERIMENT])
+    return mlflow, mlflow.search_runs(experiment_names=[EXPERIMENT])
 
 
 def test_stage_runs_of_one_dvc_execution_share_a_parent(
@@ -42,7 +45,7 @@ def test_stage_runs_of_one_dvc_execution_share_a_parent(
     monkeypatch.setenv("DVC_EXP_NAME", "my-exp")
     for stage, q in (("analyze", "mfq30"), ("cluster", "mfq30")):
         monkeypatch.setenv("DVC_STAGE", f"{stage}@m1-{q}")
-        with tracking.stage_run(stage, {stage: {"seed": 0}}, "m1", questionnaire=q) as ml:
+        with stage_run(stage, {stage: {"seed": 0}}, "m1", questionnaire=q) as ml:
             ml.log_metrics({"inertia.Harm": 0.25, "overall.inertia": 0.5, "skipped": None})
     mlflow, runs = _runs(tracked)
     parents = runs[runs["tags.pipeline"].notna()]
@@ -55,7 +58,7 @@ def test_stage_runs_of_one_dvc_execution_share_a_parent(
     assert set(stages["tags.dvc_exp"]) == {"my-exp"}
     assert set(stages["tags.result"]) == {"m1 / mfq30"}
     found = mlflow.search_runs(
-        experiment_names=[tracking.EXPERIMENT], filter_string="tags.result = 'm1 / mfq30'"
+        experiment_names=[EXPERIMENT], filter_string="tags.result = 'm1 / mfq30'"
     )
     assert set(found.run_id) == set(stages.run_id)  # the stage runs, not their parent
     # each run logs only what it was given
@@ -65,7 +68,7 @@ def test_stage_runs_of_one_dvc_execution_share_a_parent(
         assert run[f"params.{run['tags.stage']}.seed"] == "0"
     assert "metrics.skipped" not in runs.columns
     # the experiment opens on its runs in MLflow 3's UI
-    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     # one external logged model per model, with the metrics linked to it
     models = mlflow.search_logged_models(
@@ -79,16 +82,16 @@ def test_stage_runs_of_one_dvc_execution_share_a_parent(
 def test_outside_dvc_a_run_has_no_parent_and_a_new_execution_gets_a_new_parent(
     tracked: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with tracking.stage_run("personas", {"personas": {"n": 1}}):
+    with stage_run("personas", {"personas": {"n": 1}}):
         pass
     monkeypatch.setenv("DVC_STAGE", "personas")
-    with tracking.stage_run("personas", {"personas": {"n": 1}}):
+    with stage_run("personas", {"personas": {"n": 1}}):
         pass
-    pointer = tracked / tracking.POINTER
+    pointer = tracked / POINTER
     data = json.loads(pointer.read_text())
     data["key"] = "another dvc process"
     pointer.write_text(json.dumps(data))
-    with tracking.stage_run("personas", {"personas": {"n": 1}}):
+    with stage_run("personas", {"personas": {"n": 1}}):
         pass
     _, runs = _runs(tracked)
     parents = runs[runs["tags.pipeline"].notna()]
@@ -102,7 +105,7 @@ def test_an_interrupted_run_logs_what_it_finished(tracked: Path) -> None:
     done = {"answers_ok": 0}
     with (
         pytest.raises(KeyboardInterrupt),
-        tracking.stage_run("evaluate", {"evaluate": {}}, "m1", partial=lambda: done),
+        stage_run("evaluate", {"evaluate": {}}, "m1", partial=lambda: done),
     ):
         done["answers_ok"] = 226
         raise KeyboardInterrupt
@@ -114,8 +117,8 @@ def test_an_interrupted_run_logs_what_it_finished(tracked: Path) -> None:
 def test_tracking_root_follows_dvc_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
-    assert tracking.tracking_uri(tmp_path / "temp-workspace") == f"sqlite:///{tmp_path}/mlflow.db"
-    assert tracking.dvc_invocation() is None  # pytest does not run under DVC
+    assert tracking_uri(tmp_path / "temp-workspace") == f"sqlite:///{tmp_path}/mlflow.db"
+    assert dvc_invocation() is None  # pytest does not run under DVC
 
 
 def test_summary_holds_only_the_headline_numbers(tmp_path: Path) -> None:
@@ -223,7 +226,7 @@ def test_readme_snippet_compares_the_newest_results_within_one_protocol(tracked:
         ("m1", "p1", 0.4),
         ("m1", "p2", 0.9),
     ):
-        with tracking.stage_run(
+        with stage_run(
             "analyze",
             {},
             model,

@@ -4,7 +4,7 @@ Every command reads ``params.yaml`` from the project root (or ``--params``).
 Configuration and input errors print one line per problem, naming the file and
 key, and exit with code 2. The library reports progress through the
 ``value_inertia`` loggers; the CLI shows their INFO messages on stderr (the
-message alone, secrets redacted).
+message alone, secrets redacted: :mod:`value_inertia.console` sets the process up).
 
 Each command imports the modules of its stage when it runs (the one exception to
 "imports at module top"): `value-inertia --help` starts in about 0.1-0.3 s, where
@@ -15,9 +15,7 @@ matplotlib, huggingface_hub; ``python -X importtime``, on a loaded machine).
 from __future__ import annotations
 
 import json
-import logging
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,10 +24,9 @@ import typer
 
 if TYPE_CHECKING:
     from value_inertia.core.config import Params
+from value_inertia.console import configure_logging, echo_errors, restore_interrupt
 from value_inertia.core.errors import RunFailure, UserError
 from value_inertia.core.paths import project_root
-from value_inertia.core.redaction import redact
-from value_inertia.core.signals import restore_interrupt
 
 app = typer.Typer(
     help="value-inertia: how stable a language model's values stay across role-played personas.",
@@ -47,43 +44,6 @@ def _load(params_file: Path | None) -> Params:
     from value_inertia.core.config import load_params
 
     return load_params(params_file)
-
-
-class _Redact(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage()), None
-        return True
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is when a message is logged (not at set-up)."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: object) -> None:  # the base class assigns it once; ignored
-        pass
-
-
-def configure_logging() -> None:
-    """What the CLI process shows: the library's INFO messages on stderr; MLflow's
-    warnings (not the user's to act on) hidden."""
-    logger = logging.getLogger("value_inertia")
-    if not any(isinstance(f, _Redact) for h in logger.handlers for f in h.filters):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler.addFilter(_Redact())
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    warnings.filterwarnings("ignore", module=r"mlflow(\..*)?")
-
-
-def _echo_errors(message: str) -> None:
-    for line in redact(message).splitlines():
-        typer.echo(f"error: {line}", err=True)
 
 
 @app.command()
@@ -264,7 +224,8 @@ def verify_submission_cmd(
     pr: Annotated[int, typer.Option("--pr", help="the pull request number")],
 ) -> None:
     """Re-derive every row a submission adds or changes; exit 1 unless every check passes."""
-    from value_inertia.publishing.submission.verify import report_lines, verify_submission
+    from value_inertia.publishing.submission.report import report_lines
+    from value_inertia.publishing.submission.verify import verify_submission
 
     report = verify_submission(repo, pr, project_root())
     typer.echo("\n".join(report_lines(report)))
@@ -352,7 +313,7 @@ def recover_store_cmd(
     store: Annotated[Path, typer.Argument(help="the damaged data/store/<model>.sqlite")],
 ) -> None:
     """Salvage a damaged response store: keep every readable answer, set the rest aside."""
-    from value_inertia.evaluation.store import recover_store
+    from value_inertia.evaluation.store_recovery import recover_store
 
     aside, kept, lost = recover_store(store)
     typer.echo(f"kept {kept} answers in {store}; {lost} unreadable; damaged file moved to {aside}")
@@ -380,10 +341,10 @@ def main(argv: list[str] | None = None) -> None:
         # typer turns KeyboardInterrupt into exit code 130 and, in this mode, returns codes
         code = app(args=argv, standalone_mode=False)
     except UserError as exc:
-        _echo_errors(str(exc))
+        echo_errors(str(exc))
         sys.exit(2)
     except RunFailure as exc:
-        _echo_errors(str(exc))
+        echo_errors(str(exc))
         sys.exit(1)
     except (KeyboardInterrupt, click.Abort):
         typer.echo("interrupted: finished work is kept; run the stage again to resume", err=True)

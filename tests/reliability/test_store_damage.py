@@ -21,15 +21,10 @@ from tests.conftest import run_cli, set_models
 from tests.fault_proxy import FaultProxy
 from tests.reliability.conftest import build_prompts, error_lines, forwarded_keys, remote
 from value_inertia.core.config import ModelParams, load_params
+from value_inertia.evaluation.answer_journal import journal_line, journal_path
 from value_inertia.evaluation.runner import plan_requests
-from value_inertia.evaluation.store import (
-    ResponseStore,
-    StoreError,
-    journal_line,
-    journal_path,
-    recover_store,
-    request_key,
-)
+from value_inertia.evaluation.store import ResponseStore, StoreError, request_key
+from value_inertia.evaluation.store_recovery import recover_store
 from value_inertia.pipeline.evaluation import run_evaluate
 
 PAGE = 4096

@@ -26,10 +26,9 @@ from pydantic import (
 
 from value_inertia.core.errors import ConfigError
 from value_inertia.core.naming import check_part
-from value_inertia.core.overrides import apply_overrides
 from value_inertia.core.paths import project_root, questionnaire_dir
 from value_inertia.core.protocol import ANSWER_MODES, AnswerMode, answer_mode
-from value_inertia.core.yamlio import format_validation_error, load_yaml
+from value_inertia.core.yamlio import apply_overrides, format_validation_error, load_yaml
 
 # re-exported: callers import these from here too
 __all__ = ["ConfigError", "format_validation_error", "load_yaml"]
@@ -380,7 +379,7 @@ class Params(_Strict):
 
 def load_params(path: Path | str | None = None, overrides: Sequence[str] = ()) -> Params:
     """Load and validate ``params.yaml`` (default: the repository's), with ``-S key=value``
-    ``overrides`` applied first (:mod:`value_inertia.core.overrides`)."""
+    ``overrides`` applied first (:mod:`value_inertia.core.yamlio`)."""
     path = Path(path) if path is not None else project_root() / "params.yaml"
     data = load_yaml(path)
     if data is None:

@@ -12,7 +12,7 @@ from value_inertia.core.table_io import read_frame, write_table, write_text_atom
 from value_inertia.design.personas import build_personas, load_schema
 from value_inertia.design.prompts import build_prompts
 from value_inertia.design.questionnaires import load_questionnaires
-from value_inertia.tracking import stage_run
+from value_inertia.tracking.runs import stage_run
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from value_inertia.evaluation.runner import (
 )
 from value_inertia.evaluation.session import evaluation_session
 from value_inertia.scoring.answer_table import apply_judge, parse_responses, to_table
-from value_inertia.tracking import stage_run
+from value_inertia.tracking.runs import stage_run
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from value_inertia.core import paths
 from value_inertia.core.config import Params
-from value_inertia.tracking import params_hash, stage_run
+from value_inertia.tracking.provenance import params_hash
+from value_inertia.tracking.runs import stage_run
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,8 @@ from value_inertia.publishing.tables.rows import (
     metrics_rows,
     quality_rows,
 )
-from value_inertia.tracking import EXPERIMENT, git_commit, params_hash, tracking_uri
+from value_inertia.tracking.experiment import EXPERIMENT, tracking_uri
+from value_inertia.tracking.provenance import git_commit, params_hash
 
 REGISTRY_FILE = "data/metric_registry.json"
 # what splits a model's answers into results (one file per result)

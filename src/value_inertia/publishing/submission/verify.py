@@ -18,17 +18,17 @@ The PR is compared with the main commit it was opened against (its base):
 A result is checked when any of its board, metrics or quality rows is new or
 changed, or its model's parsed or responses file changed. Exit 0 (``ok``) only
 when no check has a problem; a table that cannot be read is a problem line,
-not a traceback.
+not a traceback. What the checks found is a
+:class:`~value_inertia.publishing.submission.report.Verification`, reported by
+:mod:`value_inertia.publishing.submission.report`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ import pandas as pd
 
 from value_inertia.core.config import NAME_PATTERN
 from value_inertia.core.errors import UserError
-from value_inertia.core.results import json_ready
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing.push import hub_api, lfs_transfers
 from value_inertia.publishing.submission import recompute as rc
@@ -47,6 +46,11 @@ from value_inertia.publishing.submission.answers import (
     variants_file,
 )
 from value_inertia.publishing.submission.diff import DERIVED, TableDiff, others_rows, table_diff
+from value_inertia.publishing.submission.report import (
+    Verification,
+    result_where,
+    verification_report,
+)
 from value_inertia.publishing.submission.snapshot import (
     Snapshot,
     SubmissionError,
@@ -62,40 +66,8 @@ QUALITY = "data/quality/quality.parquet"
 PERSONAS = "data/personas/personas.parquet"
 PROMPTS = "data/prompts/prompts.parquet"
 REQUIRED = (BOARD, METRICS, PERSONAS, PROMPTS)
-CHECKS = (
-    "tables",
-    "others",
-    "protocol",
-    "personas",
-    "parsing",
-    "metrics",
-    "leaderboard",
-    "quality",
-    "variants",
-    "ranks",
-)
 # what a failed recomputation raises on bad submitted data (reported, not raised)
 DATA_ERRORS = (KeyError, ValueError, TypeError, IndexError, UserError)
-
-
-@dataclass
-class Check:
-    checked: int = 0
-    not_measured: int = 0
-    problems: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class Verification:
-    checks: dict[str, Check] = field(default_factory=lambda: {c: Check() for c in CHECKS})
-    results: list[dict[str, Any]] = field(default_factory=list)
-
-    def problem(self, check: str, **details: Any) -> None:
-        self.checks[check].problems.append(details)
-
-
-def _where(key: dict[str, Any]) -> dict[str, Any]:
-    return {k: key[k] for k in RESULT_KEY}
 
 
 def _rows_of(frame: pd.DataFrame | None, key: dict[str, Any]) -> pd.DataFrame:
@@ -198,7 +170,7 @@ class _Inputs:
 
 def _check_result(key: dict[str, Any], inputs: _Inputs, tol: float) -> None:
     v, head = inputs.v, inputs.head
-    where = _where(key)
+    where = result_where(key)
     board_rows = _rows_of(head.frame(BOARD), key)
     if board_rows.empty:
         v.problem("leaderboard", **where, problem="no leaderboard row for this result")
@@ -249,7 +221,7 @@ def _check_quality(key: dict[str, Any], row: dict[str, Any], q: Any, inputs: _In
     except DATA_ERRORS as exc:
         problems = [{"problem": f"cannot recompute: {exc}"}]
     for p in problems:
-        inputs.v.problem("quality", **_where(key), **p)
+        inputs.v.problem("quality", **result_where(key), **p)
 
 
 def _partner_answers(name: Any, row: Mapping[str, Any], inputs: _Inputs) -> pd.DataFrame | None:
@@ -287,7 +259,7 @@ def _check_variants(key: dict[str, Any], row: dict[str, Any], q: Any, inputs: _I
     except DATA_ERRORS as exc:
         problems = [{"problem": f"cannot recompute: {exc}"}]
     for p in problems:
-        inputs.v.problem("variants", **_where(key), file=rel, **p)
+        inputs.v.problem("variants", **result_where(key), file=rel, **p)
 
 
 def _check_ranks(head: Snapshot, v: Verification) -> None:
@@ -323,7 +295,7 @@ def verify_snapshots(
             _check_result(key, inputs, tol)
         except SubmissionError as exc:  # a damaged table: reported once, under tables
             if str(exc) not in {p.get("problem") for p in v.checks["tables"].problems}:
-                v.problem("tables", **_where(key), problem=str(exc))
+                v.problem("tables", **result_where(key), problem=str(exc))
     try:
         _check_ranks(head, v)
     except DATA_ERRORS as exc:
@@ -344,13 +316,8 @@ def _public_api() -> Any:
 def verify_submission(
     repo_id: str, pr: int | str, root: Path, *, tol: float = rc.TOL, api: Any = None
 ) -> dict[str, Any]:
-    """Verify the pull request ``pr`` of the Hub dataset ``repo_id``; a JSON-ready report.
-
-    ``{"repo_id", "revision", "base", "author", "status", "checks": {name:
-    {"checked", "not_measured", "problems"}}, "results": [...], "checked",
-    "mismatches" (every problem with its check's name), "not_measured": [what is
-    never compared], "ok"}``.
-    """
+    """Verify the pull request ``pr`` of the Hub dataset ``repo_id``; the JSON-ready
+    report of :func:`~value_inertia.publishing.submission.report.verification_report`."""
     api = api if api is not None else _public_api()
     revision = pr_revision(pr)
     author, status = pr_author(api, repo_id, pr)
@@ -360,42 +327,4 @@ def verify_submission(
         base_id = pr_base(api, repo_id, revision)
         base = Snapshot.open(api, repo_id, base_id, cache)
         v = verify_snapshots(head, base, author, Path(root), tol)
-    checks = {
-        name: {"checked": c.checked, "not_measured": c.not_measured, "problems": c.problems}
-        for name, c in v.checks.items()
-    }
-    mismatches = [{"check": name, **p} for name, c in v.checks.items() for p in c.problems]
-    return json_ready(  # 12 digits: a mismatch at the tolerance stays visible
-        {
-            "repo_id": repo_id,
-            "revision": revision,
-            "base": base_id,
-            "author": author,
-            "status": status,
-            "checks": checks,
-            "results": [_where(k) for k in v.results],
-            "checked": len(v.results),
-            "mismatches": mismatches,
-            "not_measured": list(rc.NOT_MEASURED),
-            "ok": not mismatches,
-        },
-        ndigits=12,
-    )
-
-
-def report_lines(report: dict[str, Any]) -> list[str]:
-    """The report as text: one line per check with its counts, one per problem."""
-    head = f"{report['repo_id']} {report['revision']} by {report['author']}"
-    lines = [f"{head} (base {report['base'][:12]})"]
-    for name, c in report["checks"].items():
-        extra = f", {c['not_measured']} not measured" if c["not_measured"] else ""
-        verdict = "FAIL" if c["problems"] else "ok"
-        lines.append(
-            f"{name}: {verdict}: {c['checked']} checked{extra}, {len(c['problems'])} problem(s)"
-        )
-    for row in report["mismatches"]:
-        lines.append("problem: " + json.dumps(row, sort_keys=True, default=str))
-    for what in report["not_measured"]:
-        lines.append(f"not measured: {what}")
-    lines.append(f"{report['checked']} result(s) checked: " + ("PASS" if report["ok"] else "FAIL"))
-    return lines
+    return verification_report(v, repo_id, revision, base_id, author, status)
