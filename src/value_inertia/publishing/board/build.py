@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT

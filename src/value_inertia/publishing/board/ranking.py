@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.analysis.stats import MIN_PERSONAS, tie_groups
 from value_inertia.core import registry as metric_registry
 from value_inertia.publishing.board.columns import integer, number
