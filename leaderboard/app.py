@@ -76,7 +76,7 @@ def build_app(board: Board, reload: Any = None) -> Any:
     first_q = qs[0] if qs else None
     first_p = default_protocol(board.frame, first_q) if first_q else None
     choices = column_choices(board)
-    chosen = default_columns(choices)
+    chosen = default_columns(board, choices)
     # models of the selected protocol only, by identity (model_key), in rank order
     models = model_choices(board, first_q, first_p)
     keys = [key for _, key in models]

@@ -35,7 +35,8 @@ DOWNLOAD_PATTERNS = [
     "data/plots/*.png",
 ]
 
-# Used when the data comes without metric_registry.json (a project's own data/ folder).
+# Used when the data comes without metric_registry.json (data written before the board
+# published its registry): names, and the default columns of those boards.
 FALLBACK_REGISTRY = {
     name: {"name": name, "label": name, "digits": 3, "description": "", "formula": ""}
     for name in (
@@ -50,6 +51,11 @@ FALLBACK_REGISTRY = {
         "mrat",
     )
 }
+for _order, _name in enumerate(
+    ("inertia", "debiased_inertia", "steerability", "top2", "parse_rate")
+):
+    FALLBACK_REGISTRY[_name] |= {"shown_by_default": True, "column_order": _order}
+FALLBACK_REGISTRY["inertia"]["summary"] = "value_and_ci"
 
 
 @dataclass
@@ -103,14 +109,21 @@ def download_dataset(repo_id: str) -> Path:
 
 
 def read_registry(folder: Path) -> dict[str, dict[str, Any]]:
-    path = folder / "metric_registry.json"
+    """The metric registry published with the data: ``metric_registry.json`` of a dataset's
+    ``data/`` folder, or the one the leaderboard stage writes beside the board; entries
+    it lacks come from :data:`FALLBACK_REGISTRY`."""
+    candidates = (folder / "metric_registry.json", folder / "leaderboard" / "metric_registry.json")
+    path = next((p for p in candidates if p.is_file()), candidates[0])
     records = FALLBACK_REGISTRY
     if path.is_file():
         try:
             records = {r["name"]: r for r in json.loads(path.read_text(encoding="utf-8"))}
         except (json.JSONDecodeError, KeyError, TypeError):
             records = FALLBACK_REGISTRY
-    return {**FALLBACK_REGISTRY, **records}
+    return {
+        **FALLBACK_REGISTRY,
+        **{n: {**FALLBACK_REGISTRY.get(n, {}), **r} for n, r in records.items()},
+    }
 
 
 def with_defaults(frame: pd.DataFrame) -> pd.DataFrame:

@@ -8,20 +8,10 @@ from leaderboard.data import Board
 from leaderboard.formatting import fmt, fmt_ci, fmt_verdict, missing, verdict_fails
 
 ALL = "all"
-# Table columns shown by default (all fit at 1400 px without scrolling sideways).
-DEFAULT_COLUMNS: list[str] = [
-    "rank",
-    "model",
-    "inertia",
-    "inertia CI",
-    "debiased_inertia",
-    "steerability",
-    "top2",
-    "parse_rate",
-    "verdict",
-    "mode",
-    "backend",
-]
+# Table columns shown by default around the registry's default metric columns (see
+# default_columns; all fit at 1400 px without scrolling sideways).
+LEADING_COLUMNS: list[str] = ["rank", "model"]
+TRAILING_COLUMNS: list[str] = ["verdict", "mode", "backend"]
 OPTIONAL_COLUMNS: list[str] = [
     "top1",
     "letter_mass",
@@ -88,13 +78,36 @@ def selected_rows(board: Board, questionnaire: str, protocol: str | None) -> pd.
     return rows.sort_values(["rank", "model"], kind="stable")
 
 
+def registry_columns(board: Board) -> list[str]:
+    """The metrics the published registry marks ``shown_by_default``, in ``column_order``
+    (then registry order); each one whose ``summary`` is ``value_and_ci`` is followed by
+    its CI column ``"<name> CI"``."""
+    records = [r for r in board.registry.values() if r.get("shown_by_default")]
+    out = []
+    for r in sorted(records, key=lambda r: int(r.get("column_order", 100))):
+        out.append(str(r["name"]))
+        if r.get("summary") == "value_and_ci":
+            out.append(f"{r['name']} CI")
+    return out
+
+
+def all_default_columns(board: Board) -> list[str]:
+    """rank, model, :func:`registry_columns`, verdict, mode, backend."""
+    return [*LEADING_COLUMNS, *registry_columns(board), *TRAILING_COLUMNS]
+
+
+def _ci_columns(frame: pd.DataFrame) -> set[str]:
+    return {f"{c[: -len('_ci_low')]} CI" for c in frame.columns if c.endswith("_ci_low")}
+
+
 def column_choices(board: Board) -> list[str]:
-    have = set(board.frame.columns) | {"inertia CI"}
-    return [c for c in [*DEFAULT_COLUMNS, *OPTIONAL_COLUMNS] if c in have]
+    have = set(board.frame.columns) | _ci_columns(board.frame)
+    wanted = [*all_default_columns(board), *OPTIONAL_COLUMNS]
+    return [c for c in dict.fromkeys(wanted) if c in have]
 
 
-def default_columns(choices: list[str]) -> list[str]:
-    return [c for c in DEFAULT_COLUMNS if c in choices]
+def default_columns(board: Board, choices: list[str]) -> list[str]:
+    return [c for c in all_default_columns(board) if c in choices]
 
 
 def table_view(
@@ -114,10 +127,11 @@ def table_view(
     for column in wanted:
         if column == "rank":
             out[column] = [str(v) for v in rows["rank_label"]]
-        elif column == "inertia CI":
+        elif column.endswith(" CI"):
+            name = column[: -len(" CI")]
             out[column] = [
-                fmt_ci(board, lo, hi)
-                for lo, hi in zip(rows["inertia_ci_low"], rows["inertia_ci_high"], strict=True)
+                fmt_ci(board, lo, hi, name)
+                for lo, hi in zip(rows[f"{name}_ci_low"], rows[f"{name}_ci_high"], strict=True)
             ]
         elif column == "verdict":
             out[column] = [fmt_verdict(v) for v in rows[column]]

@@ -47,7 +47,9 @@ def test_protocols_default_to_the_one_with_most_models(published: Path) -> None:
     ] == [2, 1]
     assert selection.default_protocol(frame, "mfq30") == choices[0][1]
     assert "2 models" in choices[0][0] and "logprobs" in choices[0][0]
-    view = selection.table_view(board, "mfq30", choices[1][1], "", selection.DEFAULT_COLUMNS)
+    view = selection.table_view(
+        board, "mfq30", choices[1][1], "", selection.all_default_columns(board)
+    )
     assert view["model"].tolist() == ["wobbly-model"]
     assert view["rank"].tolist() == ["not ranked (n = 8)"]  # 8 personas: below the minimum
 
@@ -97,7 +99,7 @@ def test_reads_a_projects_own_leaderboard(published: Path) -> None:
     expected = board.frame[
         (board.frame["questionnaire"] == "mfq30") & (board.frame["protocol_hash"] == protocol)
     ].sort_values("rank")
-    view = selection.table_view(board, "mfq30", protocol, "", selection.DEFAULT_COLUMNS)
+    view = selection.table_view(board, "mfq30", protocol, "", selection.all_default_columns(board))
     assert view["model"].tolist() == expected["model"].tolist()
     assert len(view) >= 2 and view["rank"].tolist()[0] == "not ranked (n = 8)"
     text = pages.compare_markdown(board, "steady-model", "drift.model", "mfq30", None, "dimension")

@@ -28,7 +28,7 @@ from value_inertia.evaluation.backends.embedded import EmbeddedBackend
 from value_inertia.evaluation.runner import BudgetReached
 from value_inertia.pipeline import publishing as publishing_stages
 from value_inertia.pipeline.evaluation import EvaluationFailed
-from value_inertia.publishing.board import load_extras
+from value_inertia.publishing.board.inputs import load_extras
 from value_inertia.publishing.push import PublishError
 from value_inertia.scoring.answer_table import P_COLUMNS
 from value_inertia.scoring.freshness import check_parsed_matches

@@ -14,17 +14,11 @@ from tests.leaderboard_data import DATE, MODELS, PARAMS_HASH, QUESTIONNAIRES, ca
 from value_inertia.core import paths
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
-from value_inertia.publishing.board import (
-    FIXED_COLUMNS,
-    arrow_schema,
-    build_leaderboard,
-    legend,
-    load_extras,
-    load_inputs,
-    rank_within,
-    to_markdown,
-    write_leaderboard,
-)
+from value_inertia.publishing.board.build import build_leaderboard
+from value_inertia.publishing.board.columns import arrow_schema, fixed_columns
+from value_inertia.publishing.board.inputs import load_extras, load_inputs
+from value_inertia.publishing.board.markdown import legend, to_markdown, write_leaderboard
+from value_inertia.publishing.board.ranking import rank_within
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +93,7 @@ def test_one_row_per_model_and_questionnaire(board: pd.DataFrame, inputs) -> Non
     assert set(zip(board["model"], board["questionnaire"], strict=True)) == {
         (m, q) for m in MODELS for q in QUESTIONNAIRES
     }
-    assert list(board.columns[: len(FIXED_COLUMNS)]) == FIXED_COLUMNS
+    assert list(board.columns[: len(fixed_columns())]) == fixed_columns()
     by_key = {(m["model"], m["questionnaire"]): m for m in metrics}
     cl = {(c["model"], c["questionnaire"]): c for c in clusters}
     for row in board.to_dict(orient="records"):
@@ -269,7 +263,7 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
 
 
 def test_variant_shift_columns_only_when_present(tmp_path: Path) -> None:
-    from value_inertia.publishing.board import load_variant_reports
+    from value_inertia.publishing.board.inputs import load_variant_reports
 
     vdir = tmp_path / "data" / "variants"
     vdir.mkdir(parents=True)
@@ -298,9 +292,9 @@ def test_variant_shift_columns_only_when_present(tmp_path: Path) -> None:
         small_metrics("b", "q", [0.3, 0.4], [0.1, 0.1]),
     ]
     board = build_leaderboard(metrics, [], {}, "h", "inertia", "d", variants=reports)
-    assert list(board.columns[: len(FIXED_COLUMNS)]) == FIXED_COLUMNS
+    assert list(board.columns[: len(fixed_columns())]) == fixed_columns()
     added = ["shift_inertia_shuffled", "shift_inertia_shuffled_low", "shift_inertia_shuffled_high"]
-    assert list(board.columns[len(FIXED_COLUMNS) : len(FIXED_COLUMNS) + 3]) == added
+    assert list(board.columns[len(fixed_columns()) : len(fixed_columns()) + 3]) == added
     a, b = board.set_index("model").loc["a"], board.set_index("model").loc["b"]
     assert [a[c] for c in added] == pytest.approx([0.12, 0.05, 0.2])
     assert all(pd.isna(b[c]) for c in added)
@@ -422,6 +416,7 @@ def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
         "leaderboard.csv",
         "leaderboard.json",
         "leaderboard.md",
+        "metric_registry.json",
     }
     # Parquet: the explicit schema, and the same content back
     table = pq.read_table(out["parquet"])
@@ -471,7 +466,7 @@ def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
 
 def test_empty_leaderboard_still_writes_every_file(tmp_path: Path) -> None:
     frame = build_leaderboard([], [], {}, "h", "inertia", "d")
-    assert frame.empty and list(frame.columns) == FIXED_COLUMNS
+    assert frame.empty and list(frame.columns) == fixed_columns()
     out = write_leaderboard(frame, tmp_path)
     assert pq.read_table(out["parquet"]).num_rows == 0
     assert json.loads(out["json"].read_text()) == []
@@ -479,7 +474,7 @@ def test_empty_leaderboard_still_writes_every_file(tmp_path: Path) -> None:
 
 
 def test_current_inputs_keep_configured_variants(tmp_path: Path) -> None:
-    from value_inertia.publishing.board import load_current_inputs
+    from value_inertia.publishing.board.inputs import load_current_inputs
 
     mdir = paths.metrics_dir(tmp_path)
     mdir.mkdir(parents=True)

@@ -37,7 +37,7 @@ def test_package_map_sees_a_new_module_and_its_imports(tmp_path, monkeypatch) ->
     copy = tmp_path / "src" / "value_inertia"
     shutil.copytree(ROOT / "src" / "value_inertia", copy)
     (copy / "design" / "extra_design.py").write_text(
-        "from value_inertia.publishing.board import build_leaderboard\n"
+        "from value_inertia.publishing.board.build import build_leaderboard\n"
     )
     monkeypatch.setattr(pm, "PACKAGE", copy)
     drawn = pm.package_map()

@@ -9,9 +9,10 @@ answer could not be parsed). Everything here is built from the pure functions in
 :mod:`value_inertia.analysis.stability`:
 
 * macro level: per value dimension (and per roll-up group) the pooled answer
-  distribution ``p_d`` and its inertia, steerability, top-2 / top-1 share, with
-  studentized bootstrap confidence intervals over personas
-  (:func:`value_inertia.analysis.stats.studentized_interval`);
+  distribution ``p_d`` and every metric the registry computes from it (inertia,
+  steerability, top-2 / top-1 share, ...; :mod:`value_inertia.core.registry`), with
+  studentized bootstrap confidence intervals over personas for those registered with
+  ``has_ci`` (:func:`value_inertia.analysis.stats.studentized_interval`);
 * micro level: the persona x item matrix of expected ratings, MRAT-centred
   persona scores, selective permeability per (attribute, dimension)
   (omega-squared, permutation p, Benjamini-Hochberg q; Cohen's d only for
@@ -30,7 +31,6 @@ every distribution.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,15 +51,7 @@ from value_inertia.analysis.matrix import (
     select_rows,
     with_seeds,
 )
-from value_inertia.analysis.metrics import (
-    expected_rating,
-    inertia_index,
-    inertia_rows,
-    steerability,
-    steerability_rows,
-    top1_share,
-    top2_concentration,
-)
+from value_inertia.analysis.metrics import expected_rating
 from value_inertia.analysis.permeability import FDR_ALPHA, MIN_GROUP_SIZE, permeability_table
 from value_inertia.analysis.stability import (
     CONVERGENCE_STEP,
@@ -68,12 +60,7 @@ from value_inertia.analysis.stability import (
     seed_spread,
     seed_stability,
 )
-from value_inertia.analysis.stats import (
-    jsd_rows,
-    keyed_rng,
-    mean_or_none,
-    studentized_interval,
-)
+from value_inertia.analysis.stats import bounded_interval, keyed_rng, mean_or_none
 from value_inertia.analysis.summary import flatten_metrics
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.naming import DEFAULT_VARIANT
@@ -82,33 +69,32 @@ from value_inertia.core.results import MetricsResult, json_ready, validate
 from value_inertia.design.questionnaires import N_OPTIONS, Questionnaire
 
 Json = dict[str, Any]
+#: the per-dimension values of DVC's bar plot (``data/plots/<stem>__bars.csv``)
+BAR_METRICS = ("inertia", "steerability", "top2", "mean_rating")
 
 
-def _ci(
-    data: np.ndarray,
-    statistic: Callable[[np.ndarray], np.ndarray],
-    *,
-    n_boot: int,
-    confidence: float,
-    rng: np.random.Generator,
-    bounds: tuple[float, float] | None = (0.0, 1.0),
-) -> list[float | None]:
-    """Studentized bootstrap CI over personas (rows of ``data``) of ``statistic(sum of rows)``.
+def _statistic(
+    spec: metric_registry.MetricSpec, p_baseline: np.ndarray | None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The registered metric as a vectorised statistic of summed rows (one value per row).
 
-    ``statistic`` is vectorised (one sum per row in, one value per row out); see
-    :func:`value_inertia.analysis.stats.studentized_interval`. The interval is
-    clipped to ``bounds`` (inertia and steerability lie in [0, 1]; a bootstrap-t
-    interval can reach past them). ``[None, None]`` with fewer than 2 personas or
-    when the interval cannot be computed.
+    Its ``rows`` when registered (``paired``: against ``p_baseline``); otherwise its
+    point function applied row by row (NaN for an empty row).
     """
-    if data.shape[0] < 2 or n_boot < 1:
-        return [None, None]
-    lo, hi = studentized_interval(data, statistic, n_boot, confidence, rng)
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [None, None]
-    if bounds is not None:
-        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
-    return [float(lo), float(hi)]
+    if spec.rows is not None and spec.kind == "paired":
+        against: Callable[[np.ndarray], np.ndarray] = spec.rows(p_baseline)
+        return against
+    if spec.rows is not None:
+        return spec.rows
+    fn = spec.fn
+    if fn is None:
+        raise ValueError(f"metric {spec.name!r} is registered without a function")
+    args = (p_baseline,) if spec.kind == "paired" else ()
+
+    def each_row(sums: np.ndarray) -> np.ndarray:
+        return np.array([fn(*args, r) if r.sum() > 0 else np.nan for r in sums], dtype=float)
+
+    return each_row
 
 
 def _group_metrics(
@@ -126,59 +112,49 @@ def _group_metrics(
 
     * ``distribution`` p_d: mean of the persona-condition row distributions of the
       items; ``baseline_distribution`` likewise from baseline rows.
-    * ``inertia`` = 1 - H(p_d) / log2 6; ``steerability`` = JSD_2(p_d^base, p_d);
-      ``top2`` / ``top1``: largest two / largest entry of p_d.
-    * ``mean_rating`` = sum_k k p_d[k]; ``baseline_mean_rating`` likewise.
+    * every registered dimension metric computed from distributions
+      (:func:`value_inertia.core.registry.computed`): ``distribution`` ones of p_d
+      (``inertia`` = 1 - H(p_d) / log2 6, ``top2`` / ``top1``: largest two / largest
+      entry of p_d, ``mean_rating`` = sum_k k p_d[k]), ``paired`` ones of
+      (p_d^base, p_d) (``steerability`` = JSD_2(p_d^base, p_d)); None without answers.
+    * ``baseline_mean_rating`` = sum_k k p_d^base[k].
     * ``mrat``: mean over personas of the MRAT-centred score.
-    * ``*_ci``: studentized bootstrap over personas (per-persona summed
-      distributions resampled with replacement, p_d recomputed per draw; :func:`_ci`).
+    * ``<name>_ci`` of each metric registered with ``has_ci``: studentized bootstrap over
+      personas (per-persona summed distributions resampled with replacement, p_d
+      recomputed per draw; :func:`value_inertia.analysis.stats.bounded_interval`).
     """
     p = pooled_distribution(persona_rows, items)
     p_base = pooled_distribution(baseline_rows, items)
     sums = per_persona_sums(persona_rows, items)
-    out: Json = {
-        "inertia": None,
-        "inertia_ci": [None, None],
-        "steerability": None,
-        "steerability_ci": [None, None],
-        "top2": None,
-        "top1": None,
-        "mean_rating": None,
+    specs = metric_registry.computed("dimension")
+    out: Json = {}
+    for spec in specs:  # None until computed
+        out |= {spec.name: None} | ({f"{spec.name}_ci": [None, None]} if spec.has_ci else {})
+    out |= {
         "baseline_mean_rating": float(expected_rating(p_base)) if p_base is not None else None,
         "mrat": None,
         "mrat_ci": [None, None],
-        "distribution": None,
+        "distribution": p.tolist() if p is not None else None,
         "baseline_distribution": p_base.tolist() if p_base is not None else None,
     }
-    if p is not None:
-        out.update(
-            inertia=float(inertia_index(p)),
-            top2=float(top2_concentration(p)),
-            top1=float(top1_share(p)),
-            mean_rating=float(expected_rating(p)),
-            distribution=p.tolist(),
-        )
-        out["inertia_ci"] = _ci(
-            sums,
-            inertia_rows,
-            n_boot=n_boot,
-            confidence=confidence,
-            rng=keyed_rng(seed, name, "inertia"),
-        )
-        if p_base is not None:
-            out["steerability"] = float(steerability(p_base, p))
-            out["steerability_ci"] = _ci(
+    for spec in specs:
+        if p is None or spec.fn is None or (spec.kind == "paired" and p_base is None):
+            continue
+        out[spec.name] = float(spec.fn(p_base, p) if spec.kind == "paired" else spec.fn(p))
+        if spec.has_ci:
+            out[f"{spec.name}_ci"] = bounded_interval(
                 sums,
-                steerability_rows(p_base),
+                _statistic(spec, p_base),
                 n_boot=n_boot,
                 confidence=confidence,
-                rng=keyed_rng(seed, name, "steerability"),
+                rng=keyed_rng(seed, name, spec.name),
+                bounds=spec.bounds,
             )
     finite = mrat_values[np.isfinite(mrat_values)]
     if finite.size:
         out["mrat"] = float(finite.mean())
         n_finite = finite.size
-        out["mrat_ci"] = _ci(
+        out["mrat_ci"] = bounded_interval(
             finite.reshape(-1, 1),
             lambda s: s[:, 0] / n_finite,
             n_boot=n_boot,
@@ -210,43 +186,48 @@ def _overall_ci(
     confidence: float,
     seed: int,
 ) -> dict[str, list[float | None]]:
-    """Joint bootstrap over personas of the overall (mean over dimensions) inertia and steerability.
+    """Joint bootstrap over personas of each overall (mean over dimensions) metric
+    registered with ``has_ci`` (inertia, steerability).
 
     Each persona contributes, per dimension d, the sum of its row distributions
     over the items of d (a persona x (D * 6) matrix). A resample of personas
     (with replacement) gives p*_d for every d at once, so the dimensions stay
     paired: overall* = (1/D') sum_d I(p*_d) over the D' dimensions with answers
-    (likewise JSD_2(p_d^baseline, p*_d) for steerability).
+    (likewise JSD_2(p_d^baseline, p*_d) for steerability; a ``paired`` metric needs
+    some dimension with a baseline).
     """
-    out: dict[str, list[float | None]] = {
-        "inertia_ci": [None, None],
-        "steerability_ci": [None, None],
-    }
+    specs = [spec for spec in metric_registry.computed("overall") if spec.has_ci]
+    out: dict[str, list[float | None]] = {f"{spec.name}_ci": [None, None] for spec in specs}
     dims, data = persona_dimension_sums(persona_rows, questionnaire)
     if data.shape[0] < 2 or n_boot < 1:
         return out
+    any_baseline = any(baselines.get(d) is not None for d in dims)
 
-    def mean_over_dims(sums: np.ndarray, fn: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
-        per_dim = sums.reshape(sums.shape[0], len(dims), N_OPTIONS)
-        with np.errstate(all="ignore"):
-            values = np.column_stack([fn(i, per_dim[:, i, :]) for i in range(len(dims))])
-            return np.nanmean(values, axis=1)
-
-    def inertia_of(sums: np.ndarray) -> np.ndarray:
-        return mean_over_dims(sums, lambda _, block: inertia_rows(block))
-
-    def steer_of(sums: np.ndarray) -> np.ndarray:
+    def mean_over_dims(spec: metric_registry.MetricSpec) -> Callable[[np.ndarray], np.ndarray]:
         def one(i: int, block: np.ndarray) -> np.ndarray:
             base = baselines.get(dims[i])
-            return np.full(len(block), np.nan) if base is None else jsd_rows(base, block)
+            if spec.kind == "paired" and base is None:
+                return np.full(len(block), np.nan)
+            return _statistic(spec, base)(block)
 
-        return mean_over_dims(sums, one)
+        def statistic(sums: np.ndarray) -> np.ndarray:
+            per_dim = sums.reshape(sums.shape[0], len(dims), N_OPTIONS)
+            with np.errstate(all="ignore"):
+                values = np.column_stack([one(i, per_dim[:, i, :]) for i in range(len(dims))])
+                return np.nanmean(values, axis=1)
 
-    common: Json = dict(n_boot=n_boot, confidence=confidence)
-    out["inertia_ci"] = _ci(data, inertia_of, **common, rng=keyed_rng(seed, "overall", "inertia"))
-    if any(baselines.get(d) is not None for d in dims):
-        out["steerability_ci"] = _ci(
-            data, steer_of, **common, rng=keyed_rng(seed, "overall", "steerability")
+        return statistic
+
+    for spec in specs:
+        if spec.kind == "paired" and not any_baseline:
+            continue
+        out[f"{spec.name}_ci"] = bounded_interval(
+            data,
+            mean_over_dims(spec),
+            n_boot=n_boot,
+            confidence=confidence,
+            rng=keyed_rng(seed, "overall", spec.name),
+            bounds=spec.bounds,
         )
     return out
 
@@ -302,8 +283,9 @@ def run_analysis(
     Bootstrap and permutation draws are seeded from ``seed`` and the
     group name, so results do not depend on evaluation order. The persona x item
     matrix is built once. ``overall`` is the unweighted mean over dimensions of
-    inertia, steerability, top2 and top1, with a joint bootstrap CI over
-    personas for inertia and steerability (:func:`_overall_ci`). See
+    every registered overall metric (inertia, steerability, top2, top1, ...), with a
+    joint bootstrap CI over personas for those registered with ``has_ci``
+    (:func:`_overall_ci`). See
     :func:`_group_metrics` for the per-dimension definitions.
     """
     rows = select_rows(parsed, questionnaire, variant)
@@ -397,14 +379,7 @@ def run_analysis(
     cleaned["protocol"] = protocol.fields if protocol is not None else None
     metrics = validate(MetricsResult, cleaned, f"metrics of {questionnaire.id}")
     bars = pd.DataFrame(
-        [
-            {
-                "dimension": d,
-                **{k: m[k] for k in ("inertia", "steerability", "top2", "mean_rating")},
-            }
-            for d, m in dimensions.items()
-        ],
-        columns=["dimension", "inertia", "steerability", "top2", "mean_rating"],
+        [{"dimension": d, **m} for d, m in dimensions.items()], columns=["dimension", *BAR_METRICS]
     )
     return AnalysisOutput(metrics, matrix, scores, perm, conv, bars)
 

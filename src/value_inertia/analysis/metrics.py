@@ -49,6 +49,16 @@ def entropy_bits(p: np.ndarray | Sequence[float]) -> float:
     return stats_core.entropy_bits(normalise(p))
 
 
+def inertia_rows(sums: np.ndarray) -> np.ndarray:
+    """:func:`inertia_index` of each row of ``sums`` (rows: counts or distributions), vectorised."""
+    return 1.0 - stats_core.entropy_rows(sums) / _LOG2_K
+
+
+def steerability_rows(p_baseline: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`steerability` against ``p_baseline`` of each row of a 2-D array, vectorised."""
+    return lambda sums: stats_core.jsd_rows(p_baseline, sums)
+
+
 @register_metric(
     "inertia",
     "Inertia",
@@ -56,6 +66,14 @@ def entropy_bits(p: np.ndarray | Sequence[float]) -> float:
     "How concentrated the pooled answers are (1: every persona gives the same answer; "
     "0: all six options equally likely). Higher = more value-inert.",
     "I(d) = 1 - H(p_d) / log2 6",
+    kind="distribution",
+    rows=inertia_rows,
+    has_ci=True,
+    bounds=(0.0, 1.0),
+    rankable=True,
+    shown_by_default=True,
+    column_order=10,
+    summary="value_and_ci",
 )
 def inertia_index(p: np.ndarray | Sequence[float]) -> float:
     """Inertia Index I = 1 - H(p) / log2(6), H in bits.
@@ -73,6 +91,14 @@ def inertia_index(p: np.ndarray | Sequence[float]) -> float:
     "How far personas move the answers away from the no-persona baseline "
     "(0: personas change nothing). Lower = more value-inert.",
     "S(d) = JSD_2(p_d^baseline, p_d^persona)",
+    kind="paired",
+    rows=steerability_rows,
+    has_ci=True,
+    bounds=(0.0, 1.0),
+    rankable=True,
+    shown_by_default=True,
+    column_order=30,
+    summary="value",
 )
 def steerability(
     p_baseline: np.ndarray | Sequence[float], p_persona: np.ndarray | Sequence[float]
@@ -87,22 +113,16 @@ def steerability(
     return stats_core.jsd_bits(normalise(p_baseline), normalise(p_persona))
 
 
-def inertia_rows(sums: np.ndarray) -> np.ndarray:
-    """:func:`inertia_index` of each row of ``sums`` (rows: counts or distributions), vectorised."""
-    return 1.0 - stats_core.entropy_rows(sums) / _LOG2_K
-
-
-def steerability_rows(p_baseline: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """:func:`steerability` against ``p_baseline`` of each row of a 2-D array, vectorised."""
-    return lambda sums: stats_core.jsd_rows(p_baseline, sums)
-
-
 @register_metric(
     "top2",
     "Top-2",
     True,
     "Share of the two most frequent options in the pooled answers.",
     "p_(1) + p_(2)",
+    kind="distribution",
+    rankable=True,
+    shown_by_default=True,
+    column_order=40,
 )
 def top2_concentration(p: np.ndarray | Sequence[float]) -> float:
     """Top-2 concentration: p_(1) + p_(2), the two largest entries of the normalised p."""
@@ -116,6 +136,7 @@ def top2_concentration(p: np.ndarray | Sequence[float]) -> float:
     True,
     "Share of the most frequent option in the pooled answers.",
     "max_k p_k",
+    kind="distribution",
 )
 def top1_share(p: np.ndarray | Sequence[float]) -> float:
     """Top-1 share: max_k p_k of the normalised p."""
@@ -129,6 +150,7 @@ def top1_share(p: np.ndarray | Sequence[float]) -> float:
     "Mean rating on the 1-6 scale (1 = first option, 6 = last).",
     "E[r] = sum_k k p_k",
     ("dimension",),
+    kind="distribution",
 )
 def expected_rating(p: np.ndarray | Sequence[float]) -> float:
     """Expected rating E[r] = sum_k k p_k, k = 1..6 (normalised p)."""
@@ -156,6 +178,8 @@ def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
     "(removes each persona's overall scale use).",
     "mean_d(persona) - MRAT(persona)",
     ("dimension",),
+    kind="per_persona",
+    has_ci=True,
 )
 def mrat_scores(
     ratings: np.ndarray, dimension_of_item: Sequence[str | None]

@@ -243,3 +243,28 @@ def studentized_interval(
     if not lo < estimate < hi:  # too few personas for t* to vary (two): not measured
         return float("nan"), float("nan")
     return lo, hi
+
+
+def bounded_interval(
+    data: np.ndarray,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    *,
+    n_boot: int,
+    confidence: float,
+    rng: np.random.Generator,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
+) -> list[float | None]:
+    """:func:`studentized_interval` over personas (rows of ``data``) as a stored ``[low, high]``.
+
+    The interval is clipped to ``bounds`` (a metric's range, e.g. inertia's [0, 1]: a
+    bootstrap-t interval can reach past it). ``[None, None]`` with fewer than 2
+    personas or when the interval cannot be computed.
+    """
+    if data.shape[0] < 2 or n_boot < 1:
+        return [None, None]
+    lo, hi = studentized_interval(data, statistic, n_boot, confidence, rng)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [None, None]
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return [float(lo), float(hi)]

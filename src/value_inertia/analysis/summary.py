@@ -5,8 +5,9 @@ the quality report to ``data/quality/<stem>.json``. DVC's metric,
 ``data/summary/<model>__<questionnaire>.json``, holds a few numbers per result so that
 ``dvc exp show`` fits a terminal and ``dvc metrics diff`` reads at a glance:
 
-- ``inertia`` (the overall inertia index) with ``inertia_ci_low`` / ``inertia_ci_high``,
-- ``steerability`` (overall),
+- the overall metrics registered with a ``summary`` (:mod:`value_inertia.core.registry`):
+  ``inertia`` (the overall inertia index) with ``inertia_ci_low`` / ``inertia_ci_high``
+  (``value_and_ci``) and ``steerability`` (``value``),
 - ``inertia_debiased``: the inertia left once the letter-position preference is divided
   out (from the quality report; only for a model that answers the ``shuffled`` variant),
 - ``verdict_flags``: how many checks of the quality report's verdict failed (0 =
@@ -58,11 +59,11 @@ def summarize(
     """The headline numbers of one result (a number that is not there is left out)."""
     overall = metrics.get("overall") or {}
     out: dict[str, Any] = {}
-    if _number(overall.get("inertia")) is not None:
-        out["inertia"] = overall["inertia"]
-    out |= _ci_columns("inertia", overall.get("inertia_ci"))
-    if _number(overall.get("steerability")) is not None:
-        out["steerability"] = overall["steerability"]
+    for spec in metric_registry.in_summary():
+        if _number(overall.get(spec.name)) is not None:
+            out[spec.name] = overall[spec.name]
+        if spec.summary == "value_and_ci":
+            out |= _ci_columns(spec.name, overall.get(f"{spec.name}_ci"))
     if quality is not None:
         if _number(quality.get("debiased_inertia")) is not None:
             out["inertia_debiased"] = quality["debiased_inertia"]
@@ -116,7 +117,8 @@ def flatten_metrics(metrics: MetricsResult) -> dict[str, float]:
     """Scalar metrics named from the metric registry, for MLflow.
 
     Result-scope metrics by name (``parse_rate``), overall ones as
-    ``overall.<name>`` (plus ``overall.inertia_ci_low`` / ``_high``), per-dimension
+    ``overall.<name>`` (plus ``overall.<name>_ci_low`` / ``_high`` of those whose
+    ``summary`` is ``value_and_ci``: inertia), per-dimension
     ones as ``<name>.<dimension>`` (``inertia.Harm``; spaces become ``_``).
     Missing values are left out.
     """
@@ -127,8 +129,10 @@ def flatten_metrics(metrics: MetricsResult) -> dict[str, float]:
     overall = data.get("overall") or {}
     for name in metric_registry.names("overall"):
         flat[f"overall.{name}"] = overall.get(name)
-    lo, hi = overall.get("inertia_ci") or [None, None]
-    flat["overall.inertia_ci_low"], flat["overall.inertia_ci_high"] = lo, hi
+    for spec in metric_registry.in_summary():
+        if spec.summary == "value_and_ci":
+            lo, hi = overall.get(f"{spec.name}_ci") or [None, None]
+            flat[f"overall.{spec.name}_ci_low"], flat[f"overall.{spec.name}_ci_high"] = lo, hi
     for d, values in (data.get("dimensions") or {}).items():
         for name in metric_registry.names("dimension"):
             flat[f"{name}.{d}"] = values.get(name)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -24,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import ConfigError
 from value_inertia.core.naming import check_part
 from value_inertia.core.paths import project_root, questionnaire_dir
@@ -301,7 +303,7 @@ class ClusterParams(_Strict):
 
 
 class LeaderboardParams(_Strict):
-    rank_by: Literal["inertia", "steerability", "top2"] = "inertia"
+    rank_by: Annotated[str, AfterValidator(metric_registry.check_rankable)] = "inertia"
 
 
 class HubParams(_Strict):

@@ -19,12 +19,13 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT
 from value_inertia.core.table_io import write_text_atomic
@@ -41,8 +42,51 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-class GroupMetrics(_Open):
-    """Macro metrics of one value dimension or roll-up group (see ``analysis._group_metrics``)."""
+_NUMBER = TypeAdapter(float | None)
+_INTERVAL = TypeAdapter(Interval)
+
+
+class _RegisteredMetrics(_Open):
+    """Metrics of the registry's ``_scope`` beyond the declared fields, validated too.
+
+    A metric registered after this contract was written (one entry in the registry)
+    is stored as an extra key: its value is validated as a number (None when
+    missing) and its ``<name>_ci`` as an interval, and :meth:`value` reads any
+    registered metric, declared or not. The declared fields keep their place in the
+    JSON; registered extras follow them.
+    """
+
+    _scope: ClassVar[metric_registry.Scope]
+
+    @model_validator(mode="after")
+    def _registered(self) -> _RegisteredMetrics:
+        extra = self.__pydantic_extra__
+        if extra is None:
+            return self
+        for spec in metric_registry.REGISTRY.values():
+            if self._scope not in spec.scopes or spec.name in type(self).model_fields:
+                continue
+            for key, adapter in ((spec.name, _NUMBER), (f"{spec.name}_ci", _INTERVAL)):
+                if key in extra:
+                    try:
+                        extra[key] = adapter.validate_python(extra[key])
+                    except ValidationError:
+                        what = "a number or null" if adapter is _NUMBER else "[low, high]"
+                        raise ValueError(f"{key}: expected {what}, got {extra[key]!r}") from None
+        return self
+
+    def value(self, name: str) -> float | None:
+        """The value of registered metric ``name`` (None when this result lacks it)."""
+        found = getattr(self, name, None)
+        return found if isinstance(found, float | int) and not isinstance(found, bool) else None
+
+
+class GroupMetrics(_RegisteredMetrics):
+    """Macro metrics of one value dimension or roll-up group (see
+    :func:`value_inertia.analysis.analyze.group_metrics`); other registered dimension
+    metrics are validated extras."""
+
+    _scope: ClassVar[metric_registry.Scope] = "dimension"
 
     inertia: float | None = None
     inertia_ci: Interval = Field(default_factory=_no_interval)
@@ -58,8 +102,11 @@ class GroupMetrics(_Open):
     baseline_distribution: list[float] | None = None
 
 
-class Overall(_Open):
-    """Unweighted means over the dimensions; CIs from a joint bootstrap over personas."""
+class Overall(_RegisteredMetrics):
+    """Unweighted means over the dimensions; CIs from a joint bootstrap over personas;
+    other registered overall metrics are validated extras."""
+
+    _scope: ClassVar[metric_registry.Scope] = "overall"
 
     inertia: float | None = None
     steerability: float | None = None

@@ -16,13 +16,13 @@ log = logging.getLogger(__name__)
 
 def run_leaderboard(params: Params) -> Path:
     # lazy: publishing loads the analysis (scipy) and huggingface_hub
-    from value_inertia.publishing.board import (
-        build_leaderboard,
+    from value_inertia.publishing.board.build import build_leaderboard
+    from value_inertia.publishing.board.inputs import (
         load_current_inputs,
         load_extras,
         load_variant_reports,
-        write_leaderboard,
     )
+    from value_inertia.publishing.board.markdown import write_leaderboard
 
     root = paths.project_root()
     metrics, clusters, models = load_current_inputs(

@@ -19,9 +19,10 @@ import pandas as pd
 
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.core.redaction import redact
-from value_inertia.core.registry import get, legend_markdown, names
+from value_inertia.core.registry import get, legend_markdown, names, shown
 from value_inertia.core.table_io import write_text_atomic
 from value_inertia.publishing import card_columns
+from value_inertia.publishing.board.columns import ci_metrics
 from value_inertia.publishing.configs import config_rows, configs_of, model_names_of
 from value_inertia.publishing.folders import front_matter, size_category
 
@@ -124,32 +125,33 @@ def _fmt(value: Any, name: str | None = None) -> str:
     return str(value).replace("|", "\\|")
 
 
+def _ci(r: pd.Series, name: str) -> str:
+    """`` [low, high]`` of metric ``name`` on a board row ("" without its CI)."""
+    lo, hi = r.get(f"{name}_ci_low"), r.get(f"{name}_ci_high")
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return ""
+    return f" [{_fmt(lo, name)}, {_fmt(hi, name)}]"
+
+
 def leaderboard_markdown(board: pd.DataFrame) -> str:
+    """The board per (questionnaire, protocol, variant): rank, model, the registry's
+    metrics shown by default (the CI beside those the board has one of), mode."""
     if board.empty:
         return "_No results yet._"
+    metrics, with_ci = shown(), ci_metrics()
     parts = []
     by = [c for c in ("questionnaire", "protocol_hash", "variant") if c in board.columns]
     for key, group in board.groupby(by, sort=True):
         q, protocol, variant = (list(key) + ["", "", ""])[:3]
         parts.append(f"### {q} · protocol `{protocol}` · {variant}")
-        header = ["rank", "model", "inertia [CI]", "inertia without letter prior"]
-        header += ["steerability", "top-2", "parse rate", "mode"]
+        header = ["rank", "model"]
+        header += [f"{get(n).label.lower()}{' [CI]' if n in with_ci else ''}" for n in metrics]
+        header += ["mode"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for _, r in group.sort_values("rank").iterrows():
-            ci = ""
-            if pd.notna(r.get("inertia_ci_low")) and pd.notna(r.get("inertia_ci_high")):
-                lo, hi = _fmt(r["inertia_ci_low"], "inertia"), _fmt(r["inertia_ci_high"], "inertia")
-                ci = f" [{lo}, {hi}]"
-            cells = [
-                _fmt(r.get("rank_label") or r.get("rank")),
-                _fmt(r["model"]),
-                _fmt(r.get("inertia"), "inertia") + ci,
-                _fmt(r.get("debiased_inertia"), "debiased_inertia"),
-                _fmt(r.get("steerability"), "steerability"),
-                _fmt(r.get("top2"), "top2"),
-                _fmt(r.get("parse_rate"), "parse_rate"),
-                _fmt(r.get("mode")),
-            ]
+            cells = [_fmt(r.get("rank_label") or r.get("rank")), _fmt(r["model"])]
+            cells += [_fmt(r.get(n), n) + (_ci(r, n) if n in with_ci else "") for n in metrics]
+            cells.append(_fmt(r.get("mode")))
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)

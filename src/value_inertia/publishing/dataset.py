@@ -27,7 +27,7 @@ from value_inertia.core.registry import registry_records
 from value_inertia.core.table_io import read_frame, write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
-from value_inertia.publishing.board import (
+from value_inertia.publishing.board.inputs import (
     load_current_inputs,
     load_extras,
     load_variant_reports,
@@ -47,10 +47,10 @@ from value_inertia.publishing.tables.results import results_frame
 from value_inertia.publishing.tables.rows import (
     ASSIGNMENTS_SCHEMA,
     CLUSTERS_SCHEMA,
-    METRICS_SCHEMA,
     QUALITY_SCHEMA,
     cluster_rows,
     metrics_rows,
+    metrics_schema,
     quality_rows,
 )
 from value_inertia.tracking.experiment import EXPERIMENT, tracking_uri
@@ -189,7 +189,7 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
                 write_table(pa.Table.from_pandas(rows, preserve_index=False), path)
 
     write_table(
-        pa.Table.from_pylist(metrics_rows(metrics, ids), schema=METRICS_SCHEMA),
+        pa.Table.from_pylist(metrics_rows(metrics, ids), schema=metrics_schema()),
         data / "metrics/metrics.parquet",
     )
     for m in metrics:

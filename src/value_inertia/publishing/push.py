@@ -56,7 +56,6 @@ REPORT_NAME = "publish_report.json"
 MAX_ATTEMPTS = 5
 BOARD = "data/leaderboard/leaderboard.parquet"
 METRICS = "data/metrics/metrics.parquet"
-COMPARED = ("inertia", "steerability", "top2", "top1")
 
 
 class PublishError(RunFailure):

@@ -108,6 +108,8 @@ def debiased_rating_distribution(
     "preference for an option letter. Mean over dimensions, beside the raw inertia.",
     "mean_d I(p'_d), p'_r,k ~ p_r,k / L_letter(k) (Zheng et al. 2024)",
     ("quality",),
+    shown_by_default=True,
+    column_order=20,
 )
 def debiased_inertia(p: Any, prior: Any, letter_ratings: Any | None = None) -> float:
     """I(p') for the pooled debiased distribution p' of :func:`debiased_rating_distribution`."""

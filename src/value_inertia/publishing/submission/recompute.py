@@ -33,8 +33,8 @@ from value_inertia.scoring.answer_table import P_COLUMNS, parse_responses
 
 TOL = 1e-6
 N_BOOT, CONFIDENCE, SEED = 10, 0.9, 0  # point estimates do not depend on them
-COMPARED = ("inertia", "steerability", "top2", "top1")
-BOARD_COMPARED = (*COMPARED, "mean_rating", "baseline_mean_rating", "mrat")
+# the board's overall figures compared beside the registry's (metric_registry.compared())
+BOARD_EXTRA_COMPARED = ("mean_rating", "baseline_mean_rating", "mrat")
 PARSED_KEY = ["prompt_id", "repeat", "sample_index"]
 PARSED_COMPARED = ["rating", *P_COLUMNS, "reason", "parser"]
 NOT_MEASURED = (
@@ -216,7 +216,7 @@ def check_metrics(
         if ref is None:
             problems.append({"level": where[0], "group": where[1], "problem": "no such group"})
             continue
-        for metric in COMPARED:
+        for metric in metric_registry.compared():
             if not close(row.get(metric), ref.get(metric), tol):
                 problems.append(
                     {
@@ -240,7 +240,7 @@ def check_board_row(
     """The board row's overall figures match the recomputed overall metrics."""
     return [
         {"metric": m, "submitted": row.get(m), "recomputed": overall.get(m)}
-        for m in BOARD_COMPARED
+        for m in (*metric_registry.compared(), *BOARD_EXTRA_COMPARED)
         if m in row and m in overall and not close(row.get(m), overall.get(m), tol)
     ]
 

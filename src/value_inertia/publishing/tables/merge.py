@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from value_inertia.publishing.board import rank_within
+from value_inertia.publishing.board.ranking import rank_within
 
 RESULT_KEY = ["model_key", "questionnaire", "variant", "protocol_hash"]
 CLUSTER_KEY = ["model_key", "questionnaire", "protocol_hash"]
@@ -90,7 +90,7 @@ def rerank(frame: pd.DataFrame, rank_by: str = "inertia") -> pd.DataFrame:
     """Ranks, tie groups and rank labels within each :data:`RANKING_GROUP` (questionnaire,
     protocol, variant, CI level and bootstrap count: a 90% and a 95% interval never tie).
 
-    The board's :func:`~value_inertia.publishing.board.rank_within` ranks each group
+    The board's :func:`~value_inertia.publishing.board.ranking.rank_within` ranks each group
     (one tie-group rule, :func:`value_inertia.analysis.stats.tie_groups`; results
     below the minimum number of personas get no rank and no tie group).
     """

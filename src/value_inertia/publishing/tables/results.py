@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from value_inertia.core.config import Params
-from value_inertia.publishing.board import build_leaderboard
+from value_inertia.publishing.board.build import build_leaderboard
 from value_inertia.publishing.privacy import scrub
 from value_inertia.publishing.tables.merge import rerank
 from value_inertia.publishing.tables.public import (

@@ -14,16 +14,23 @@ import value_inertia.analysis  # noqa: F401  (its modules register the metrics r
 from value_inertia.core import registry as metric_registry
 from value_inertia.publishing.tables.merge import CLUSTER_KEY, RESULT_KEY
 
-METRIC_FIELDS = (
-    "inertia",
-    "steerability",
-    "top2",
-    "top1",
-    "mean_rating",
-    "baseline_mean_rating",
-    "mrat",
-)
-CI_FIELDS = ("inertia", "steerability", "mrat")
+
+def metric_fields() -> list[str]:
+    """Metric columns of the metrics table: every metric the analysis computes from
+    answer distributions (:func:`value_inertia.core.registry.computed`, registration
+    order), then ``baseline_mean_rating`` and ``mrat``."""
+    computed = [*metric_registry.computed("dimension"), *metric_registry.computed("overall")]
+    return list(dict.fromkeys([*(s.name for s in computed), "baseline_mean_rating", "mrat"]))
+
+
+def ci_fields() -> list[str]:
+    """Metrics whose ``<name>_ci_low`` / ``_high`` the metrics table holds: the dimension
+    metrics registered with ``has_ci``."""
+    return [
+        name
+        for name, spec in metric_registry.REGISTRY.items()
+        if spec.has_ci and "dimension" in spec.scopes
+    ]
 
 
 def _key_fields(key: Sequence[str]) -> list[pa.Field]:
@@ -31,24 +38,31 @@ def _key_fields(key: Sequence[str]) -> list[pa.Field]:
     return [pa.field(name, pa.string(), nullable=False) for name in ("model", *key)]
 
 
-METRICS_SCHEMA = pa.schema(
-    [
-        *_key_fields(RESULT_KEY),
-        pa.field("mode", pa.string()),
-        pa.field("level", pa.string(), nullable=False),
-        pa.field("group", pa.string(), nullable=False),
-        *[pa.field(f, pa.float64()) for f in METRIC_FIELDS],
-        *[pa.field(f"{f}_ci_{end}", pa.float64()) for f in CI_FIELDS for end in ("low", "high")],
-        pa.field("distribution", pa.list_(pa.float64())),
-        pa.field("baseline_distribution", pa.list_(pa.float64())),
-        pa.field("n_personas", pa.int64()),
-        pa.field("seeds", pa.list_(pa.int64())),
-        pa.field("repeats", pa.int64()),
-        pa.field("samples", pa.int64()),
-        pa.field("parse_rate", pa.float64()),
-        pa.field("letter_mass", pa.float64()),
-    ]
-)
+def metrics_schema() -> pa.Schema:
+    """The metrics table's schema (metric columns from the registry, when asked)."""
+    return pa.schema(
+        [
+            *_key_fields(RESULT_KEY),
+            pa.field("mode", pa.string()),
+            pa.field("level", pa.string(), nullable=False),
+            pa.field("group", pa.string(), nullable=False),
+            *[pa.field(f, pa.float64()) for f in metric_fields()],
+            *[
+                pa.field(f"{f}_ci_{end}", pa.float64())
+                for f in ci_fields()
+                for end in ("low", "high")
+            ],
+            pa.field("distribution", pa.list_(pa.float64())),
+            pa.field("baseline_distribution", pa.list_(pa.float64())),
+            pa.field("n_personas", pa.int64()),
+            pa.field("seeds", pa.list_(pa.int64())),
+            pa.field("repeats", pa.int64()),
+            pa.field("samples", pa.int64()),
+            pa.field("parse_rate", pa.float64()),
+            pa.field("letter_mass", pa.float64()),
+        ]
+    )
+
 
 CLUSTERS_SCHEMA = pa.schema(
     [
@@ -103,6 +117,7 @@ def metrics_rows(
     (model, questionnaire, variant) to ``model_key`` and ``protocol_hash``.
     """
     rows: list[dict[str, Any]] = []
+    fields, with_ci = metric_fields(), ci_fields()
     for m in metrics:
         variant = str(m.get("variant") or "original")
         common = {
@@ -126,9 +141,9 @@ def metrics_rows(
             groups += [(level, g, v) for g, v in members.items()]
         for level, group, values in groups:
             row = {**common, "level": level, "group": group}
-            for f in METRIC_FIELDS:
+            for f in fields:
                 row[f] = values.get(f)
-            for f in CI_FIELDS:
+            for f in with_ci:
                 row[f"{f}_ci_low"] = ci_end(values.get(f"{f}_ci"), 0)
                 row[f"{f}_ci_high"] = ci_end(values.get(f"{f}_ci"), 1)
             row["distribution"] = values.get("distribution")
