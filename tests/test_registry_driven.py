@@ -101,13 +101,13 @@ def test_summary_and_mlflow_carry_the_new_metric(
     dumped = analysed.model_dump(mode="json")
     assert summarize(dumped)["top3"] == dumped["overall"]["top3"]
 
-    from value_inertia import tracking
     from value_inertia.analysis.summary import flatten_metrics
+    from value_inertia.tracking.runs import stage_run
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # a local store, MLflow's default kind
     monkeypatch.setenv("VALUE_INERTIA_ROOT", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    with tracking.stage_run("analyze", {"analyze": {"n": 1}}, questionnaire="tiny") as ml:
+    with stage_run("analyze", {"analyze": {"n": 1}}, questionnaire="tiny") as ml:
         ml.log_metrics(flatten_metrics(analysed))  # what the analyze stage logs
         run_id = ml.run_id
     import mlflow
