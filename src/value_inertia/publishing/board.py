@@ -87,8 +87,10 @@ import pandas as pd
 import pyarrow as pa
 
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
+from value_inertia.analysis.quality.report_model import QualityReport, read_quality_report
 from value_inertia.analysis.stats import MIN_PERSONAS, tie_groups
-from value_inertia.analysis.variants import VariantReport, leaderboard_columns, read_report
+from value_inertia.analysis.variants.report import leaderboard_columns
+from value_inertia.analysis.variants.report_model import VariantReport, read_variant_report
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT, parse_artifact_name
@@ -263,7 +265,7 @@ def _row(
     m: MetricsResult,
     cluster: ClusterSummary | None,
     spec: Mapping[str, Any] | None,
-    quality: Mapping[str, Any] | None,
+    quality: QualityReport | None,
     spend: Mapping[str, Any] | None,
     params_hash: str,
     date: str,
@@ -271,7 +273,6 @@ def _row(
     overall = m.overall.model_dump()
     dimensions = {d: v.model_dump() for d, v in m.dimensions.items()}
     spec = spec or {}
-    quality = quality or {}
     n_personas = m.n_personas
     n_seeds = len(m.seeds) if m.seeds else 1
     per_seed = int(round(n_personas / n_seeds))
@@ -315,8 +316,7 @@ def _row(
         "design": _design(per_seed, n_seeds, repeats, m.samples),
         "clusters": cluster.k if cluster else None,
         "silhouette": cluster.silhouette if cluster else None,
-        **{name: _number(quality.get(name)) for name in QUALITY_NUMBERS},
-        "verdict": quality.get("verdict") if isinstance(quality.get("verdict"), str) else None,
+        **quality_columns(quality),
         "cost_usd": _number((spend or {}).get("cost_usd")),
         "model_id": spec.get("model"),
         "backend": spec.get("backend"),
@@ -408,17 +408,18 @@ def build_leaderboard(
     rank_by: str,
     date: str,
     *,
-    quality: Mapping[Key, Mapping[str, Any]] | None = None,
+    quality: Mapping[Key, QualityReport] | None = None,
     spend: Mapping[str, Mapping[str, Any]] | None = None,
-    variants: Mapping[tuple[str, str], Any] | None = None,
+    variants: Mapping[tuple[str, str], VariantReport | Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """One row per (model, questionnaire, variant), ranked within its protocol.
 
     ``metrics``: metrics files (models or dicts, validated here); ``clusters``:
     cluster summaries with model and questionnaire; ``models``: model specs by
-    name; ``quality``: quality reports by (model, questionnaire, variant);
+    name; ``quality``: quality reports (:class:`QualityReport`) by (model, questionnaire,
+    variant);
     ``spend``: spend records by model; ``variants``: prompt-variant reports
-    (:class:`value_inertia.analysis.variants.VariantReport` or dicts) by (model,
+    (:class:`~value_inertia.analysis.variants.report_model.VariantReport` or dicts) by (model,
     questionnaire), whose shifts go on the ``original`` row. Rows are sorted by
     questionnaire, ranking group, then rank. See the module docstring for
     columns and ranking.
@@ -490,23 +491,32 @@ def build_leaderboard(
     return frame.reset_index(drop=True)
 
 
-def _variant_columns(report: Any, source: str) -> dict[str, Any]:
+def quality_columns(report: QualityReport | None) -> dict[str, Any]:
+    """The board's quality columns (:data:`QUALITY_NUMBERS` and ``verdict``) of a typed
+    quality report (all None without one)."""
+    numbers = report.figures(QUALITY_NUMBERS) if report else {}
+    return {
+        **{name: _number(numbers.get(name)) for name in QUALITY_NUMBERS},
+        "verdict": report.verdict if report else None,
+    }
+
+
+def _variant_columns(report: VariantReport | Mapping[str, Any], source: str) -> dict[str, Any]:
     """``shift_inertia_<variant>`` (+ ``_low`` / ``_high``) of a variants report."""
     if not isinstance(report, VariantReport):
         report = validate(VariantReport, dict(report), source)
     return {k: _number(v) for k, v in leaderboard_columns(report, VARIANT_SHIFT_METRICS).items()}
 
 
-def load_variant_reports(root: Path) -> dict[tuple[str, str], Any]:
-    """Prompt-variant reports (``data/variants/<stem>.json``) by (model, questionnaire).
-
-    Optional; a damaged or invalid file is an :class:`~value_inertia.core.errors.InputError`
-    naming it.
+def load_variant_reports(root: Path) -> dict[tuple[str, str], VariantReport]:
+    """Prompt-variant reports (``data/variants/<stem>.json``) by (model, questionnaire),
+    typed; optional. A damaged or stale (invalid) file is an
+    :class:`~value_inertia.core.errors.InputError` naming it.
     """
-    out: dict[tuple[str, str], Any] = {}
+    out: dict[tuple[str, str], VariantReport] = {}
     vdir = variants_dir(Path(root))
     for path in _result_files(vdir) if vdir.is_dir() else []:
-        report = read_report(path)
+        report = read_variant_report(path)
         out[(report.model, report.questionnaire)] = report
     return out
 
@@ -579,34 +589,29 @@ def load_inputs(root: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:
     return metrics, clusters, models
 
 
-def load_quality_reports(root: Path) -> dict[Key, dict[str, Any]]:
-    """Quality reports (``data/quality/<stem>.json``) by (model, questionnaire, variant);
-    optional. A damaged file is an :class:`~value_inertia.core.errors.InputError` naming it."""
-    quality: dict[Key, dict[str, Any]] = {}
+def load_quality_reports(root: Path) -> dict[Key, QualityReport]:
+    """Quality reports (``data/quality/<stem>.json``) by (model, questionnaire, variant),
+    typed (the variant from the file name); optional. A damaged or invalid file is an
+    :class:`~value_inertia.core.errors.InputError` naming it."""
+    quality: dict[Key, QualityReport] = {}
     qdir = quality_dir(Path(root))
     for path in _result_files(qdir) if qdir.is_dir() else []:
-        data = read_json(path)
-        if not isinstance(data, dict):
-            continue
         try:
             name, _ = parse_artifact_name(path.stem)
         except ValueError:
             continue
-        model = str(data.get("model") or name.model)
-        questionnaire = str(data.get("questionnaire") or name.questionnaire)
-        variant = str(data.get("variant") or name.variant)
-        quality[(model, questionnaire, variant)] = data
+        report = read_quality_report(path)
+        quality[(report.model, report.questionnaire, name.variant)] = report
     return quality
 
 
 def load_extras(
     root: Path,
-) -> tuple[dict[Key, dict[str, Any]], dict[str, dict[str, Any]]]:
+) -> tuple[dict[Key, QualityReport], dict[str, dict[str, Any]]]:
     """Quality reports by (model, questionnaire, variant) and spend records by model.
 
-    ``data/quality/<stem>.json`` (keys include model, questionnaire, verdict,
-    alpha, position_bias, agreement) and ``data/spend/<model>.json`` (model,
-    tokens_in, tokens_out, cost_usd); both optional. A damaged file is an
+    ``data/quality/<stem>.json`` (:class:`QualityReport`) and ``data/spend/<model>.json``
+    (model, tokens_in, tokens_out, cost_usd); both optional. A damaged file is an
     :class:`~value_inertia.core.errors.InputError` naming it.
     """
     quality = load_quality_reports(root)
