@@ -159,8 +159,9 @@ def test_variant_report_round_trip(tmp_path: Path) -> None:
     q, personas = tiny_questionnaire(), make_personas(n_per_seed=3)
 
     def answers(cond: str, idx: int, seed: int, item: int, rep: int) -> np.ndarray:
-        rng = np.random.default_rng([idx, seed, item, rep])
-        return softmax_around(4.0 if cond == "baseline" else 1 + 5 * rng.random())
+        if cond == "baseline":
+            return softmax_around(4.0)
+        return softmax_around(1 + 5 * np.random.default_rng([idx, seed, item, rep]).random())
 
     parsed = make_parsed(q, personas, answers)
     both = pd.concat([parsed.assign(variant=v) for v in ("original", "shuffled")])
