@@ -66,3 +66,18 @@ def table_from_scores(
     for item, p in (catch or {}).items():
         rows += [row(questionnaire, i, item, np.asarray(p, float)) for i in range(scores.shape[0])]
     return pd.DataFrame(rows)
+
+
+def minimal_quality_report(**fields: object) -> dict:
+    """The smallest valid quality report file (``data/quality/<stem>.json``), plus ``fields``."""
+    from value_inertia.analysis.quality.verdict import THRESHOLDS
+
+    return {
+        "model": "m",
+        "questionnaire": "mfq30",
+        "verdict": "reliable",
+        "thresholds": dict(THRESHOLDS),
+        "attention": {"status": "none", "wrong_share": None},
+        "bootstrap": {"n_boot": 10, "confidence": 0.9, "seed": 0},
+        **fields,
+    }

@@ -43,6 +43,7 @@ from tests.leaderboard_data import (
     PRIVATE_MODEL_PATH,
     REPO,
 )
+from tests.quality_tables import minimal_quality_report
 from value_inertia.core import paths
 from value_inertia.core.config import load_params
 from value_inertia.core.errors import InputError
@@ -184,12 +185,13 @@ def test_published_folders_hold_nothing_private(project: Path) -> None:
     params = load_params(project / "params.yaml")
     quality = project / "data" / "quality"
     quality.mkdir(parents=True, exist_ok=True)
-    report = {
-        "verdict": "usable: alpha 0.91",
-        "alpha": 0.91,
-        "source": PRIVATE_MODEL_PATH,
-        "judge": RELATIVE_GGUF,  # a relative path with a weights extension
-    }
+    report = minimal_quality_report(
+        model="steady-model",
+        verdict="usable: alpha 0.91",
+        alpha=0.91,
+        source=PRIVATE_MODEL_PATH,  # keys beyond the contract are published too: scrubbed
+        judge=RELATIVE_GGUF,  # a relative path with a weights extension
+    )
     (quality / "steady-model__mfq30.json").write_text(json.dumps(report))
     # protocol fields written by the analysis may carry the model's identity: never published
     metrics_file = paths.metrics_dir(project) / "drift.model__pvqrr.json"

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.leaderboard_data import DATE, MODELS, PARAMS_HASH, QUESTIONNAIRES, cached_project
+from tests.quality_tables import minimal_quality_report
 from value_inertia.core import paths
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
@@ -236,18 +237,11 @@ def test_quality_and_spend_columns(tmp_path: Path) -> None:
     qdir, sdir = tmp_path / "data" / "quality", tmp_path / "data" / "spend"
     qdir.mkdir(parents=True)
     sdir.mkdir(parents=True)
-    (qdir / "a__q.json").write_text(
-        json.dumps(
-            {
-                "verdict": "usable",
-                "alpha": {"D0": 0.8, "D1": 0.6},
-                "position_bias": 0.1,
-                "agreement": 0.9,
-                "debiased_inertia": 0.3,
-                "protocol_hash": "p1",
-            }
-        )  # fmt: skip
-    )
+    quality = minimal_quality_report(
+        model="a", questionnaire="q", verdict="usable", alpha=0.7, position_bias=0.1,
+        agreement=0.9, debiased_inertia=0.3, protocol_hash="p1",
+    )  # fmt: skip
+    (qdir / "a__q.json").write_text(json.dumps(quality))
     (sdir / "a.json").write_text(json.dumps({"model": "a", "cost_usd": 1.25}))
     quality, spend = load_extras(tmp_path)
     board = build_leaderboard(

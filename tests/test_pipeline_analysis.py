@@ -123,7 +123,7 @@ def test_analyze_writes_each_prompt_variants_shift(
     import numpy as np
 
     from value_inertia.analysis.matrix import P_COLUMNS
-    from value_inertia.analysis.variants import read_report
+    from value_inertia.analysis.variants.report_model import read_variant_report
 
     root = tmp_path / "proj"
     shutil.copytree(project, root)
@@ -140,7 +140,7 @@ def test_analyze_writes_each_prompt_variants_shift(
     # a parsed table without other variants: the file says so, the figure still exists
     parsed[parsed["variant"] == "original"].to_parquet(parsed_path, index=False)
     run_analyze(params, "drift.model", "mfq30")
-    alone = read_report(root / "data" / "variants" / f"{stem}.json")
+    alone = read_variant_report(root / "data" / "variants" / f"{stem}.json")
     assert alone.variants == {} and "only the original" in alone.note
     assert figure.stat().st_size > 1000
 
@@ -151,7 +151,7 @@ def test_analyze_writes_each_prompt_variants_shift(
     parsed.to_parquet(parsed_path, index=False)
     figure.unlink()
     run_analyze(params, "drift.model", "mfq30")
-    report = read_report(root / "data" / "variants" / f"{stem}.json")
+    report = read_variant_report(root / "data" / "variants" / f"{stem}.json")
     assert list(report.variants) == ["shuffled"] and report.note is None
     shuffled = report.variants["shuffled"]
     for v, block in (("original", report.original), ("shuffled", shuffled)):
@@ -180,7 +180,7 @@ def test_analyze_writes_each_prompt_variants_shift(
     others = board[board["model"] != "drift.model"]
     assert len(others) == 4
     for other in others.itertuples(index=False):
-        own = read_report(
+        own = read_variant_report(
             root / "data" / "variants" / f"{ResultName(other.model, other.questionnaire).stem}.json"
         )
         expected = own.variants["shuffled"].shift.overall.inertia

@@ -47,27 +47,27 @@ def mfq():
 
 
 def test_quality_report_on_constructed_table(mfq) -> None:
-    report = quality_report(parsed_table(mfq, n_personas=40), mfq, n_boot=100, seed=0)
+    report = quality_report(parsed_table(mfq, n_personas=40), mfq, model="m", n_boot=100, seed=0)
     # one trait per dimension drives its items: consistent on ipsatized scores too
-    assert report["alpha"] > 0.8 and report["omega"] > 0.8
+    assert report.alpha > 0.8 and report.omega > 0.8
     for dim in mfq.dimensions:
-        assert report["dimensions"][dim]["alpha_ci"][0] > 0.6
-    assert report["position"]["top_letter"] == "A"
-    assert report["position_bias"] > 0.9
-    assert report["letter_preference"] > 0.5
-    assert report["letter_mass"] == pytest.approx(0.9)
-    assert report["parse_rate"] == 1.0
+        assert report.dimensions[dim].alpha_ci[0] > 0.6
+    assert report.position is not None and report.position.top_letter == "A"
+    assert report.position_bias > 0.9
+    assert report.letter_preference > 0.5
+    assert report.letter_mass == pytest.approx(0.9)
+    assert report.parse_rate == 1.0
     # MFQ-30's catch items state their expected answer, but this table has no answer to them
-    assert report["attention"]["status"] == "not measured"
-    assert report["verdict"] == "position-driven; attention checks not measured"
-    assert report["mode_agreement"] is None and report["agreement"] is None
+    assert report.attention.status == "not measured"
+    assert report.verdict == "position-driven; attention checks not measured"
+    assert report.mode_agreement is None and report.agreement is None
 
 
 def test_small_sample_reports_no_reliability(mfq) -> None:
-    report = quality_report(parsed_table(mfq), mfq, n_boot=50, seed=0)
-    assert report["alpha"] is None and report["omega"] is None
-    assert report["dimensions"]["Harm"]["note"] == "not measured: 12 personas < 30"
-    assert report["verdict"] == "position-driven; too few personas; attention checks not measured"
+    report = quality_report(parsed_table(mfq), mfq, model="m", n_boot=50, seed=0)
+    assert report.alpha is None and report.omega is None
+    assert report.dimensions["Harm"].note == "not measured: 12 personas < 30"
+    assert report.verdict == "position-driven; too few personas; attention checks not measured"
 
 
 def test_report_debiases_a_planted_letter_prior(mfq) -> None:
@@ -89,16 +89,17 @@ def test_report_debiases_a_planted_letter_prior(mfq) -> None:
             shown = np.zeros(6)
             shown[np.array(perm) - 1] = q / q.sum()
             rows.append(row(mfq, i, item, shown, variant="shuffled", perm=perm))
-    report = quality_report(pd.DataFrame(rows), mfq, n_boot=20)
-    deb = report["debiased"]
-    assert np.abs(np.asarray(deb["letter_prior"]) - prior).max() < 0.02
+    report = quality_report(pd.DataFrame(rows), mfq, model="m", n_boot=20)
+    deb = report.debiased
+    assert deb is not None
+    assert np.abs(np.asarray(deb.letter_prior) - prior).max() < 0.02
     for dim, ms in meaning.items():
         truth = inertia_index(np.mean(ms, axis=0))
-        assert deb["dimensions"][dim]["debiased_inertia"] == pytest.approx(truth, abs=0.01)
-        assert deb["dimensions"][dim]["inertia"] > truth + 0.02  # the raw number is inflated
-    assert report["debiased_inertia"] == pytest.approx(deb["debiased_inertia"])
-    assert report["debiased_inertia"] < deb["inertia"] - 0.02
-    assert "position-driven" in report["verdict"]
+        assert deb.dimensions[dim].debiased_inertia == pytest.approx(truth, abs=0.01)
+        assert deb.dimensions[dim].inertia > truth + 0.02  # the raw number is inflated
+    assert report.debiased_inertia == pytest.approx(deb.debiased_inertia)
+    assert report.debiased_inertia < deb.inertia - 0.02
+    assert "position-driven" in report.verdict
 
 
 def test_report_flags_failed_attention_checks(mfq) -> None:
@@ -107,16 +108,16 @@ def test_report_flags_failed_attention_checks(mfq) -> None:
     # item 22 ("better to do good than to do bad", expected high) answered 2.8 on average
     # (gemma3-270m: 2.88), item 6 ("good at math", expected low) mostly low
     wrong = {6: [0.3, 0.4, 0.2, 0.1, 0.0, 0.0], 22: [0.1, 0.3, 0.4, 0.1, 0.1, 0.0]}
-    report = quality_report(table_from_scores(mfq, scores, catch=wrong), mfq, n_boot=20)
-    att = report["attention"]
-    assert att["status"] == "measured" and att["n_answers"] == 80
-    assert att["items"]["22"]["mean_rating"] == pytest.approx(2.8)
-    assert report["catch_wrong_share"] == pytest.approx((0.1 + 0.8) / 2)
-    assert "fails attention checks" in report["verdict"]
+    report = quality_report(table_from_scores(mfq, scores, catch=wrong), mfq, model="m", n_boot=20)
+    att = report.attention
+    assert att.status == "measured" and att.n_answers == 80 and att.items is not None
+    assert att.items["22"].mean_rating == pytest.approx(2.8)
+    assert report.catch_wrong_share == pytest.approx((0.1 + 0.8) / 2)
+    assert "fails attention checks" in report.verdict
     right = {6: [0.6, 0.3, 0.0, 0.1, 0, 0], 22: [0, 0, 0, 0.1, 0.3, 0.6]}
-    report = quality_report(table_from_scores(mfq, scores, catch=right), mfq, n_boot=20)
-    assert report["catch_wrong_share"] == pytest.approx(0.05)
-    assert "attention" not in report["verdict"]
+    report = quality_report(table_from_scores(mfq, scores, catch=right), mfq, model="m", n_boot=20)
+    assert report.catch_wrong_share == pytest.approx(0.05)
+    assert "attention" not in report.verdict
 
 
 def test_quality_report_agreement_with_partner(mfq) -> None:
@@ -126,11 +127,12 @@ def test_quality_report_agreement_with_partner(mfq) -> None:
     sampled["mode"] = "sample"
     p = sampled[P_COLUMNS].to_numpy()
     sampled[P_COLUMNS] = np.eye(6)[p.argmax(axis=1)]
-    report = quality_report(parsed, mfq, partner=sampled, n_boot=100)
-    assert report["agreement"] == 1.0
-    assert report["expected_agreement"] < 1.0  # the logprob distributions are not one-hot
-    assert report["mode_agreement"]["shortfall_significant"] is False
-    assert report["mode_agreement"]["n_matched"] == len(sampled)
+    report = quality_report(parsed, mfq, model="m", partner=sampled, n_boot=100)
+    assert report.agreement == 1.0
+    assert report.expected_agreement < 1.0  # the logprob distributions are not one-hot
+    assert report.mode_agreement is not None
+    assert report.mode_agreement.shortfall_significant is False
+    assert report.mode_agreement.n_matched == len(sampled)
 
 
 # ----------------------------------------------------------------------------- stage
@@ -225,17 +227,17 @@ def test_quality_report_today_schema_and_inert_model(mfq) -> None:
     parsed["rating"] = 5
     parsed.loc[parsed.index[:3], [f"p_{k}" for k in range(1, 7)]] = np.nan  # 3 unparsed
     parsed.loc[parsed.index[:3], ["rating", "reason"]] = [np.nan, "ambiguous"]
-    report = quality_report(parsed, mfq, n_boot=50)
-    assert report["position"] is None and report["position_bias"] is None
-    assert report["debiased"] is None and report["debiased_inertia"] is None
-    assert report["alpha"] is None and report["omega"] is None
+    report = quality_report(parsed, mfq, model="m", n_boot=50)
+    assert report.position is None and report.position_bias is None
+    assert report.debiased is None and report.debiased_inertia is None
+    assert report.alpha is None and report.omega is None
     # not measured is said, never passed: no shuffled answers, no catch answers
-    assert report["verdict"] == (
+    assert report.verdict == (
         "position bias not measured; too few personas; attention checks not measured"
     )
-    assert report["mrat_mean"] == pytest.approx(5.0) and report["mrat_sd"] == pytest.approx(0.0)
-    assert report["parse_reasons"] == {"ambiguous": 3}
-    assert report["parse_rate"] == pytest.approx(1 - 3 / len(parsed))
+    assert report.mrat_mean == pytest.approx(5.0) and report.mrat_sd == pytest.approx(0.0)
+    assert report.parse_reasons == {"ambiguous": 3}
+    assert report.parse_rate == pytest.approx(1 - 3 / len(parsed))
 
 
 def test_card_shows_the_debiased_inertia_beside_the_raw_one() -> None:

@@ -133,10 +133,11 @@ def test_scale_use_alone_gives_no_consistency(mfq) -> None:
     scores = 3.5 + rng.normal(0, 0.8, size=(n, 1)) + rng.normal(0, 0.5, size=(n, 30))
     raw_alpha = np.mean([cronbach_alpha(scores[:, 6 * d : 6 * d + 6]) for d in range(5)])
     assert raw_alpha > 0.8  # what the raw scores would report
-    report = quality_report(table_from_scores(mfq, scores), mfq, n_boot=50)
-    assert report["alpha"] < 0.05 and report["omega"] < 0.1
-    assert report["reliability_scores"] == "ipsatized (MRAT-centred)"
-    assert "unreliable" in report["verdict"]
+    report = quality_report(table_from_scores(mfq, scores), mfq, model="m", n_boot=50)
+    assert report.alpha is not None and report.omega is not None
+    assert report.alpha < 0.05 and report.omega < 0.1
+    assert report.reliability_scores == "ipsatized (MRAT-centred)"
+    assert "unreliable" in report.verdict
 
 
 def test_planted_one_factor_recovers_its_omega(mfq) -> None:
@@ -159,14 +160,15 @@ def test_planted_one_factor_recovers_its_omega(mfq) -> None:
         load, uniq = one_factor(cov[block, block])
         return float(load.sum() ** 2 / (load.sum() ** 2 + uniq.sum()))
 
-    report = quality_report(table_from_scores(mfq, scores), mfq, n_boot=50)
-    harm = report["dimensions"]["Harm"]
-    assert harm["omega"] == pytest.approx(known(slice(0, 6)), abs=0.02)
+    report = quality_report(table_from_scores(mfq, scores), mfq, model="m", n_boot=50)
+    harm = report.dimensions["Harm"]
+    assert harm.omega == pytest.approx(known(slice(0, 6)), abs=0.02)
     assert known(slice(0, 6)) > 0.8
-    lo, hi = harm["omega_ci"]
+    assert harm.omega_ci is not None
+    lo, hi = harm.omega_ci
     assert lo <= known(slice(0, 6)) <= hi
     # a noise dimension only shares the factor's echo in the MRAT: its own known value
-    purity = report["dimensions"]["Purity"]["omega"]
+    purity = report.dimensions["Purity"].omega
     assert purity == pytest.approx(known(slice(24, 30)), abs=0.05)
     assert purity < 0.4
 

@@ -98,8 +98,7 @@ def test_analysis_computes_and_stores_the_new_metric_typed(
 def test_summary_and_mlflow_carry_the_new_metric(
     analysed: MetricsResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dumped = analysed.model_dump(mode="json")
-    assert summarize(dumped)["top3"] == dumped["overall"]["top3"]
+    assert summarize(analysed)["top3"] == analysed.overall.value("top3")
 
     from value_inertia.analysis.summary import flatten_metrics
     from value_inertia.tracking.runs import stage_run
@@ -113,8 +112,8 @@ def test_summary_and_mlflow_carry_the_new_metric(
     import mlflow
 
     logged = mlflow.MlflowClient(uri).get_run(run_id).data.metrics
-    assert logged["overall.top3"] == pytest.approx(dumped["overall"]["top3"])
-    assert logged["top3.A"] == pytest.approx(dumped["dimensions"]["A"]["top3"])
+    assert logged["overall.top3"] == pytest.approx(analysed.overall.value("top3"))
+    assert logged["top3.A"] == pytest.approx(analysed.dimensions["A"].value("top3"))
 
 
 def test_board_card_dataset_and_app_carry_the_new_metric(

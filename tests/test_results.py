@@ -1,14 +1,31 @@
-"""The results contract: metrics and cluster files validated on read and write."""
+"""The results contract: every result file (metrics, clusters, quality report, variant
+report) validated on read and write, through one reader."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from tests.quality_tables import P_COLUMNS, minimal_quality_report
+from tests.test_quality import parsed_table
+from value_inertia.analysis.quality.report import quality_report
+from value_inertia.analysis.quality.report_model import (
+    QualityReport,
+    read_quality_report,
+    write_quality_report,
+)
+from value_inertia.analysis.variants.report_model import (
+    VariantReport,
+    read_variant_report,
+    write_variant_report,
+)
 from value_inertia.core.errors import InputError, UserError
 from value_inertia.core.results import (
+    REWRITE_HINT,
     ClusterSummary,
     MetricsResult,
     read_clusters,
@@ -93,3 +110,114 @@ def test_cluster_summary(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"k": "two"}))
     with pytest.raises(InputError, match=r"bad\.json: not a valid ClusterSummary: k"):
         read_clusters(tmp_path / "bad.json")
+
+
+# -- quality and variant reports: built, written, read back ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def mfq():
+    from value_inertia.design.questionnaires import load_questionnaire
+
+    return load_questionnaire(
+        Path(__file__).resolve().parents[1] / "data/questionnaires/mfq30.yaml"
+    )
+
+
+def test_quality_report_round_trip(mfq, tmp_path: Path) -> None:
+    """Every section present: reliability, position bias, debiasing, mode agreement."""
+    parsed = parsed_table(mfq, n_personas=12)
+    sampled = parsed.loc[parsed["variant"] == "original"].assign(mode="sample")
+    sampled[P_COLUMNS] = np.eye(6)[sampled[P_COLUMNS].to_numpy().argmax(axis=1)]
+    report = quality_report(
+        parsed, mfq, model="lp", protocol_hash="abc", partner=sampled, partner_name="sm",
+        n_boot=20,
+    )  # fmt: skip
+    assert isinstance(report, QualityReport)
+    assert report.position and report.debiased and report.mode_agreement and report.dimensions
+    path = write_quality_report(report, tmp_path / "lp__mfq30.json")
+    back = read_quality_report(path)
+    assert back == report
+    assert (back.model, back.questionnaire, back.partner) == ("lp", "mfq30", "sm")
+    assert back.figures(["alpha", "position_bias", "not_a_figure"]) == {
+        "alpha": None,  # 12 personas: not measured
+        "position_bias": report.position_bias,
+        "not_a_figure": None,
+    }
+    again = write_quality_report(back, tmp_path / "again.json")
+    assert again.read_bytes() == path.read_bytes()  # the file's bytes survive a round trip
+    raw = json.loads(path.read_text())
+    head = ["model", "questionnaire", "protocol_hash", "partner", "mode", "verdict"]
+    assert list(raw)[:6] == head
+    assert set(raw["attention"]) == {"status", "wrong_share", "note"}  # no empty details
+
+
+def test_variant_report_round_trip(tmp_path: Path) -> None:
+    from tests.test_analysis import make_parsed, make_personas, softmax_around, tiny_questionnaire
+    from value_inertia.analysis.variants.report import variant_report
+
+    q, personas = tiny_questionnaire(), make_personas(n_per_seed=3)
+
+    def answers(cond: str, idx: int, seed: int, item: int, rep: int) -> np.ndarray:
+        if cond == "baseline":
+            return softmax_around(4.0)
+        return softmax_around(1 + 5 * np.random.default_rng([idx, seed, item, rep]).random())
+
+    parsed = make_parsed(q, personas, answers)
+    both = pd.concat([parsed.assign(variant=v) for v in ("original", "shuffled")])
+    report = variant_report(
+        both.reset_index(drop=True), q, "m", n_boot=20, confidence=0.9, seed=1,
+        variants=["shuffled"],
+    )  # fmt: skip
+    assert isinstance(report, VariantReport) and report.variants["shuffled"].shift is not None
+    path = write_variant_report(report, tmp_path / "m__tiny.json")
+    back = read_variant_report(path)
+    assert back == report
+    assert write_variant_report(back, tmp_path / "again.json").read_bytes() == path.read_bytes()
+
+
+def _valid_file(kind: str) -> dict:
+    return {
+        "metrics": minimal_metrics(),
+        "clusters": {"k": 2},
+        "quality": minimal_quality_report(),
+        "variants": {"model": "m", "questionnaire": "q"},
+    }[kind]  # fmt: skip
+
+
+READERS = {
+    "metrics": (read_metrics, "MetricsResult"),
+    "clusters": (read_clusters, "ClusterSummary"),
+    "quality": (read_quality_report, "QualityReport"),
+    "variants": (read_variant_report, "VariantReport"),
+}
+
+
+@pytest.mark.parametrize("kind", list(READERS))
+@pytest.mark.parametrize(
+    ("damage", "what"),
+    [("missing", "not found"), ("truncated", "not valid JSON"), ("stale", "not a valid")],
+)
+def test_a_bad_result_file_is_one_error_line_naming_it(
+    kind: str, damage: str, what: str, tmp_path: Path
+) -> None:
+    read, model_name = READERS[kind]
+    path = tmp_path / "m__q.json"
+    text = json.dumps(_valid_file(kind), indent=2)
+    path.write_text(text)
+    read(path)  # the intact file reads
+    if damage == "missing":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_text(text[: len(text) // 2])  # cut short, e.g. a full disk
+    else:  # an older writer's file: a contract key missing
+        data = _valid_file(kind)
+        data.pop(next(iter(data)))
+        path.write_text(json.dumps(data))
+    with pytest.raises(InputError) as info:
+        read(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {what}") and "\n" not in message
+    assert message.endswith(REWRITE_HINT)
+    if damage == "stale":
+        assert model_name in message

@@ -10,8 +10,12 @@ import pytest
 import yaml
 
 from tests.conftest import make_project, run_cli
+from tests.quality_tables import minimal_quality_report
+from value_inertia.analysis.quality.report_model import QualityReport
 from value_inertia.analysis.summary import summarize, verdict_flags, write_summary
+from value_inertia.analysis.variants.report_model import VariantReport
 from value_inertia.core.config import ConfigError, load_params
+from value_inertia.core.results import MetricsResult
 from value_inertia.tracking.experiment import EXPERIMENT, tracking_uri
 from value_inertia.tracking.parent_run import POINTER
 from value_inertia.tracking.provenance import dvc_invocation
@@ -123,6 +127,9 @@ def test_tracking_root_follows_dvc_root(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_summary_holds_only_the_headline_numbers(tmp_path: Path) -> None:
     metrics = {
+        "model": "m1",
+        "questionnaire": "mfq30",
+        "mode": "logprobs",
         "protocol_hash": "abc",
         "n_personas": 3,
         "parse_rate": 1.0,
@@ -134,11 +141,20 @@ def test_summary_holds_only_the_headline_numbers(tmp_path: Path) -> None:
             "steerability_ci": [None, None],
         },
         "dimensions": {"Harm": {"inertia": 0.2, "steerability": 0.05, "top2": 0.5, "mrat": 0.1}},
-        "levels": {"big": list(range(100))},
+        "levels": {"big": {f"group{i}": {"inertia": 0.1} for i in range(100)}},
     }
-    quality = {"verdict": "low letter mass; too few personas", "debiased_inertia": 0.35}
-    variants = {"shuffled": {"shift": {"overall": {"inertia": -0.05, "inertia_ci": [-1, 1]}}}}
-    assert summarize(metrics, quality, variants) == {
+    quality = minimal_quality_report(
+        model="m1", verdict="low letter mass; too few personas", debiased_inertia=0.35
+    )
+    shift = {"overall": {"inertia": -0.05, "inertia_ci": [-1, 1]}}
+    shuffled = {"variant": "shuffled", "shift": shift}
+    variants = {"model": "m1", "questionnaire": "mfq30", "variants": {"shuffled": shuffled}}
+    typed = (
+        MetricsResult.model_validate(metrics),
+        QualityReport.model_validate(quality),
+        VariantReport.model_validate(variants),
+    )
+    assert summarize(*typed) == {
         "inertia": 0.4,
         "inertia_ci_low": 0.3,
         "inertia_ci_high": 0.5,
@@ -148,7 +164,7 @@ def test_summary_holds_only_the_headline_numbers(tmp_path: Path) -> None:
         "shift_inertia_shuffled": -0.05,
     }
     # no quality report (yet), no variants: only what the metrics file has
-    assert summarize(metrics) == {
+    assert summarize(typed[0]) == {
         "inertia": 0.4,
         "inertia_ci_low": 0.3,
         "inertia_ci_high": 0.5,

@@ -15,14 +15,12 @@ from tests.test_analysis import (
 )
 from value_inertia.analysis.analyze import run_analysis
 from value_inertia.analysis.metrics import inertia_index, steerability
-from value_inertia.analysis.variants import (
+from value_inertia.analysis.variants.report import (
     flatten_variant_report,
-    inertia_of_sums,
-    jsd_of_sums,
     leaderboard_columns,
     variant_report,
-    variant_shifts,
 )
+from value_inertia.analysis.variants.shifts import inertia_of_sums, jsd_of_sums, variant_shifts
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.protocol import Protocol
 
@@ -71,13 +69,14 @@ def test_vectorised_metrics_match_the_pure_functions() -> None:
 
 def test_identical_variants_shift_zero_with_ci_containing_zero(q, personas) -> None:
     out = variant_shifts(both(q, personas, varied, varied), q, **KW)
-    assert list(out["variants"]) == ["shuffled"]
-    block = out["variants"]["shuffled"]
-    assert block["n_personas"] == len(personas)
-    for values in [block["shift"]["overall"], *block["shift"]["dimensions"].values()]:
+    assert list(out.variants) == ["shuffled"]
+    block = out.variants["shuffled"]
+    assert block.n_personas == len(personas) and block.shift is not None
+    for values in [block.shift.overall, *block.shift.dimensions.values()]:
         for m in ("inertia", "steerability"):
-            assert values[m] == pytest.approx(0.0, abs=1e-12)
-            lo, hi = values[f"{m}_ci"]
+            assert values.value(m) == pytest.approx(0.0, abs=1e-12)
+            lo, hi = values.interval(m)
+            assert lo is not None and hi is not None
             assert lo <= 0.0 <= hi and hi - lo == pytest.approx(0.0, abs=1e-9)  # paired draws
 
 
@@ -89,37 +88,37 @@ def test_values_agree_with_the_analysis_of_each_variant(q, personas) -> None:
 
     parsed = both(q, personas, varied, other)
     out = variant_shifts(parsed, q, **KW)
-    for name, block in [("original", out["reference"]), ("shuffled", out["variants"]["shuffled"])]:
+    for name, block in [("original", out.reference), ("shuffled", out.variants["shuffled"])]:
         full = run_analysis(parsed, personas, q, variant=name, **KW).metrics
-        assert block["overall"]["inertia"] == pytest.approx(full.overall.inertia, abs=1e-6)
-        assert block["overall"]["steerability"] == pytest.approx(
-            full.overall.steerability, abs=1e-6
-        )
+        assert block.overall.inertia == pytest.approx(full.overall.inertia, abs=1e-6)
+        assert block.overall.steerability == pytest.approx(full.overall.steerability, abs=1e-6)
         for d in q.dimensions:
-            assert block["dimensions"][d]["inertia"] == pytest.approx(
+            assert block.dimensions[d].inertia == pytest.approx(
                 full.dimensions[d].inertia, abs=1e-6
             )
-    shift = out["variants"]["shuffled"]["shift"]["overall"]
-    expected = (
-        out["variants"]["shuffled"]["overall"]["inertia"] - out["reference"]["overall"]["inertia"]
-    )
-    assert shift["inertia"] == pytest.approx(expected, abs=1e-6)
+    shuffled = out.variants["shuffled"]
+    assert shuffled.shift is not None
+    assert shuffled.overall.inertia is not None and out.reference.overall.inertia is not None
+    expected = shuffled.overall.inertia - out.reference.overall.inertia
+    assert shuffled.shift.overall.inertia == pytest.approx(expected, abs=1e-6)
 
 
 def test_planted_shift_is_found_with_the_right_sign(q, personas) -> None:
     # the variant's answers all land on one option: inertia rises, far outside the CI
     concentrated = lambda cond, *_: softmax_around(4.0) if cond == "baseline" else one_hot(6)  # noqa: E731
     out = variant_shifts(both(q, personas, varied, concentrated), q, **KW)
-    shift = out["variants"]["shuffled"]["shift"]
-    lo, hi = shift["overall"]["inertia_ci"]
-    assert shift["overall"]["inertia"] > 0.3 and lo > 0
-    assert out["variants"]["shuffled"]["overall"]["inertia"] == pytest.approx(1.0)
-    for values in shift["dimensions"].values():
-        assert values["inertia"] > 0 and values["inertia_ci"][0] > 0
+    shift = out.variants["shuffled"].shift
+    assert shift is not None
+    lo, hi = shift.overall.interval("inertia")
+    assert shift.overall.value("inertia") > 0.3 and lo > 0
+    assert out.variants["shuffled"].overall.inertia == pytest.approx(1.0)
+    for values in shift.dimensions.values():
+        assert values.value("inertia") > 0 and values.interval("inertia")[0] > 0
     # and the other way round: uniform answers lower it
     flat = lambda *_: np.full(6, 1 / 6)  # noqa: E731
-    down = variant_shifts(both(q, personas, varied, flat), q, **KW)["variants"]["shuffled"]
-    assert down["shift"]["overall"]["inertia"] < 0 and down["shift"]["overall"]["inertia_ci"][1] < 0
+    down = variant_shifts(both(q, personas, varied, flat), q, **KW).variants["shuffled"].shift
+    assert down is not None
+    assert down.overall.value("inertia") < 0 and down.overall.interval("inertia")[1] < 0
 
 
 def test_hand_checkable_tiny_example(q) -> None:
@@ -132,15 +131,16 @@ def test_hand_checkable_tiny_example(q) -> None:
     p1 = lambda cond, idx, *_: one_hot(1)  # noqa: E731
     p2 = lambda cond, idx, *_: one_hot(1) if cond == "baseline" or idx == 0 else one_hot(2)  # noqa: E731
     out = variant_shifts(both(q, two, p1, p2), q, n_boot=400, confidence=0.9, seed=1)
-    block = out["variants"]["shuffled"]
+    block = out.variants["shuffled"]
+    assert block.shift is not None
     expected = -1 / np.log2(6)
-    assert block["overall"]["inertia"] == pytest.approx(1 + expected, abs=1e-6)
-    assert block["shift"]["overall"]["inertia"] == pytest.approx(expected, abs=1e-6)
-    assert block["shift"]["overall"]["inertia_ci"] == pytest.approx([expected, 0.0], abs=1e-6)
+    assert block.overall.inertia == pytest.approx(1 + expected, abs=1e-6)
+    assert block.shift.overall.inertia == pytest.approx(expected, abs=1e-6)
+    assert block.shift.overall.inertia_ci == pytest.approx([expected, 0.0], abs=1e-6)
     # steerability: original equals its baseline (0); the variant's JSD(1-hot, (1/2, 1/2))
     # m = (3/4, 1/4, 0, ...)
     jsd = 0.5 * np.log2(1 / 0.75) + 0.5 * (0.5 * np.log2(0.5 / 0.75) + 0.5 * np.log2(0.5 / 0.25))
-    assert block["shift"]["overall"]["steerability"] == pytest.approx(jsd, abs=1e-6)
+    assert block.shift.overall.steerability == pytest.approx(jsd, abs=1e-6)
 
 
 def test_missing_variant_is_an_error(q, personas) -> None:
@@ -183,7 +183,7 @@ def test_shift_figure_draws_the_cis_and_names_the_result(q, personas) -> None:
     from matplotlib.figure import Figure
 
     from value_inertia.analysis.plots import variants as variant_plots
-    from value_inertia.analysis.variants import shift_table
+    from value_inertia.analysis.variants.report import shift_table
 
     concentrated = lambda cond, *_: softmax_around(4.0) if cond == "baseline" else one_hot(6)  # noqa: E731
     parsed = both(q, personas, varied, concentrated)
@@ -211,7 +211,7 @@ def test_dvc_summary_carries_the_shift(q, personas, tmp_path) -> None:
     import json
 
     from value_inertia.analysis.summary import write_summary
-    from value_inertia.analysis.variants import write_report
+    from value_inertia.analysis.variants.report_model import write_variant_report
     from value_inertia.core.paths import variants_dir
 
     concentrated = lambda cond, *_: softmax_around(4.0) if cond == "baseline" else one_hot(6)  # noqa: E731
@@ -220,8 +220,10 @@ def test_dvc_summary_carries_the_shift(q, personas, tmp_path) -> None:
     )
     mdir = tmp_path / "data" / "metrics"
     mdir.mkdir(parents=True)
-    (mdir / "m__tiny.json").write_text(json.dumps({"overall": {"inertia": 0.4}}))
-    write_report(report, variants_dir(tmp_path) / "m__tiny.json")
+    metrics = {"model": "m", "questionnaire": "tiny", "mode": "logprobs", "n_personas": 10,
+               "overall": {"inertia": 0.4}, "dimensions": {}}  # fmt: skip
+    (mdir / "m__tiny.json").write_text(json.dumps(metrics))
+    write_variant_report(report, variants_dir(tmp_path) / "m__tiny.json")
     out = json.loads(write_summary("m", "tiny", tmp_path).read_text())
     shift = report.variants["shuffled"].shift.overall
     assert out["shift_inertia_shuffled"] == pytest.approx(shift.inertia)

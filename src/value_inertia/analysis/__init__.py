@@ -9,7 +9,7 @@ of the analysis makes the registry complete. A module outside the analysis that
 reads the registry imports this package first (``import value_inertia.analysis``).
 """
 
-from value_inertia.analysis import metrics, omega_squared, variants  # noqa: F401  (they register)
+from value_inertia.analysis import metrics, omega_squared  # noqa: F401  (they register)
 from value_inertia.analysis.quality import (  # noqa: F401  (they register)
     answers,
     attention,
@@ -18,3 +18,4 @@ from value_inertia.analysis.quality import (  # noqa: F401  (they register)
     position_bias,
     reliability,
 )
+from value_inertia.analysis.variants import shifts  # noqa: F401  (it registers)

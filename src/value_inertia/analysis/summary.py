@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from value_inertia.analysis.quality.report_model import QualityReport, read_quality_report
+from value_inertia.analysis.variants.report_model import VariantReport, read_variant_report
 from value_inertia.core import paths
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import artifact_stem
-from value_inertia.core.results import MetricsResult
+from value_inertia.core.results import MetricsResult, read_metrics
 from value_inertia.core.table_io import write_text_atomic
 
 
@@ -52,28 +53,29 @@ def verdict_flags(verdict: object) -> int | None:
 
 
 def summarize(
-    metrics: Mapping[str, Any],
-    quality: Mapping[str, Any] | None = None,
-    variants: Mapping[str, Any] | None = None,
+    metrics: MetricsResult,
+    quality: QualityReport | None = None,
+    variants: VariantReport | None = None,
 ) -> dict[str, Any]:
     """The headline numbers of one result (a number that is not there is left out)."""
-    overall = metrics.get("overall") or {}
+    overall = metrics.overall
     out: dict[str, Any] = {}
     for spec in metric_registry.in_summary():
-        if _number(overall.get(spec.name)) is not None:
-            out[spec.name] = overall[spec.name]
+        value = overall.value(spec.name)
+        if _number(value) is not None:
+            out[spec.name] = value
         if spec.summary == "value_and_ci":
-            out |= _ci_columns(spec.name, overall.get(f"{spec.name}_ci"))
+            out |= _ci_columns(spec.name, overall.interval(spec.name))
     if quality is not None:
-        if _number(quality.get("debiased_inertia")) is not None:
-            out["inertia_debiased"] = quality["debiased_inertia"]
-        flags = verdict_flags(quality.get("verdict"))
+        if _number(quality.debiased_inertia) is not None:
+            out["inertia_debiased"] = quality.debiased_inertia
+        flags = verdict_flags(quality.verdict)
         if flags is not None:
             out["verdict_flags"] = flags
-    for variant, block in (variants or {}).items():
-        shift = (block.get("shift") or {}).get("overall") if isinstance(block, Mapping) else None
-        if isinstance(shift, Mapping) and _number(shift.get("inertia")) is not None:
-            out[f"shift_inertia_{variant}"] = shift["inertia"]
+    for variant, block in (variants.variants if variants else {}).items():
+        shift = block.shift.overall.inertia if block.shift else None
+        if _number(shift) is not None:
+            out[f"shift_inertia_{variant}"] = shift
     return out
 
 
@@ -84,29 +86,20 @@ def _ci_columns(name: str, ci: object) -> dict[str, Any]:
     return {}
 
 
-def _read(path: Path) -> Mapping[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read the metrics JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object")
-    return data
-
-
 def write_summary(model: str, questionnaire: str, root: Path | None = None) -> Path:
-    """The headline numbers of (model, questionnaire) into one small JSON."""
+    """The headline numbers of (model, questionnaire) into one small JSON (the metrics,
+    quality and variant files read through their typed readers)."""
     root = root or paths.project_root()
     stem = artifact_stem(model, questionnaire)
     original = paths.metrics_dir(root) / f"{stem}.json"
     if not original.exists():
         raise InputError(f"{original}: missing; run the analyze stage first")
     quality = paths.quality_dir(root) / f"{stem}.json"
-    variants = root / "data" / "variants" / f"{stem}.json"
+    variants = paths.variants_dir(root) / f"{stem}.json"
     summary = summarize(
-        _read(original),
-        _read(quality) if quality.exists() else None,
-        (_read(variants).get("variants") or {}) if variants.exists() else None,
+        read_metrics(original),
+        read_quality_report(quality) if quality.exists() else None,
+        read_variant_report(variants) if variants.exists() else None,
     )
     out = summary_dir(root) / f"{stem}.json"
     write_text_atomic(json.dumps(summary, indent=2, sort_keys=False) + "\n", out)

@@ -1,12 +1,16 @@
-"""The results contract: typed models of the metrics and cluster files.
+"""The results contract: typed models of the metrics and cluster files, and the one
+reader and writer of every result file.
 
 ``data/metrics/<stem>.json`` is a :class:`MetricsResult`, ``data/clusters/<stem>.json``
-a :class:`ClusterSummary` (``<stem>`` from :func:`value_inertia.core.naming.artifact_stem`).
-The analysis writes them with :func:`write_metrics` / :func:`write_clusters`;
-the leaderboard, the publishing code and anyone else read them with
-:func:`read_metrics` / :func:`read_clusters`, which validate the file and turn a
-damaged or invalid one into one :class:`~value_inertia.core.errors.InputError` that
-names the file. What each number means lives in the metric registry
+a :class:`ClusterSummary` (``<stem>`` from :func:`value_inertia.core.naming.artifact_stem`);
+the quality report and the variant report have their models next to the code that
+builds them (:mod:`value_inertia.analysis.quality.report_model`,
+:mod:`value_inertia.analysis.variants.report_model`). Every one of them is read by
+:func:`read_result` (a missing, damaged or stale file is one
+:class:`~value_inertia.core.errors.InputError` that names the file and says how to
+rewrite it) and written by :func:`write_result`; :func:`read_metrics` /
+:func:`read_clusters` and the analysis' typed readers are that function with the
+model filled in. What each number means lives in the metric registry
 (:mod:`value_inertia.core.registry`).
 
 Models allow extra keys, so that a newer writer's additions survive an older
@@ -79,6 +83,11 @@ class _RegisteredMetrics(_Open):
         """The value of registered metric ``name`` (None when this result lacks it)."""
         found = getattr(self, name, None)
         return found if isinstance(found, float | int) and not isinstance(found, bool) else None
+
+    def interval(self, name: str) -> tuple[float | None, float | None] | None:
+        """The confidence interval ``<name>_ci`` of metric ``name`` (None when absent)."""
+        found = getattr(self, f"{name}_ci", None)
+        return (found[0], found[1]) if isinstance(found, list | tuple) and len(found) == 2 else None
 
 
 class GroupMetrics(_RegisteredMetrics):
@@ -262,12 +271,30 @@ def read_spend(path: Path) -> dict[str, Any]:
     return data
 
 
+#: what a reader of a result file tells the user to do about a missing, damaged or stale one
+REWRITE_HINT = "the analyze stage writes it (`dvc repro`)"
+
+
+def read_result(path: Path, model: type[M]) -> M:
+    """The one reader of result files: the JSON in ``path`` validated as ``model``.
+
+    A missing file, a damaged one (not JSON, e.g. cut short) and a stale one (JSON
+    that is not a valid ``model``: written by an older version, or not a result) are
+    each one :class:`InputError` line naming the file, what is wrong and
+    :data:`REWRITE_HINT`.
+    """
+    try:
+        return validate(model, read_json(path), str(path))
+    except InputError as exc:
+        raise InputError(f"{exc}; {REWRITE_HINT}") from None
+
+
 def read_metrics(path: Path) -> MetricsResult:
-    return validate(MetricsResult, read_json(path), str(path))
+    return read_result(path, MetricsResult)
 
 
 def read_clusters(path: Path) -> ClusterSummary:
-    return validate(ClusterSummary, read_json(path), str(path))
+    return read_result(path, ClusterSummary)
 
 
 def dump(result: BaseModel) -> dict[str, Any]:
@@ -275,7 +302,9 @@ def dump(result: BaseModel) -> dict[str, Any]:
     return result.model_dump(mode="json")
 
 
-def _write(result: BaseModel, path: Path) -> Path:
+def write_result(result: BaseModel, path: Path) -> Path:
+    """The one writer of result files: ``result`` as indented JSON, atomically, in the
+    model's field order (a NaN is an error: the models hold None for a missing number)."""
     text = json.dumps(dump(result), indent=2, allow_nan=False)
     write_text_atomic(text + "\n", Path(path))
     return Path(path)
@@ -286,7 +315,7 @@ def write_metrics(result: MetricsResult | dict[str, Any], path: Path) -> Path:
     model = (
         result if isinstance(result, MetricsResult) else validate(MetricsResult, result, "metrics")
     )
-    return _write(model, path)
+    return write_result(model, path)
 
 
 def write_clusters(result: ClusterSummary | dict[str, Any], path: Path) -> Path:
@@ -296,7 +325,7 @@ def write_clusters(result: ClusterSummary | dict[str, Any], path: Path) -> Path:
         if isinstance(result, ClusterSummary)
         else validate(ClusterSummary, result, "clusters")
     )
-    return _write(model, path)
+    return write_result(model, path)
 
 
 def json_ready(obj: Any, ndigits: int = 6) -> Any:

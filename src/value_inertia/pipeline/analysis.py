@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ from value_inertia.core.config import ConfigError, ModelParams, Params
 from value_inertia.core.naming import DEFAULT_VARIANT, ResultName, artifact_stem
 from value_inertia.core.protocol import protocol_for
 from value_inertia.core.registry import names as metric_names
-from value_inertia.core.results import ClusterSummary, json_ready, write_clusters, write_metrics
-from value_inertia.core.table_io import read_frame, write_table, write_text_atomic
+from value_inertia.core.results import ClusterSummary, write_clusters, write_metrics
+from value_inertia.core.table_io import read_frame, write_table
 from value_inertia.design.personas import load_schema
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.scoring.freshness import check_parsed_matches
@@ -112,16 +111,16 @@ def _write_variant_shifts(
     params: Params, model: ModelParams, q: Any, parsed: Any, root: Path, ml: Any
 ) -> Path:
     """``data/variants/<stem>.json`` and its figure: each other prompt variant of the
-    model against ``original`` (:mod:`value_inertia.analysis.variants`); a file with a note
+    model against ``original`` (:mod:`value_inertia.analysis.variants.report`); a file with a note
     when the model answers no other variant, so that DVC's output always exists."""
     # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis.plots import variants as variant_plots
-    from value_inertia.analysis.variants import (
+    from value_inertia.analysis.variants.report import (
         flatten_variant_report,
         shift_table,
         variant_report,
-        write_report,
     )
+    from value_inertia.analysis.variants.report_model import write_variant_report
 
     present: set[str] = set()
     if "variant" in parsed.columns:
@@ -144,7 +143,7 @@ def _write_variant_shifts(
         },
     )
     name = ResultName(model.name, q.id)
-    out = write_report(report, paths.variants_dir(root) / f"{name.stem}.json")
+    out = write_variant_report(report, paths.variants_dir(root) / f"{name.stem}.json")
     figure = variant_plots.plot_variant_shifts(
         {v: shift_table(report, v) for v in report.variants},
         paths.plots_dir(root) / name.file("variant_shift", ".png"),
@@ -256,6 +255,7 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
     # lazy: analysis loads scipy, matplotlib, sklearn (seconds), not needed before analyze
     from value_inertia.analysis.quality.position_bias import plot_position_bias
     from value_inertia.analysis.quality.report import quality_report
+    from value_inertia.analysis.quality.report_model import write_quality_report
 
     root = paths.project_root()
     model = params.model(model_name)
@@ -269,33 +269,32 @@ def run_quality(params: Params, model_name: str, questionnaire_id: str) -> Path:
         check_parsed_matches(partner, paths.parsed_path(partner_spec.name, root), q)
     a = params.analyze
     report = quality_report(
-        parsed, q, partner=partner, n_boot=a.bootstrap, confidence=a.confidence, seed=a.seed
-    )
-    body = json_ready(
-        {
-            "model": model.name,
-            "questionnaire": q.id,
-            "protocol_hash": protocol_for(params, model, q.id, DEFAULT_VARIANT, root).hash,
-            "partner": partner_spec.name if partner is not None and partner_spec else None,
-            **report,
-        }
+        parsed,
+        q,
+        model=model.name,
+        protocol_hash=protocol_for(params, model, q.id, DEFAULT_VARIANT, root).hash,
+        partner=partner,
+        partner_name=partner_spec.name if partner_spec else None,
+        n_boot=a.bootstrap,
+        confidence=a.confidence,
+        seed=a.seed,
     )
     stem = artifact_stem(model.name, q.id)
     out = paths.quality_dir(root) / f"{stem}.json"
     figure = paths.plots_dir(root) / f"{stem}__position_bias.png"
     logged = {"analyze": a.model_dump(), "questionnaire": q.id}
     with stage_run(
-        "quality", logged, model=model.name, questionnaire=q.id, protocol_hash=body["protocol_hash"]
+        "quality", logged, model=model.name, questionnaire=q.id, protocol_hash=report.protocol_hash
     ) as ml:
         ml.set_tag("questionnaire", q.id)
-        ml.set_tag("verdict", body["verdict"])
-        if body["protocol_hash"]:
-            ml.set_tag("protocol_hash", body["protocol_hash"])
-        write_text_atomic(json.dumps(body, indent=2) + "\n", out)
-        plot_position_bias(body["position"], figure, f"Position bias ({model.name}, {q.id})")
+        ml.set_tag("verdict", report.verdict)
+        if report.protocol_hash:
+            ml.set_tag("protocol_hash", report.protocol_hash)
+        write_quality_report(report, out)
+        plot_position_bias(report.position, figure, f"Position bias ({model.name}, {q.id})")
         ml.log_artifact(str(out), artifact_path="quality")
         ml.log_artifact(str(figure), artifact_path="figures")
-        numbers = {k: body.get(k) for k in metric_names("quality")}
+        numbers = report.figures(metric_names("quality"))
         ml.log_metrics({f"quality.{k}": v for k, v in numbers.items() if v is not None})
-    log.info("%s / %s: %s", model.name, q.id, body["verdict"])
+    log.info("%s / %s: %s", model.name, q.id, report.verdict)
     return out

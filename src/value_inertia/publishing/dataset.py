@@ -243,7 +243,9 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
         )
     for (model, questionnaire, variant), report in quality_reports.items():
         if (model, questionnaire, variant) in ids:
-            _write_json(report, file_of("quality/raw", model, questionnaire, variant, "json"))
+            path = file_of("quality/raw", model, questionnaire, variant, "json")
+            # validated on read; published with the keys the file has (no defaults added)
+            _write_json(report.model_dump(mode="json", exclude_unset=True), path)
     # each prompt variant against original (value_inertia.analysis.variants), validated
     for (model, questionnaire), variants in variant_reports.items():
         if (model, questionnaire, "original") in ids:

@@ -13,5 +13,7 @@ argument), assembled by :mod:`.report` for one (model, questionnaire):
 * :mod:`.attention`: catch items answered on the wrong side;
 * :mod:`.answers`: letter mass, parse rate, scale use (MRAT);
 * :mod:`.verdict`: the thresholds and the one-line verdict;
+* :mod:`.report_model`: the typed report (``data/quality/<stem>.json``), its reader
+  and writer;
 * :mod:`.inputs`: shared validation of arrays.
 """

@@ -9,7 +9,7 @@ explained variance of the answers into position and meaning,
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from value_inertia.analysis.quality.inputs import (
     finite,
     permutations,
 )
+from value_inertia.analysis.quality.report_model import PositionBias
 from value_inertia.core.registry import MetricSpec, register, register_metric
 from value_inertia.design.questionnaires import N_OPTIONS
 
@@ -215,7 +216,7 @@ def letter_preference(
     }
 
 
-def plot_position_bias(position: Mapping[str, Any] | None, path: str | Path, title: str) -> Path:
+def plot_position_bias(position: PositionBias | None, path: str | Path, title: str) -> Path:
     """Bar chart: pooled letter distribution of the shuffled variant vs 1/6.
 
     Without shuffled answers (``position`` None) the figure says so, so the
@@ -236,7 +237,7 @@ def plot_position_bias(position: Mapping[str, Any] | None, path: str | Path, tit
         )
         ax.set_axis_off()
     else:
-        dist = np.asarray(position["letter_distribution"], dtype=float)
+        dist = np.asarray(position.letter_distribution, dtype=float)
         colours = ["#c0392b" if i == int(np.argmax(dist)) else "#5d6d7e" for i in range(6)]
         ax.bar(list(LETTERS), dist, color=colours)
         ax.axhline(
@@ -245,7 +246,7 @@ def plot_position_bias(position: Mapping[str, Any] | None, path: str | Path, tit
         ax.set_ylim(0, max(0.5, float(dist.max()) * 1.15))
         ax.set_xlabel("option letter (shuffled variant)")
         ax.set_ylabel("share of answers")
-        pref = position.get("letter_preference")
+        pref = position.letter_preference
         pref_txt = "n/a" if not finite(pref) else f"{pref:.2f}"
         ax.legend(loc="upper right", frameon=False, title=f"letter preference {pref_txt}")
     ax.set_title(title)

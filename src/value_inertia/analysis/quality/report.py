@@ -1,4 +1,8 @@
-"""The quality report of one (model, questionnaire): every check, the verdict."""
+"""The quality report of one (model, questionnaire): every check, the verdict.
+
+Each check's pure function gives its numbers; they are assembled here into the typed
+:class:`~.report_model.QualityReport` (the file ``data/quality/<stem>.json``).
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,17 @@ from value_inertia.analysis.quality.position_bias import (
     position_effects,
 )
 from value_inertia.analysis.quality.reliability import MIN_PERSONAS, ipsatize, reliability
+from value_inertia.analysis.quality.report_model import (
+    Attention,
+    Debiasing,
+    ModeAgreement,
+    PositionBias,
+    QualityReport,
+    Reliability,
+)
 from value_inertia.analysis.quality.verdict import THRESHOLDS, verdict
 from value_inertia.core.protocol import answer_mode
+from value_inertia.core.results import json_ready
 from value_inertia.design.questionnaires import Questionnaire
 
 
@@ -39,7 +52,7 @@ def _usable(frame: pd.DataFrame) -> np.ndarray:
     return np.isfinite(probs).all(axis=1) & (np.nan_to_num(probs).sum(axis=1) > 0)
 
 
-def _position_section(rows: pd.DataFrame, seed: int) -> dict[str, Any] | None:
+def _position_section(rows: pd.DataFrame, seed: int) -> PositionBias | None:
     """Position effects, letter preference and letter prior of the shuffled answers."""
     if rows.empty or "letter_ratings" not in rows.columns:
         return None
@@ -49,17 +62,20 @@ def _position_section(rows: pd.DataFrame, seed: int) -> dict[str, Any] | None:
     p = rows[P_COLUMNS].to_numpy(dtype=float)
     perm = np.asarray([list(r) for r in rows["letter_ratings"]], dtype=int)
     q = letter_probabilities(p, perm)
-    section = position_effects(q, perm, rows["item"].astype(int).tolist())
     preference = letter_preference(q, perm, seed=seed)
-    section["letter_preference"] = preference["letter_preference"]
-    section["letter_preference_detail"] = preference
-    section["letter_prior"] = estimate_letter_prior(q).tolist()
-    return section
+    return PositionBias.model_validate(
+        {
+            **position_effects(q, perm, rows["item"].astype(int).tolist()),
+            "letter_preference": preference["letter_preference"],
+            "letter_preference_detail": preference,
+            "letter_prior": estimate_letter_prior(q).tolist(),
+        }
+    )
 
 
 def _debiased_section(
     original: pd.DataFrame, questionnaire: Questionnaire, prior: list[float]
-) -> dict[str, Any] | None:
+) -> Debiasing | None:
     """Per dimension: raw and letter-prior-debiased inertia of the result's own answers."""
     rows = original.loc[original["condition"] == "persona"]
     rows = rows.loc[_usable(rows)]
@@ -84,19 +100,21 @@ def _debiased_section(
             "debiased_inertia": inertia_index(deb),
             "distribution": deb.tolist(),
         }
-    return {
-        "inertia": mean_of([v["inertia"] for v in dims.values()]),
-        "debiased_inertia": mean_of([v["debiased_inertia"] for v in dims.values()]),
-        "letter_prior": list(prior),
-        "dimensions": dims,
-    }
+    return Debiasing.model_validate(
+        {
+            "inertia": mean_of([v["inertia"] for v in dims.values()]),
+            "debiased_inertia": mean_of([v["debiased_inertia"] for v in dims.values()]),
+            "letter_prior": list(prior),
+            "dimensions": dims,
+        }
+    )
 
 
-def _attention_section(original: pd.DataFrame, questionnaire: Questionnaire) -> dict[str, Any]:
+def _attention_section(original: pd.DataFrame, questionnaire: Questionnaire) -> Attention:
     """Catch answers on the wrong side; status "none" / "not measured" / "measured"."""
     catch = {it.number: it.expected for it in questionnaire.items if it.catch}
     if not catch:
-        return {"status": "none", "wrong_share": None}
+        return Attention(status="none", wrong_share=None)
     expected = {n: e for n, e in catch.items() if e is not None}
     rows = original.loc[
         (original["condition"] == "persona") & original["item"].astype(int).isin(expected)
@@ -104,12 +122,12 @@ def _attention_section(original: pd.DataFrame, questionnaire: Questionnaire) -> 
     rows = rows.loc[_usable(rows)]
     if rows.empty:
         why = "no expected answer in the questionnaire" if not expected else "no usable answer"
-        return {"status": "not measured", "wrong_share": None, "note": why}
+        return Attention(status="not measured", wrong_share=None, note=why)
     items = rows["item"].astype(int).tolist()
     out = catch_wrong_share(
         rows[P_COLUMNS].to_numpy(dtype=float), [expected[i] for i in items], items
     )
-    return {"status": "measured", **out}
+    return Attention.model_validate({"status": "measured", **out})
 
 
 def _agreement_section(
@@ -118,7 +136,7 @@ def _agreement_section(
     n_boot: int,
     confidence: float,
     rng: np.random.Generator,
-) -> dict[str, Any] | None:
+) -> ModeAgreement | None:
     if own.empty or partner.empty:
         return None
     own_mode, partner_mode = (answer_mode(str(t["mode"].iloc[0])) for t in (own, partner))
@@ -135,8 +153,10 @@ def _agreement_section(
         return None
     probs = lp_mean.loc[matched["prompt_id"]].to_numpy(dtype=float)
     groups = matched["persona_id"].fillna("(baseline)").astype(str).tolist()
-    return mode_agreement(
-        probs, matched["rating"].astype(int).to_numpy(), groups, n_boot, confidence, rng
+    return ModeAgreement.model_validate(
+        mode_agreement(
+            probs, matched["rating"].astype(int).to_numpy(), groups, n_boot, confidence, rng
+        )
     )
 
 
@@ -144,24 +164,29 @@ def quality_report(
     parsed: pd.DataFrame,
     questionnaire: Questionnaire,
     *,
+    model: str,
+    protocol_hash: str | None = None,
     partner: pd.DataFrame | None = None,
+    partner_name: str | None = None,
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
     min_personas: int = MIN_PERSONAS,
-) -> dict[str, Any]:
-    """The quality report of one model's answers to ``questionnaire``.
+) -> QualityReport:
+    """The quality report of ``model``'s answers to ``questionnaire``.
 
     ``parsed`` is the model's parsed table (``variant`` column optional:
     missing means all rows are ``original``; position bias and the letter
     prior need ``variant == "shuffled"`` rows with ``letter_ratings``).
     ``partner`` is the parsed table of the same model file run in the other
-    mode (or None). Reliability (on ipsatized scores, from ``min_personas``
+    mode (or None), ``partner_name`` its name (recorded when ``partner`` is given).
+    Reliability (on ipsatized scores, from ``min_personas``
     on), scale use, parse rate, letter mass, attention checks and the
     debiased inertia use the ``original`` variant's persona rows; position
     bias and the letter prior the ``shuffled`` rows; agreement the
     ``original`` rows of both tables matched by ``prompt_id``.
-    Returns a JSON-ready dict (NaN -> None is left to the caller).
+    Returns the report as written: numbers rounded to 6 digits, NaN as None
+    (:func:`value_inertia.core.results.json_ready`).
     """
     missing = [
         c
@@ -181,12 +206,14 @@ def quality_report(
         if matrix.shape[1] >= 2
         else matrix
     )
-    dims: dict[str, Any] = {}
+    dims: dict[str, Reliability] = {}
     for d, nums in questionnaire.dimensions.items():
         cols = [n for n in sorted(nums) if n in ipsatized.columns]
         if len(cols) < 2:
             continue
-        dims[d] = reliability(ipsatized[cols].to_numpy(), n_boot, confidence, rng, min_personas)
+        dims[d] = Reliability.model_validate(
+            reliability(ipsatized[cols].to_numpy(), n_boot, confidence, rng, min_personas)
+        )
     scale = scale_use(matrix.to_numpy()) if matrix.shape[1] >= 2 else {}
     parse = parse_summary(
         original["rating"].to_numpy(dtype=float, na_value=np.nan),
@@ -199,7 +226,7 @@ def quality_report(
 
     position = _position_section(_variant_rows(rows, "shuffled"), seed)
     debiased = (
-        _debiased_section(original, questionnaire, position["letter_prior"]) if position else None
+        _debiased_section(original, questionnaire, position.letter_prior) if position else None
     )
     attention = _attention_section(original, questionnaire)
     agreement = None
@@ -208,42 +235,47 @@ def quality_report(
         agreement = _agreement_section(original, other, n_boot, confidence, rng)
 
     summary: dict[str, Any] = {
-        "alpha": mean_of([v["alpha"] for v in dims.values()]),
-        "omega": mean_of([v["omega"] for v in dims.values()]),
-        "position_bias": position["position_share"] if position else None,
-        "top_letter_share": position["top_letter_share"] if position else None,
-        "letter_preference": position["letter_preference"] if position else None,
-        "debiased_inertia": debiased["debiased_inertia"] if debiased else None,
-        "agreement": agreement["agreement"] if agreement else None,
-        "expected_agreement": agreement["expected_agreement"] if agreement else None,
-        "agreement_jsd": agreement["jsd"] if agreement else None,
-        "inertia_difference": agreement["inertia_difference"] if agreement else None,
+        "alpha": mean_of([v.alpha for v in dims.values()]),
+        "omega": mean_of([v.omega for v in dims.values()]),
+        "position_bias": position.position_share if position else None,
+        "top_letter_share": position.top_letter_share if position else None,
+        "letter_preference": position.letter_preference if position else None,
+        "debiased_inertia": debiased.debiased_inertia if debiased else None,
+        "agreement": agreement.agreement if agreement else None,
+        "expected_agreement": agreement.expected_agreement if agreement else None,
+        "agreement_jsd": agreement.jsd if agreement else None,
+        "inertia_difference": agreement.inertia_difference if agreement else None,
         "letter_mass": letter_mass,
         "parse_rate": parse["parse_rate"],
         "mrat_mean": scale.get("mrat_mean"),
         "mrat_sd": scale.get("mrat_sd"),
         "acquiescence": scale.get("acquiescence"),
-        "catch_wrong_share": attention.get("wrong_share"),
+        "catch_wrong_share": attention.wrong_share,
     }
     checks = {
         **summary,
         "n_personas": int(matrix.shape[0]),
-        "mode_shortfall_significant": agreement["shortfall_significant"] if agreement else None,
-        "catch_status": attention["status"],
+        "mode_shortfall_significant": agreement.shortfall_significant if agreement else None,
+        "catch_status": attention.status,
     }
-    return {
+    report = {
+        "model": model,
+        "questionnaire": questionnaire.id,
+        "protocol_hash": protocol_hash,
+        "partner": partner_name if partner is not None else None,
         "mode": mode,
         "verdict": verdict(checks, {"min_personas": min_personas}),
         **summary,
         "thresholds": {**THRESHOLDS, "min_personas": min_personas},
-        "dimensions": dims,
+        "dimensions": {d: v.model_dump() for d, v in dims.items()},
         "reliability_scores": "ipsatized (MRAT-centred)",
-        "position": position,
-        "debiased": debiased,
-        "mode_agreement": agreement,
-        "attention": attention,
+        "position": position.model_dump() if position else None,
+        "debiased": debiased.model_dump() if debiased else None,
+        "mode_agreement": agreement.model_dump() if agreement else None,
+        "attention": attention.model_dump(),
         "parse_reasons": parse["reasons"],
         "n_answers": parse["n_answers"],
         "n_personas": int(matrix.shape[0]),
         "bootstrap": {"n_boot": n_boot, "confidence": confidence, "seed": seed},
     }
+    return QualityReport.model_validate(json_ready(report))

@@ -9,6 +9,8 @@ from typing import Any
 import pandas as pd
 
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
+from value_inertia.analysis.quality.report_model import QualityReport
+from value_inertia.analysis.variants.report_model import VariantReport
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT
@@ -62,7 +64,7 @@ def _row(
     m: MetricsResult,
     cluster: ClusterSummary | None,
     spec: Mapping[str, Any] | None,
-    quality: Mapping[str, Any] | None,
+    quality: QualityReport | None,
     spend: Mapping[str, Any] | None,
     params_hash: str,
     date: str,
@@ -139,9 +141,9 @@ def build_leaderboard(
     rank_by: str,
     date: str,
     *,
-    quality: Mapping[Key, Mapping[str, Any]] | None = None,
+    quality: Mapping[Key, QualityReport] | None = None,
     spend: Mapping[str, Mapping[str, Any]] | None = None,
-    variants: Mapping[tuple[str, str], Any] | None = None,
+    variants: Mapping[tuple[str, str], VariantReport | Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """One row per (model, questionnaire, variant), ranked within its protocol.
 

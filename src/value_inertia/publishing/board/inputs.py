@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from value_inertia.analysis.variants import VariantReport, leaderboard_columns, read_report
+from value_inertia.analysis.quality.report_model import QualityReport, read_quality_report
+from value_inertia.analysis.variants.report import leaderboard_columns
+from value_inertia.analysis.variants.report_model import VariantReport, read_variant_report
 from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT, parse_artifact_name
 from value_inertia.core.paths import (
@@ -28,32 +30,32 @@ from value_inertia.publishing.board.columns import (
 )
 
 
-def quality_columns(quality: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The board's columns from one quality report (:data:`QUALITY_NUMBERS` and ``verdict``)."""
-    quality = quality or {}
+def quality_columns(report: QualityReport | None) -> dict[str, Any]:
+    """The board's quality columns (:data:`QUALITY_NUMBERS` and ``verdict``) of a typed
+    quality report (all None without one)."""
+    numbers = report.figures(QUALITY_NUMBERS) if report else {}
     return {
-        **{name: number(quality.get(name)) for name in QUALITY_NUMBERS},
-        "verdict": quality.get("verdict") if isinstance(quality.get("verdict"), str) else None,
+        **{name: number(numbers.get(name)) for name in QUALITY_NUMBERS},
+        "verdict": report.verdict if report else None,
     }
 
 
-def variant_columns(report: Any, source: str) -> dict[str, Any]:
+def variant_columns(report: VariantReport | Mapping[str, Any], source: str) -> dict[str, Any]:
     """``shift_inertia_<variant>`` (+ ``_low`` / ``_high``) of a variants report."""
     if not isinstance(report, VariantReport):
         report = validate(VariantReport, dict(report), source)
     return {k: number(v) for k, v in leaderboard_columns(report, VARIANT_SHIFT_METRICS).items()}
 
 
-def load_variant_reports(root: Path) -> dict[tuple[str, str], Any]:
-    """Prompt-variant reports (``data/variants/<stem>.json``) by (model, questionnaire).
-
-    Optional; a damaged or invalid file is an :class:`~value_inertia.core.errors.InputError`
-    naming it.
+def load_variant_reports(root: Path) -> dict[tuple[str, str], VariantReport]:
+    """Prompt-variant reports (``data/variants/<stem>.json``) by (model, questionnaire),
+    typed; optional. A damaged or stale (invalid) file is an
+    :class:`~value_inertia.core.errors.InputError` naming it.
     """
-    out: dict[tuple[str, str], Any] = {}
+    out: dict[tuple[str, str], VariantReport] = {}
     vdir = variants_dir(Path(root))
     for path in _result_files(vdir) if vdir.is_dir() else []:
-        report = read_report(path)
+        report = read_variant_report(path)
         out[(report.model, report.questionnaire)] = report
     return out
 
@@ -102,34 +104,29 @@ def load_inputs(root: Path) -> tuple[list[dict], list[dict], dict[str, dict]]:
     return metrics, clusters, models
 
 
-def load_quality_reports(root: Path) -> dict[Key, dict[str, Any]]:
-    """Quality reports (``data/quality/<stem>.json``) by (model, questionnaire, variant);
-    optional. A damaged file is an :class:`~value_inertia.core.errors.InputError` naming it."""
-    quality: dict[Key, dict[str, Any]] = {}
+def load_quality_reports(root: Path) -> dict[Key, QualityReport]:
+    """Quality reports (``data/quality/<stem>.json``) by (model, questionnaire, variant),
+    typed (the variant from the file name); optional. A damaged or invalid file is an
+    :class:`~value_inertia.core.errors.InputError` naming it."""
+    quality: dict[Key, QualityReport] = {}
     qdir = quality_dir(Path(root))
     for path in _result_files(qdir) if qdir.is_dir() else []:
-        data = read_json(path)
-        if not isinstance(data, dict):
-            continue
         try:
             name, _ = parse_artifact_name(path.stem)
         except ValueError:
             continue
-        model = str(data.get("model") or name.model)
-        questionnaire = str(data.get("questionnaire") or name.questionnaire)
-        variant = str(data.get("variant") or name.variant)
-        quality[(model, questionnaire, variant)] = data
+        report = read_quality_report(path)
+        quality[(report.model, report.questionnaire, name.variant)] = report
     return quality
 
 
 def load_extras(
     root: Path,
-) -> tuple[dict[Key, dict[str, Any]], dict[str, dict[str, Any]]]:
+) -> tuple[dict[Key, QualityReport], dict[str, dict[str, Any]]]:
     """Quality reports by (model, questionnaire, variant) and spend records by model.
 
-    ``data/quality/<stem>.json`` (keys include model, questionnaire, verdict,
-    alpha, position_bias, agreement) and ``data/spend/<model>.json`` (model,
-    tokens_in, tokens_out, cost_usd); both optional. A damaged file is an
+    ``data/quality/<stem>.json`` (:class:`QualityReport`) and ``data/spend/<model>.json``
+    (model, tokens_in, tokens_out, cost_usd); both optional. A damaged file is an
     :class:`~value_inertia.core.errors.InputError` naming it.
     """
     quality = load_quality_reports(root)

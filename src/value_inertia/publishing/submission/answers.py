@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from value_inertia.analysis.variants.report_model import VariantReport
 from value_inertia.publishing.tables.identity import result_file
 
 
@@ -32,14 +33,16 @@ def variants_file(row: Mapping[str, Any]) -> str:
     )
 
 
-def variant_answer_files(row: Mapping[str, Any], report: Any, files: Iterable[str]) -> list[str]:
+def variant_answer_files(
+    row: Mapping[str, Any], report: VariantReport | None, files: Iterable[str]
+) -> list[str]:
     """The parsed answer files of every variant a variant report compares: each variant's
     file under its own protocol when it is a result of its own, else under the original's."""
     present = set(files)
     found = []
-    variants = (report or {}).get("variants") or {}
+    variants = report.variants if report else {}
     wanted = [("original", row.get("protocol_hash"))]
-    wanted += [(v, (m or {}).get("protocol_hash")) for v, m in variants.items()]
+    wanted += [(v, m.protocol_hash) for v, m in variants.items()]
     for variant, protocol in wanted:
         for proto in dict.fromkeys([protocol, row.get("protocol_hash")]):
             rel = result_file(

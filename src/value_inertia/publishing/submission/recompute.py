@@ -21,7 +21,8 @@ import pandas as pd
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
 from value_inertia.analysis.analyze import analyze
 from value_inertia.analysis.quality.report import quality_report
-from value_inertia.analysis.variants import VariantReport, flatten_variant_report, variant_report
+from value_inertia.analysis.variants.report import flatten_variant_report, variant_report
+from value_inertia.analysis.variants.report_model import VariantReport
 from value_inertia.core import paths
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.protocol import file_digest, protocol_hash
@@ -254,30 +255,34 @@ def check_quality(
 ) -> list[Problem]:
     """The quality row's point figures, counts and verdict match a recomputed report."""
     report = quality_report(
-        parsed, q, partner=partner, n_boot=N_BOOT, confidence=CONFIDENCE, seed=SEED
+        parsed,
+        q,
+        model=str(row.get("model") or "submitted"),
+        partner=partner,
+        n_boot=N_BOOT,
+        confidence=CONFIDENCE,
+        seed=SEED,
     )
+    recomputed: dict[str, Any] = {
+        **report.figures(metric_registry.names("quality")),
+        "n_answers": report.n_answers,
+        "n_personas": report.n_personas,
+    }
     problems = []
-    for name in (*metric_registry.names("quality"), "n_answers", "n_personas"):
-        if name in row and not close(row.get(name), report.get(name), tol):
-            problems.append(
-                {"metric": name, "submitted": row.get(name), "recomputed": report.get(name)}
-            )
-    if "verdict" in row and row.get("verdict") != report.get("verdict"):
+    for name, value in recomputed.items():
+        if name in row and not close(row.get(name), value, tol):
+            problems.append({"metric": name, "submitted": row.get(name), "recomputed": value})
+    if "verdict" in row and row.get("verdict") != report.verdict:
         problems.append(
-            {
-                "metric": "verdict",
-                "submitted": row.get("verdict"),
-                "recomputed": report.get("verdict"),
-            }
+            {"metric": "verdict", "submitted": row.get("verdict"), "recomputed": report.verdict}
         )
     return problems
 
 
 def check_variant_report(
-    report: Mapping[str, Any], parsed: pd.DataFrame, q: Questionnaire, tol: float = TOL
+    submitted: VariantReport, parsed: pd.DataFrame, q: Questionnaire, tol: float = TOL
 ) -> list[Problem]:
     """The variant report re-computes with its own bootstrap settings (intervals included)."""
-    submitted = VariantReport.model_validate(report)
     again = variant_report(
         parsed,
         q,

@@ -35,8 +35,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from value_inertia.analysis.variants.report_model import VariantReport
 from value_inertia.core.config import NAME_PATTERN
 from value_inertia.core.errors import UserError
+from value_inertia.core.results import validate
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing.push import hub_api, lfs_transfers
 from value_inertia.publishing.submission import recompute as rc
@@ -238,7 +240,9 @@ def _partner_answers(name: Any, row: Mapping[str, Any], inputs: _Inputs) -> pd.D
     return None if twin.empty else inputs.parsed(twin.iloc[0].to_dict())
 
 
-def _variant_answers(row: Mapping[str, Any], report: Any, inputs: _Inputs) -> pd.DataFrame | None:
+def _variant_answers(
+    row: Mapping[str, Any], report: VariantReport, inputs: _Inputs
+) -> pd.DataFrame | None:
     frames = [
         inputs.head.frame(f) for f in variant_answer_files(row, report, inputs.head.blob_ids())
     ]
@@ -250,11 +254,12 @@ def _check_variants(key: dict[str, Any], row: dict[str, Any], q: Any, inputs: _I
     if str(row.get("variant")) != "original":
         return
     rel = variants_file(row)
-    report = inputs.head.json(rel)
-    if report is None:
+    data = inputs.head.json(rel)
+    if data is None:
         return
     inputs.v.checks["variants"].checked += 1
     try:
+        report = validate(VariantReport, data, rel)
         problems = rc.check_variant_report(report, _variant_answers(row, report, inputs), q, tol)
     except DATA_ERRORS as exc:
         problems = [{"problem": f"cannot recompute: {exc}"}]

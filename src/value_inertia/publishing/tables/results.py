@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from value_inertia.analysis.quality.report_model import QualityReport
+from value_inertia.analysis.variants.report_model import VariantReport
 from value_inertia.core.config import Params
 from value_inertia.publishing.board.build import build_leaderboard
 from value_inertia.publishing.privacy import scrub
@@ -18,7 +20,12 @@ from value_inertia.publishing.tables.public import (
     protocol_of,
     public_model,
 )
-from value_inertia.publishing.tables.rows import QUALITY_COLUMNS, ci_end, is_missing
+from value_inertia.publishing.tables.rows import (
+    QUALITY_COLUMNS,
+    ci_end,
+    is_missing,
+    quality_column_values,
+)
 
 
 def results_frame(
@@ -27,10 +34,10 @@ def results_frame(
     params: Params,
     provenance: Mapping[str, Any],
     date: str,
-    quality: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
+    quality: Mapping[tuple[str, str, str], QualityReport] | None = None,
     *,
     weights: Mapping[str, str | None] | None = None,
-    variants: Mapping[tuple[str, str], Any] | None = None,
+    variants: Mapping[tuple[str, str], VariantReport] | None = None,
     spend: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """The board's rows of this run: one per (model, questionnaire, variant), public only.
@@ -128,7 +135,7 @@ def results_frame(
         for before, model, q, variant in zip(
             old, board["model"], board["questionnaire"], extra["variant"], strict=True
         ):
-            value = (quality.get((model, q, variant)) or {}).get(key)
+            value = quality_column_values(quality.get((model, q, variant)))[key]
             fresh = value if isinstance(value, str | int | float) else None
             values.append(before if not is_missing(before) else fresh)
         if key in board.columns or any(v is not None for v in values):

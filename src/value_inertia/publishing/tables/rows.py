@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
+from value_inertia.analysis.quality.report_model import QualityReport
 from value_inertia.core import registry as metric_registry
 from value_inertia.publishing.tables.merge import CLUSTER_KEY, RESULT_KEY
 
@@ -189,6 +190,14 @@ def cluster_rows(
 
 QUALITY_COLUMNS = ("verdict", "alpha", "omega", "position_bias", "agreement", "debiased_inertia")
 
+
+def quality_column_values(report: QualityReport | None) -> dict[str, Any]:
+    """The :data:`QUALITY_COLUMNS` of a board row from its quality report (None without)."""
+    if report is None:
+        return dict.fromkeys(QUALITY_COLUMNS)
+    return {"verdict": report.verdict, **report.figures(QUALITY_COLUMNS[1:])}
+
+
 # the quality report's single figures: every metric registered for the quality scope
 _QUALITY_FIGURES = tuple(metric_registry.names("quality"))
 
@@ -232,52 +241,49 @@ QUALITY_SCHEMA = pa.schema(
 
 
 def quality_rows(
-    reports: Mapping[tuple[str, str, str], Mapping[str, Any]],
+    reports: Mapping[tuple[str, str, str], QualityReport],
     ids: Mapping[tuple[str, str, str], Mapping[str, str]],
 ) -> list[dict[str, Any]]:
     """One row per quality report of a result on the board (``ids``: its ``model_key`` and
     ``protocol_hash`` by (model, questionnaire, variant)); per-dimension alpha and omega with
     their CIs, parse reasons and the verdict thresholds as nested lists."""
     rows = []
-    for (model, questionnaire, variant), r in sorted(reports.items()):
+    for (model, questionnaire, variant), r in sorted(reports.items(), key=lambda kv: kv[0]):
         if (model, questionnaire, variant) not in ids:
             continue
-        diff_ci = (r.get("mode_agreement") or {}).get("inertia_difference_ci")
-        dimensions = []
-        for name, d in (r.get("dimensions") or {}).items():
-            dimensions.append(
-                {
-                    "dimension": name,
-                    "alpha": d.get("alpha"),
-                    "alpha_ci_low": ci_end(d.get("alpha_ci"), 0),
-                    "alpha_ci_high": ci_end(d.get("alpha_ci"), 1),
-                    "omega": d.get("omega"),
-                    "omega_ci_low": ci_end(d.get("omega_ci"), 0),
-                    "omega_ci_high": ci_end(d.get("omega_ci"), 1),
-                    "n_items": d.get("n_items"),
-                    "n_personas": d.get("n_personas"),
-                }
-            )
+        diff_ci = r.mode_agreement.inertia_difference_ci if r.mode_agreement else None
+        dimensions = [
+            {
+                "dimension": name,
+                "alpha": d.alpha,
+                "alpha_ci_low": ci_end(d.alpha_ci, 0),
+                "alpha_ci_high": ci_end(d.alpha_ci, 1),
+                "omega": d.omega,
+                "omega_ci_low": ci_end(d.omega_ci, 0),
+                "omega_ci_high": ci_end(d.omega_ci, 1),
+                "n_items": d.n_items,
+                "n_personas": d.n_personas,
+            }
+            for name, d in r.dimensions.items()
+        ]
         rows.append(
             {
                 "model": model,
                 **ids[(model, questionnaire, variant)],
                 "questionnaire": questionnaire,
                 "variant": variant,
-                "mode": r.get("mode"),
-                "partner": r.get("partner"),
-                "verdict": r.get("verdict"),
-                **{name: r.get(name) for name in _QUALITY_FIGURES},
+                "mode": r.mode,
+                "partner": r.partner,
+                "verdict": r.verdict,
+                **r.figures(_QUALITY_FIGURES),
                 "inertia_difference_ci_low": ci_end(diff_ci, 0),
                 "inertia_difference_ci_high": ci_end(diff_ci, 1),
-                "n_answers": r.get("n_answers"),
-                "n_personas": r.get("n_personas"),
+                "n_answers": r.n_answers,
+                "n_personas": r.n_personas,
                 "dimensions": dimensions,
-                "parse_reasons": [
-                    {"reason": k, "n": int(v)} for k, v in (r.get("parse_reasons") or {}).items()
-                ],
+                "parse_reasons": [{"reason": k, "n": int(v)} for k, v in r.parse_reasons.items()],
                 "thresholds": [
-                    {"name": k, "value": float(v)} for k, v in (r.get("thresholds") or {}).items()
+                    {"name": k, "value": float(v)} for k, v in r.thresholds.model_dump().items()
                 ],
             }
         )

@@ -18,30 +18,27 @@ all of them):
   ``(1 -+ c) / 2`` quantiles of the ``Delta*`` draws (likewise the CI of each
   variant's own values). Baselines are not resampled (they have no persona).
 
-:func:`variant_shifts` is the pure computation; :func:`variant_report` wraps it in
-the file ``data/variants/<stem>.json`` (:class:`VariantReport`) and
-:func:`flatten_variant_report` names its numbers for MLflow from the metric registry.
+:func:`variant_shifts` is the pure computation (a
+:class:`~value_inertia.analysis.variants.report_model.VariantShifts`);
+:mod:`value_inertia.analysis.variants.report` wraps it in the file.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from value_inertia.analysis.matrix import P_COLUMNS, select_rows
 from value_inertia.analysis.stats import keyed_rng, percentile_interval, resample_counts
+from value_inertia.analysis.variants.report_model import VariantShifts
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.naming import DEFAULT_VARIANT
 from value_inertia.core.registry import MetricSpec
-from value_inertia.core.results import json_ready, read_json, validate
-from value_inertia.core.table_io import write_text_atomic
+from value_inertia.core.results import json_ready
 from value_inertia.design.questionnaires import N_OPTIONS, Questionnaire
 
 Json = dict[str, Any]
@@ -61,62 +58,6 @@ for _base in METRICS:
             ("variant",),
         )
     )
-
-
-# --------------------------------------------------------------------------- the contract
-
-
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-def _no_interval() -> list[float | None]:
-    return [None, None]
-
-
-class Values(_Open):
-    """Inertia and steerability (or their shifts) with CIs ``[low, high]``."""
-
-    inertia: float | None = None
-    inertia_ci: list[float | None] = Field(default_factory=_no_interval)
-    steerability: float | None = None
-    steerability_ci: list[float | None] = Field(default_factory=_no_interval)
-
-
-class Shift(_Open):
-    overall: Values = Field(default_factory=Values)
-    dimensions: dict[str, Values] = Field(default_factory=dict)
-
-
-class VariantMetrics(_Open):
-    """One variant's values; ``shift`` against the reference (None for the reference)."""
-
-    variant: str
-    protocol_hash: str | None = None
-    n_personas: int = 0
-    parse_rate: float | None = None
-    overall: Values = Field(default_factory=Values)
-    dimensions: dict[str, Values] = Field(default_factory=dict)
-    shift: Shift | None = None
-
-
-class VariantReport(_Open):
-    """``data/variants/<stem>.json``: ``variants`` is empty (and ``note`` says why) when
-    the model answers no other variant of this questionnaire."""
-
-    model: str
-    questionnaire: str
-    reference: str = DEFAULT_VARIANT
-    protocol_hash: str | None = None
-    note: str | None = None
-    n_boot: int = 0
-    confidence: float = 0.95
-    seed: int = 0
-    original: VariantMetrics | None = None
-    variants: dict[str, VariantMetrics] = Field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- pure parts
 
 
 def inertia_of_sums(sums: np.ndarray) -> np.ndarray:
@@ -234,18 +175,19 @@ def variant_shifts(
     seed: int,
     variants: Sequence[str] | None = None,
     reference: str = DEFAULT_VARIANT,
-) -> Json:
+) -> VariantShifts:
     """Each variant's inertia and steerability and its shift against ``reference``.
 
     ``parsed``: one model's parsed table with a ``variant`` column (rows of other
     questionnaires are ignored); ``variants``: the variants to compare (default:
     every variant in the table other than ``reference``). Formulas and the paired
-    bootstrap: see the module docstring. Returns ``{"reference": block,
-    "variants": {v: block + "shift"}}`` where a block has variant, n_personas
-    (paired personas), parse_rate, overall and dimensions (each ``inertia``,
-    ``inertia_ci``, ``steerability``, ``steerability_ci``), and ``shift`` the same
-    shape for ``M_v - M_reference``. CIs are ``[None, None]`` with fewer than two
-    paired personas or ``n_boot < 1``. A variant without rows is a ValueError.
+    bootstrap: see the module docstring. Returns the ``reference`` block and one
+    block per variant in ``variants``; a block has variant, n_personas (paired
+    personas), parse_rate, overall and dimensions (each ``inertia``, ``inertia_ci``,
+    ``steerability``, ``steerability_ci``), and a variant's ``shift`` the same shape
+    for ``M_v - M_reference``. CIs are ``[None, None]`` with fewer than two paired
+    personas or ``n_boot < 1``. Numbers rounded to 6 digits, NaN as None. A variant
+    without rows is a ValueError.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -268,7 +210,8 @@ def variant_shifts(
 
     ref_rows = selected[reference]
     ref_base = _baselines(ref_rows, questionnaire)
-    out: Json = {"reference": None, "variants": {}}
+    reference_block: Json | None = None
+    blocks: dict[str, Json] = {}
     for v in wanted:
         rows = selected[v]
         ids = sorted(persona_ids(ref_rows) & persona_ids(rows))
@@ -293,168 +236,30 @@ def variant_shifts(
                 var_base,
             )
             shift_draws = {k: var_draws[k] - ref_draws[k] for k in var_draws}
-        if out["reference"] is None:
-            out["reference"] = _variant_block(reference, ref_rows, ids, ref_point, ref_draws)
-        block = _variant_block(v, rows, ids, var_point, var_draws)
-        block["shift"] = _block(shift_point, shift_draws, dims, confidence)
-        out["variants"][v] = block
-    if out["reference"] is None:  # nothing to compare: the reference's values alone
+        if reference_block is None:
+            values = _block(ref_point, ref_draws, dims, confidence)
+            reference_block = _variant_block(reference, ref_rows, ids, values)
+        blocks[v] = {
+            **_variant_block(v, rows, ids, _block(var_point, var_draws, dims, confidence)),
+            "shift": _block(shift_point, shift_draws, dims, confidence),
+        }
+    if reference_block is None:  # nothing to compare: the reference's values alone
         ids = sorted(persona_ids(ref_rows))
         point = _stats(_persona_sums(ref_rows, questionnaire, ids).sum(axis=0), ref_base)
-        out["reference"] = _variant_block(reference, ref_rows, ids, point, None)
-
-    # the CIs need ``confidence`` and the dimension names: filled in here
-    for block in [out["reference"], *out["variants"].values()]:
-        draws = block.pop("_draws")
-        block.update(_block(block.pop("_point"), draws, dims, confidence))
-    return json_ready(out)
+        values = _block(point, None, dims, confidence)
+        reference_block = _variant_block(reference, ref_rows, ids, values)
+    return VariantShifts.model_validate(
+        json_ready({"reference": reference_block, "variants": blocks})
+    )
 
 
-def _variant_block(
-    variant: str,
-    rows: pd.DataFrame,
-    ids: list[str],
-    point: dict[str, np.ndarray],
-    draws: dict[str, np.ndarray] | None,
-) -> Json:
+def _variant_block(variant: str, rows: pd.DataFrame, ids: list[str], values: Json) -> Json:
+    """One variant's identity, paired personas and parse rate, with its ``values``
+    (overall and dimensions, from :func:`_block`)."""
     persona = rows.loc[rows["condition"] == "persona"]
     return {
         "variant": variant,
         "n_personas": len(ids),
         "parse_rate": float(persona["ok"].mean()) if len(persona) else None,
-        "_point": point,
-        "_draws": draws,
+        **values,
     }
-
-
-# --------------------------------------------------------------------------- the file
-
-
-def variant_report(
-    parsed: pd.DataFrame,
-    questionnaire: Questionnaire,
-    model: str,
-    *,
-    n_boot: int,
-    confidence: float,
-    seed: int,
-    variants: Sequence[str] | None = None,
-    protocols: Mapping[str, Any] | None = None,
-    reference: str = DEFAULT_VARIANT,
-) -> VariantReport:
-    """The variants file of (model, questionnaire): :func:`variant_shifts` with identity.
-
-    ``variants``: the non-reference variants to compare (none or empty: a report
-    with no variants and a ``note``); ``protocols``: variant -> object with
-    ``.hash`` (:func:`value_inertia.core.protocol.protocol_for`), carried per variant.
-    """
-    hashes = {v: p.hash for v, p in (protocols or {}).items()}
-    head: Json = {
-        "model": model,
-        "questionnaire": questionnaire.id,
-        "reference": reference,
-        "protocol_hash": hashes.get(reference),
-        "n_boot": n_boot,
-        "confidence": confidence,
-        "seed": seed,
-    }
-    wanted = [v for v in (variants or []) if v != reference]
-    if not wanted:
-        head["note"] = (
-            f"model {model} answers only the {reference} prompt variant of "
-            f"{questionnaire.id}: no variant to compare"
-        )
-        return VariantReport.model_validate(head)
-    result = variant_shifts(
-        parsed,
-        questionnaire,
-        n_boot=n_boot,
-        confidence=confidence,
-        seed=seed,
-        variants=wanted,
-        reference=reference,
-    )
-    original = {**result["reference"], "protocol_hash": hashes.get(reference)}
-    others = {v: {**b, "protocol_hash": hashes.get(v)} for v, b in result["variants"].items()}
-    return VariantReport.model_validate({**head, "original": original, "variants": others})
-
-
-def flatten_variant_report(report: VariantReport) -> dict[str, float]:
-    """MLflow metrics named from the registry's ``variant`` scope.
-
-    For registry metric ``shift_<m>`` and variant v: ``shift.<m>.<v>`` (overall),
-    ``shift.<m>.<v>.ci_low`` / ``.ci_high`` and ``shift.<m>.<v>.<dimension>``; the
-    variant's own values as ``<v>.overall.<m>`` and ``<v>.<m>.<dimension>`` (spaces
-    become ``_``). Missing values are left out.
-    """
-    flat: dict[str, Any] = {}
-    for v, block in report.variants.items():
-        for name in metric_registry.names("variant"):
-            m = name.removeprefix("shift_")
-            if block.shift is None or m not in METRICS:
-                continue
-            overall = block.shift.overall.model_dump()
-            flat[f"shift.{m}.{v}"] = overall.get(m)
-            lo, hi = overall.get(f"{m}_ci") or [None, None]
-            flat[f"shift.{m}.{v}.ci_low"], flat[f"shift.{m}.{v}.ci_high"] = lo, hi
-            for d, values in block.shift.dimensions.items():
-                flat[f"shift.{m}.{v}.{d}"] = getattr(values, m)
-            flat[f"{v}.overall.{m}"] = getattr(block.overall, m)
-            for d, values in block.dimensions.items():
-                flat[f"{v}.{m}.{d}"] = getattr(values, m)
-    return {
-        k.replace(" ", "_"): float(x)
-        for k, x in flat.items()
-        if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-    }
-
-
-def shift_table(report: VariantReport, variant: str) -> pd.DataFrame:
-    """Long table of ``variant``'s shift for the figure: dimension (``overall`` first),
-    metric, shift, ci_low, ci_high."""
-    block = report.variants[variant]
-    records = []
-    if block.shift is not None:
-        groups = {"overall": block.shift.overall, **block.shift.dimensions}
-        for dim, values in groups.items():
-            for m in METRICS:
-                lo, hi = (list(getattr(values, f"{m}_ci")) + [None, None])[:2]
-                records.append(
-                    {"dimension": dim, "metric": m, "shift": getattr(values, m),
-                     "ci_low": lo, "ci_high": hi}
-                )  # fmt: skip
-    columns = ["dimension", "metric", "shift", "ci_low", "ci_high"]
-    frame = pd.DataFrame.from_records(records, columns=columns)
-    for c in columns[2:]:
-        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    return frame
-
-
-def write_report(report: VariantReport, path: Path) -> Path:
-    """Write the variants file atomically (NaN never appears: values are None)."""
-    text = json.dumps(report.model_dump(mode="json"), indent=2, allow_nan=False)
-    write_text_atomic(text + "\n", Path(path))
-    return Path(path)
-
-
-def read_report(path: Path) -> VariantReport:
-    """A variants file, validated; a damaged or invalid one is an InputError naming it."""
-    return validate(VariantReport, read_json(path), str(path))
-
-
-def leaderboard_columns(report: VariantReport | None, metrics: Sequence[str]) -> Json:
-    """``<name>_<variant>``, ``..._low``, ``..._high`` of each registry ``metrics`` name
-    (e.g. ``shift_inertia_shuffled``) for the overall shift of every variant."""
-    cols: Json = {}
-    if report is None:
-        return cols
-    for v, block in report.variants.items():
-        if block.shift is None:
-            continue
-        for name in metrics:
-            m = name.removeprefix("shift_")
-            values = block.shift.overall.model_dump()
-            lo, hi = (list(values.get(f"{m}_ci") or []) + [None, None])[:2]
-            cols[f"{name}_{v}"] = values.get(m)
-            cols[f"{name}_{v}_low"], cols[f"{name}_{v}_high"] = lo, hi
-    return cols
