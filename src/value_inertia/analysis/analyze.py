@@ -24,9 +24,8 @@ answer could not be parsed). Everything here is built from the pure functions in
 and returns the metrics file (:class:`value_inertia.core.results.MetricsResult`)
 with the tables the figures are drawn from.
 
-Catch (attention-check) items are excluded from every score and reported on
-their own. Unparsed rows count against the parse rate and are excluded from
-every distribution.
+Catch (attention-check) items are excluded from every score and reported on their own.
+Unparsed rows count against the parse rate and are excluded from every distribution.
 """
 
 from __future__ import annotations
