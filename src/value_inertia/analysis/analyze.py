@@ -20,9 +20,8 @@ answer could not be parsed). Everything here is built from the pure functions in
   and the convergence across persona seeds of MRAT-centred dimension means as
   the number of personas grows.
 
-:func:`run_analysis` does all of it once per (model, questionnaire, variant)
-and returns the metrics file (:class:`value_inertia.core.results.MetricsResult`)
-with the tables the figures are drawn from.
+:func:`run_analysis` does all of it once per (model, questionnaire, variant) and returns the
+metrics file (:class:`value_inertia.core.results.MetricsResult`) and the figures' tables.
 
 Catch (attention-check) items are excluded from every score and reported on their own.
 Unparsed rows count against the parse rate and are excluded from every distribution.
