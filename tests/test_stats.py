@@ -151,13 +151,14 @@ def test_keyed_rng_depends_on_seed_and_keys_only() -> None:
 
 def test_inertia_interval_stays_inside_zero_one_near_a_flat_population() -> None:
     """A bootstrap-t interval can reach below 0 near I = 0; the analysis clips it."""
-    from value_inertia.analysis.analyze import _ci
     from value_inertia.analysis.metrics import inertia_rows
 
     rng = np.random.default_rng(5)
     rows = rng.dirichlet(np.full(6, 200.0), size=40) * 6  # every persona close to uniform
     raw = S.studentized_interval(rows, inertia_rows, 300, 0.95, np.random.default_rng(1))
-    lo, hi = _ci(rows, inertia_rows, n_boot=300, confidence=0.95, rng=np.random.default_rng(1))
+    lo, hi = S.bounded_interval(
+        rows, inertia_rows, n_boot=300, confidence=0.95, rng=np.random.default_rng(1)
+    )
     assert raw[0] < 0 and lo == 0.0 and hi == pytest.approx(raw[1])
 
 
