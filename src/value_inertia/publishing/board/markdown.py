@@ -22,6 +22,7 @@ from value_inertia.publishing.board.columns import (
     arrow_schema,
     ci_metrics,
     dimension_column,
+    dimension_metrics,
     number,
 )
 from value_inertia.publishing.board.ranking import check_rank_by, descending, ranking_group
@@ -135,19 +136,20 @@ def to_markdown(frame: pd.DataFrame, heading_level: int = 2) -> str:
                     ([_cell(r, c) for c, _ in columns] for r in records),
                 )
             )
+            # dimensions: those of the first per-dimension metric with a value here
+            per_dim = dimension_metrics()
             dims = [
                 c.split(":", 1)[1]
                 for c in group.columns
-                if c.startswith("inertia:") and group[c].notna().any()
+                if per_dim and c.startswith(f"{per_dim[0]}:") and group[c].notna().any()
             ]
             if dims:
-                parts.append(f"Per dimension, inertia / steerability ({questionnaire}):")
+                parts.append(f"Per dimension, {' / '.join(per_dim)} ({questionnaire}):")
                 models = [str(m) for m in group["model"]]
                 rows = []
                 for dim in dims:
                     cells = [
-                        f"{_fmt(r[dimension_column('inertia', dim)])} / "
-                        f"{_fmt(r[dimension_column('steerability', dim)])}"
+                        " / ".join(_fmt(r.get(dimension_column(m, dim))) for m in per_dim)
                         for r in records
                     ]
                     rows.append([_fmt(dim), *cells])
