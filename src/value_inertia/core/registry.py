@@ -245,27 +245,3 @@ register(
         ("result", "quality"),
     )
 )
-register(
-    MetricSpec(
-        "permeable_cells",
-        "Permeable cells",
-        None,
-        "Number of (persona attribute, dimension) cells whose omega-squared is significant "
-        "after Benjamini-Hochberg over the whole grid (p-values resolved to the grid's "
-        "threshold by adaptive permutations and a permutation-checked F tail).",
-        "#{cells: q_BH <= fdr_alpha}",
-        ("permeability",),
-        0,
-    )
-)
-register(
-    MetricSpec(
-        "permeability_top",
-        "Largest significant permeability",
-        None,
-        "The largest omega-squared among the significant cells, shown with its cell "
-        "(attribute x dimension); empty when no cell is significant.",
-        "max{omega^2: q_BH <= fdr_alpha}",
-        ("permeability",),
-    )
-)

@@ -27,44 +27,40 @@ from value_inertia.publishing.board.columns import (
 )
 from value_inertia.publishing.board.ranking import check_rank_by, descending, ranking_group
 
-# Columns of the Markdown summary table around the registry's default metric columns:
-# (column, header); metric headers are registry labels.
-_MARKDOWN_BEFORE: list[tuple[str, str | None]] = [("rank_label", "rank"), ("model", "model")]
-_MARKDOWN_AFTER: list[tuple[str, str | None]] = [
-    ("letter_mass", None),
+# Columns of the Markdown summary table around its metric columns: (column, header). They
+# are the board's metadata, not metrics; metric headers are registry labels.
+_MARKDOWN_BEFORE: list[tuple[str, str]] = [("rank_label", "rank"), ("model", "model")]
+_MARKDOWN_AFTER: list[tuple[str, str]] = [
     ("design", "personas x seeds x repeats x samples"),
     ("clusters", "clusters"),
     ("verdict", "quality"),
     ("model_id", "model id"),
     ("mode", "mode"),
 ]
-# the legend lists the table's metrics and the permeability ones
-_LEGEND_AFTER: tuple[str, ...] = (
-    "letter_mass",
-    "permeability",
-    "permeable_cells",
-    "permeability_top",
-)
+
+
+def markdown_metrics() -> list[str]:
+    """The metric columns of the Markdown summary table: the registry's metrics shown by
+    default, then the other per-result figures (scope ``result``: letter mass)."""
+    return list(dict.fromkeys([*metric_registry.shown(), *metric_registry.names("result")]))
 
 
 def markdown_columns() -> list[tuple[str, str]]:
-    """(column, header) of the Markdown summary table: rank and model, the registry's
-    metrics shown by default (each CI the board has after its metric, e.g. "inertia 95%
-    CI"), then letter mass, design, clusters, quality, model id and mode."""
-    metrics: list[tuple[str, str | None]] = []
-    for name in metric_registry.shown():
-        metrics.append((name, None))
+    """(column, header) of the Markdown summary table: rank and model, :func:`markdown_metrics`
+    (each CI the board has after its metric, e.g. "inertia 95% CI"), then design,
+    clusters, quality, model id and mode."""
+    metrics: list[tuple[str, str]] = []
+    for name in markdown_metrics():
+        metrics.append((name, metric_registry.get(name).label.lower()))
         if name in ci_metrics():
             metrics.append((f"{name}_ci", f"{name} 95% CI"))
-    chosen = _MARKDOWN_BEFORE + metrics + [c for c in _MARKDOWN_AFTER if c not in metrics]
-    return [
-        (column, header or metric_registry.get(column).label.lower()) for column, header in chosen
-    ]
+    return _MARKDOWN_BEFORE + metrics + _MARKDOWN_AFTER
 
 
 def legend_metrics() -> list[str]:
-    """The metrics the board's legend explains: the default columns, then :data:`_LEGEND_AFTER`."""
-    return list(dict.fromkeys([*metric_registry.shown(), *_LEGEND_AFTER]))
+    """The metrics the board's legend explains: the Markdown table's, then the permeability
+    ones (registry scope ``permeability``)."""
+    return list(dict.fromkeys([*markdown_metrics(), *metric_registry.names("permeability")]))
 
 
 RANKING_TEXT = """Results are ranked only within one questionnaire and one measurement protocol
