@@ -57,6 +57,9 @@ for _order, _name in enumerate(
 ):
     FALLBACK_REGISTRY[_name] |= {"shown_by_default": True, "column_order": _order}
 FALLBACK_REGISTRY["inertia"]["summary"] = "value_and_ci"
+# the optional metric columns of those boards (leaderboard.selection.optional_metrics)
+FALLBACK_REGISTRY["top1"]["scopes"] = ["overall"]
+FALLBACK_REGISTRY["letter_mass"]["scopes"] = ["result"]
 
 
 @dataclass
