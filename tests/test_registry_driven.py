@@ -168,6 +168,8 @@ def test_board_card_dataset_and_app_carry_the_new_metric(
     app_board = app_data.load_board(tmp_path / "data")
     assert app_board.registry["top3"]["label"] == "Top-3"
     assert "top3" in selection.default_columns(app_board, selection.column_choices(app_board))
+    # the optional metric columns: the registry's board metrics not shown by default
+    assert selection.optional_metrics(app_board) == ["top1", "letter_mass"]
     view = selection.table_view(
         app_board, "tiny", None, "", selection.all_default_columns(app_board)
     )
