@@ -6,7 +6,8 @@ ranks with tie groups and CI error bars, compares two models side by side,
 and shows each result's provenance and quality verdict. *Reload data* reads
 the source again (a new run or a new publication shows without a restart).
 Numbers are formatted with the digits of the metric registry that the
-publish stage writes next to the data (``metric_registry.json``). Where the
+publish stage writes next to the data (``metric_registry.json``); the *About*
+tab shows the legend published beside it (``legend.md``) as it is. Where the
 data comes from: :mod:`leaderboard.data`.
 
 ``python -m leaderboard`` serves on 127.0.0.1:7860 (``--host``, ``--port``;

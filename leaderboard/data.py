@@ -3,7 +3,7 @@
 Where the data comes from, first match wins:
 
 1. ``--data DIR``: a folder holding ``leaderboard/leaderboard.parquet`` (and
-   ``metrics/metrics.parquet``, ``metric_registry.json``, ``plots/*.png``): the
+   ``metrics/metrics.parquet``, ``metric_registry.json``, ``legend.md``, ``plots/*.png``): the
    ``data/`` folder of a published dataset, or a project's ``data/`` folder;
 2. ``--dataset ORG/NAME`` or the ``VALUE_INERTIA_DATASET`` environment variable:
    a Hub dataset repo made by ``value-inertia``'s publish stage (downloaded with
@@ -31,6 +31,7 @@ DOWNLOAD_PATTERNS = [
     "data/metrics/metrics.parquet",
     "data/metrics/raw/*.json",
     "data/metric_registry.json",
+    "data/legend.md",
     "data/quality/raw/*.json",
     "data/plots/*.png",
 ]
@@ -56,6 +57,9 @@ for _order, _name in enumerate(
 ):
     FALLBACK_REGISTRY[_name] |= {"shown_by_default": True, "column_order": _order}
 FALLBACK_REGISTRY["inertia"]["summary"] = "value_and_ci"
+# the optional metric columns of those boards (leaderboard.selection.optional_metrics)
+FALLBACK_REGISTRY["top1"]["scopes"] = ["overall"]
+FALLBACK_REGISTRY["letter_mass"]["scopes"] = ["result"]
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Board:
     metrics: pd.DataFrame | None = None
     registry: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_dir: Path | None = None
+    legend: str | None = None  # the published legend (legend.md), shown as it is
 
 
 def hub_url() -> str:
@@ -124,6 +129,16 @@ def read_registry(folder: Path) -> dict[str, dict[str, Any]]:
         **FALLBACK_REGISTRY,
         **{n: {**FALLBACK_REGISTRY.get(n, {}), **r} for n, r in records.items()},
     }
+
+
+def read_legend(folder: Path) -> str | None:
+    """The legend published beside the registry (``legend.md``, rendered by the package:
+    what each metric means and how the board is ranked); None for data published without
+    it."""
+    for path in (folder / "legend.md", folder / "leaderboard" / "legend.md"):
+        if path.is_file():
+            return path.read_text(encoding="utf-8").rstrip("\n") or None
+    return None
 
 
 def with_defaults(frame: pd.DataFrame) -> pd.DataFrame:
@@ -186,6 +201,7 @@ def load_board(data_dir: Path | None = None, dataset: str | None = None) -> Boar
         metrics=pd.read_parquet(metrics_path) if metrics_path.is_file() else None,
         registry=read_registry(folder),
         data_dir=folder,
+        legend=read_legend(folder),
     )
 
 

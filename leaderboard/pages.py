@@ -14,21 +14,25 @@ from leaderboard.selection import LEVEL_LABELS, dimension_table, model_label, re
 PROVENANCE = ["contributor", "git_commit", "package_version", "mlflow_run_id", "published_at"]
 
 INTRO = """\
-### What these numbers mean
+### How the numbers are made
 
 Each model answered a value questionnaire (MFQ-30: moral foundations; PVQ-RR:
 Schwartz's 19 values) while role-playing many random personas (World Values
 Survey attributes), and once with no persona (the *baseline*). For every value
 dimension the answers of all personas are pooled into one distribution over the
-six options (ratings 1-6). Results are ranked only within one **protocol**
-(everything that changes what is measured: questionnaire, personas, prompt
-template, mode, temperature, ...); a rank like `1-2` is a tie group whose
-inertia confidence intervals overlap; a result with fewer than 30 personas shows
-its numbers but "not ranked (n = 2)".
+six options (ratings 1-6).
 
 Method: Lee, Cho & Lee (2024), *Language Models Show Stable Value Orientations
 Across Diverse Role-Plays*, [arXiv:2408.09049](https://arxiv.org/abs/2408.09049).
 """
+
+# Only for data published without legend.md (before the package published its legend):
+# how ranking works, in the app's own words. Newer data brings this in its legend.
+FALLBACK_RANKING = """\
+Results are ranked only within one **protocol** (everything that changes what is
+measured: questionnaire, personas, prompt template, mode, temperature, ...); a rank
+like `1-2` is a tie group whose inertia confidence intervals overlap; a result with
+fewer than 30 personas shows its numbers but "not ranked (n = 2)"."""
 
 
 def compare_markdown(
@@ -286,7 +290,14 @@ def model_summary(board: Board, key: str, questionnaire: str, protocol: str | No
 
 
 def legend(board: Board) -> str:
-    """What each metric means, from the published registry."""
+    """What each metric means and how the board is ranked: the legend published with the
+    data (``legend.md``, rendered by the package), as it is.
+
+    Data published without it (older data) gets the fallback below: the app's own
+    rendering of the published registry, then :data:`FALLBACK_RANKING`."""
+    if board.legend:
+        return board.legend
+    # fallback for older data: rendered here from metric_registry.json
     lines = []
     for rec in board.registry.values():
         if not rec.get("description"):
@@ -297,4 +308,4 @@ def legend(board: Board) -> str:
             f"- **{rec.get('label', rec['name'])}** (`{rec['name']}`"
             f"{', ' + direction if direction else ''}):{formula} {rec['description']}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + FALLBACK_RANKING

@@ -12,9 +12,9 @@ ALL = "all"
 # default_columns; all fit at 1400 px without scrolling sideways).
 LEADING_COLUMNS: list[str] = ["rank", "model"]
 TRAILING_COLUMNS: list[str] = ["verdict", "mode", "backend"]
+# Optional columns offered after the registry's optional metrics (optional_metrics): the
+# board's own numbers and metadata, none of them a registered metric.
 OPTIONAL_COLUMNS: list[str] = [
-    "top1",
-    "letter_mass",
     "seed_stability",
     "design",
     "clusters",
@@ -100,9 +100,25 @@ def _ci_columns(frame: pd.DataFrame) -> set[str]:
     return {f"{c[: -len('_ci_low')]} CI" for c in frame.columns if c.endswith("_ci_low")}
 
 
+def optional_metrics(board: Board) -> list[str]:
+    """The published registry's board metrics not shown by default (top-1, letter mass):
+    those of scope ``overall``, then ``result`` (the board's column order)."""
+    records = list(board.registry.values())
+    return list(
+        dict.fromkeys(
+            str(r["name"])
+            for scope in ("overall", "result")
+            for r in records
+            if scope in (r.get("scopes") or []) and not r.get("shown_by_default")
+        )
+    )
+
+
 def column_choices(board: Board) -> list[str]:
+    """Every column the table offers: the default ones, :func:`optional_metrics`, then
+    :data:`OPTIONAL_COLUMNS`; those the board has."""
     have = set(board.frame.columns) | _ci_columns(board.frame)
-    wanted = [*all_default_columns(board), *OPTIONAL_COLUMNS]
+    wanted = [*all_default_columns(board), *optional_metrics(board), *OPTIONAL_COLUMNS]
     return [c for c in dict.fromkeys(wanted) if c in have]
 
 

@@ -411,6 +411,7 @@ def test_write_leaderboard_files(board: pd.DataFrame, tmp_path: Path) -> None:
         "leaderboard.json",
         "leaderboard.md",
         "metric_registry.json",
+        "legend.md",
     }
     # Parquet: the explicit schema, and the same content back
     table = pq.read_table(out["parquet"])

@@ -3,9 +3,10 @@
 A throwaway metric, top-3 concentration, is registered here and nowhere else: one
 decorated function. The analysis computes it (value and CI) by looping over the
 registry, the metrics file stores it and reads it back typed, and the DVC summary,
-MLflow, the board (its columns, ranking, Markdown and registry file), the dataset's
+MLflow, DVC's per-dimension bar table, the board (its columns, per-dimension columns,
+ranking, Markdown, registry file and the legend published beside it), the dataset's
 metrics table, the card's leaderboard table and legend, the config's ``rank_by`` and the
-app's data and default columns all carry it, with no other file touched.
+app's data, default columns and legend all carry it, with no other file touched.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import numpy as np
 import pytest
 
 from leaderboard import data as app_data
-from leaderboard import selection
+from leaderboard import pages, selection
 from tests.test_analysis import KW, make_parsed, make_personas, tiny_questionnaire, varied
-from value_inertia.analysis.analyze import run_analysis
+from value_inertia.analysis.analyze import AnalysisOutput, run_analysis
 from value_inertia.analysis.metrics import normalise
 from value_inertia.analysis.summary import summarize
 from value_inertia.core import registry as metric_registry
@@ -56,6 +57,7 @@ def top3() -> Iterator[str]:
         rankable=True,
         shown_by_default=True,
         summary="value",
+        per_dimension="board",
     )
     def top3_concentration(p: np.ndarray) -> float:
         q = np.sort(normalise(p))
@@ -66,9 +68,22 @@ def top3() -> Iterator[str]:
 
 
 @pytest.fixture
-def analysed(top3: str) -> MetricsResult:
+def output(top3: str) -> AnalysisOutput:
     q, personas = tiny_questionnaire(), make_personas()
-    return run_analysis(make_parsed(q, personas, varied), personas, q, **KW).metrics
+    return run_analysis(make_parsed(q, personas, varied), personas, q, **KW)
+
+
+@pytest.fixture
+def analysed(output: AnalysisOutput) -> MetricsResult:
+    return output.metrics
+
+
+def test_dvc_bar_table_carries_the_new_per_dimension_metric(output: AnalysisOutput) -> None:
+    assert list(output.bars.columns) == [
+        "dimension", "inertia", "steerability", "top2", "mean_rating", "top3"
+    ]  # fmt: skip
+    stored = [output.metrics.dimensions[d].value("top3") for d in output.bars["dimension"]]
+    assert output.bars["top3"].tolist() == pytest.approx(stored, abs=1e-6)
 
 
 def test_analysis_computes_and_stores_the_new_metric_typed(
@@ -124,10 +139,17 @@ def test_board_card_dataset_and_app_carry_the_new_metric(
     other = analysed.model_copy(update={"model": "other"})
     board = build_leaderboard([analysed, other], [], {}, "h", "top3", "2025-01-31")
     assert board["top3"].tolist() == [analysed.overall.value("top3")] * 2
+    assert board["top3:A"].tolist() == [analysed.dimensions["A"].value("top3")] * 2
     out = write_leaderboard(board, tmp_path / "data" / "leaderboard", "top3")
     md = out["md"].read_text()
     assert "| top-3 |" in md and "ranked by overall top-3, highest first" in md
     assert "**Top-3** (`top3`" in md  # the legend
+    assert "Per dimension, inertia / steerability / top3 (tiny):" in md
+    # the legend is published beside the registry: the very text the Markdown ends with
+    published_legend = out["legend"].read_text()
+    assert "**Top-3** (`top3`" in published_legend
+    assert "ranked by overall top-3, highest first" in published_legend
+    assert md.endswith(published_legend)
     published = json.loads(out["registry"].read_text())
     assert {"name": "top3", "shown_by_default": True, "rankable": True}.items() <= next(
         r for r in published if r["name"] == "top3"
@@ -146,11 +168,23 @@ def test_board_card_dataset_and_app_carry_the_new_metric(
     app_board = app_data.load_board(tmp_path / "data")
     assert app_board.registry["top3"]["label"] == "Top-3"
     assert "top3" in selection.default_columns(app_board, selection.column_choices(app_board))
+    # the optional metric columns: the registry's board metrics not shown by default
+    assert selection.optional_metrics(app_board) == ["top1", "letter_mass"]
     view = selection.table_view(
         app_board, "tiny", None, "", selection.all_default_columns(app_board)
     )
     expected = f"{analysed.overall.value('top3'):.3f}"
     assert view["top3"].tolist() == [expected, expected]
+    # the app shows the published legend as it is (it renders nothing of its own)
+    assert app_board.legend == published_legend.rstrip("\n")
+    assert pages.legend(app_board) == app_board.legend
+
+    # data published before the legend was: the app's fallback, from the registry file
+    out["legend"].unlink()
+    older = app_data.load_board(tmp_path / "data")
+    assert older.legend is None
+    fallback = pages.legend(older)
+    assert "**Top-3** (`top3`" in fallback and pages.FALLBACK_RANKING in fallback
 
 
 def test_rank_by_is_checked_against_the_registered_rankable_metrics() -> None:

@@ -67,8 +67,6 @@ from value_inertia.core.results import MetricsResult, json_ready, validate
 from value_inertia.design.questionnaires import N_OPTIONS, Questionnaire
 
 Json = dict[str, Any]
-#: the per-dimension values of DVC's bar plot (``data/plots/<stem>__bars.csv``)
-BAR_METRICS = ("inertia", "steerability", "top2", "mean_rating")
 
 
 def _statistic(
@@ -376,9 +374,9 @@ def run_analysis(
     cleaned = json_ready(result)
     cleaned["protocol"] = protocol.fields if protocol is not None else None
     metrics = validate(MetricsResult, cleaned, f"metrics of {questionnaire.id}")
-    bars = pd.DataFrame(
-        [{"dimension": d, **m} for d, m in dimensions.items()], columns=["dimension", *BAR_METRICS]
-    )
+    # the per-dimension values of DVC's bar plot: the registry's per_dimension "plot" ones
+    bar_columns = ["dimension", *metric_registry.per_dimension("plot")]
+    bars = pd.DataFrame([{"dimension": d, **m} for d, m in dimensions.items()], columns=bar_columns)
     return AnalysisOutput(metrics, matrix, scores, perm, conv, bars)
 
 

@@ -74,6 +74,7 @@ def steerability_rows(p_baseline: np.ndarray) -> Callable[[np.ndarray], np.ndarr
     shown_by_default=True,
     column_order=10,
     summary="value_and_ci",
+    per_dimension="board",
 )
 def inertia_index(p: np.ndarray | Sequence[float]) -> float:
     """Inertia Index I = 1 - H(p) / log2(6), H in bits.
@@ -99,6 +100,7 @@ def inertia_index(p: np.ndarray | Sequence[float]) -> float:
     shown_by_default=True,
     column_order=30,
     summary="value",
+    per_dimension="board",
 )
 def steerability(
     p_baseline: np.ndarray | Sequence[float], p_persona: np.ndarray | Sequence[float]
@@ -123,6 +125,7 @@ def steerability(
     rankable=True,
     shown_by_default=True,
     column_order=40,
+    per_dimension="plot",
 )
 def top2_concentration(p: np.ndarray | Sequence[float]) -> float:
     """Top-2 concentration: p_(1) + p_(2), the two largest entries of the normalised p."""
@@ -151,6 +154,7 @@ def top1_share(p: np.ndarray | Sequence[float]) -> float:
     "E[r] = sum_k k p_k",
     ("dimension",),
     kind="distribution",
+    per_dimension="plot",
 )
 def expected_rating(p: np.ndarray | Sequence[float]) -> float:
     """Expected rating E[r] = sum_k k p_k, k = 1..6 (normalised p)."""

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from value_inertia.core.registry import register_metric
+from value_inertia.core.registry import MetricSpec, register, register_metric
 
 MAX_PERMUTATIONS = 20_000  # adaptive permutations stop here for a cell (p resolution 5e-5)
 MIN_EXCEEDANCES = 10  # a cell is resolved once this many permuted F reach the observed F
@@ -158,6 +158,34 @@ def permeability(
     return permeability_many(
         x[:, None], [codes], n_permutations, seed, max_permutations, min_exceedances
     )[0][0]
+
+
+# The board's two summaries of the grid (counted where the board is built), registered
+# beside the metric they summarise.
+register(
+    MetricSpec(
+        "permeable_cells",
+        "Permeable cells",
+        None,
+        "Number of (persona attribute, dimension) cells whose omega-squared is significant "
+        "after Benjamini-Hochberg over the whole grid (p-values resolved to the grid's "
+        "threshold by adaptive permutations and a permutation-checked F tail).",
+        "#{cells: q_BH <= fdr_alpha}",
+        ("permeability",),
+        0,
+    )
+)
+register(
+    MetricSpec(
+        "permeability_top",
+        "Largest significant permeability",
+        None,
+        "The largest omega-squared among the significant cells, shown with its cell "
+        "(attribute x dimension); empty when no cell is significant.",
+        "max{omega^2: q_BH <= fdr_alpha}",
+        ("permeability",),
+    )
+)
 
 
 def _count_exceedances(

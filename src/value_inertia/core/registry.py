@@ -20,6 +20,10 @@ reference, and what its consumers need:
   leaderboard table and the app's default view, in ``column_order`` (lower first,
   then registration order).
 * ``summary``: what DVC's summary metric holds of it (``value``, ``value_and_ci``).
+* ``per_dimension``: where its per-dimension values go besides the metrics file:
+  ``plot`` (the per-dimension table of DVC's bar plot, ``data/plots/<stem>__inertia.csv``)
+  or ``board`` (that, and the board's per-dimension columns ``<name>:<dimension>`` and
+  its Markdown per-dimension table), in registration order.
 
 The leaderboard's columns and ranking, the DVC summary, MLflow, the dataset's metrics
 table, verification, the dataset card's "what the numbers mean" and the app all read
@@ -44,6 +48,7 @@ from typing import Any, Literal, TypeVar
 Scope = Literal["dimension", "overall", "result", "quality", "cluster", "permeability", "variant"]
 Kind = Literal["distribution", "paired", "per_persona"]
 SummaryPart = Literal["none", "value", "value_and_ci"]
+DimensionView = Literal["none", "plot", "board"]  # each reaches what the one before does
 F = TypeVar("F", bound=Callable[..., Any])
 #: kinds the analysis computes from the pooled answer distributions by looping over the registry
 COMPUTED_KINDS: tuple[Kind, ...] = ("distribution", "paired")
@@ -64,6 +69,7 @@ class MetricSpec:
     shown_by_default: bool = False
     column_order: int = 100
     summary: SummaryPart = "none"
+    per_dimension: DimensionView = "none"
     bounds: tuple[float, float] | None = None  # the metric's range; its CI is clipped to it
     # the point value (the decorated function) and its vectorised form; not published
     fn: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
@@ -113,8 +119,8 @@ def register_metric(
     """Decorator: register the metric computed by the decorated pure function.
 
     ``consumers``: the other :class:`MetricSpec` fields (``kind``, ``has_ci``, ``rows``,
-    ``rankable``, ``shown_by_default``, ``column_order``, ``summary``); the decorated
-    function becomes the spec's ``fn``.
+    ``rankable``, ``shown_by_default``, ``column_order``, ``summary``, ``per_dimension``);
+    the decorated function becomes the spec's ``fn``.
     """
 
     def wrap(fn: F) -> F:
@@ -171,6 +177,13 @@ def shown() -> list[str]:
     """Metrics shown by default (board summary, card table, app), in ``column_order``."""
     specs = [s for s in REGISTRY.values() if s.shown_by_default]
     return [s.name for s in sorted(specs, key=lambda s: s.column_order)]
+
+
+def per_dimension(view: Literal["plot", "board"]) -> list[str]:
+    """Metrics whose per-dimension values reach ``view`` (``board`` ones reach ``plot``
+    too), in registration order."""
+    reach = ("plot", "board") if view == "plot" else ("board",)
+    return [n for n, s in REGISTRY.items() if s.per_dimension in reach]
 
 
 def in_summary() -> list[MetricSpec]:
@@ -230,29 +243,5 @@ register(
         "Mean next-token probability the model put on the six option letters (logprobs mode).",
         "mean over prompts of sum_letters p(letter)",
         ("result", "quality"),
-    )
-)
-register(
-    MetricSpec(
-        "permeable_cells",
-        "Permeable cells",
-        None,
-        "Number of (persona attribute, dimension) cells whose omega-squared is significant "
-        "after Benjamini-Hochberg over the whole grid (p-values resolved to the grid's "
-        "threshold by adaptive permutations and a permutation-checked F tail).",
-        "#{cells: q_BH <= fdr_alpha}",
-        ("permeability",),
-        0,
-    )
-)
-register(
-    MetricSpec(
-        "permeability_top",
-        "Largest significant permeability",
-        None,
-        "The largest omega-squared among the significant cells, shown with its cell "
-        "(attribute x dimension); empty when no cell is significant.",
-        "max{omega^2: q_BH <= fdr_alpha}",
-        ("permeability",),
     )
 )

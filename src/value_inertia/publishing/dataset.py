@@ -23,7 +23,6 @@ from value_inertia.core import paths
 from value_inertia.core.config import ConfigError, Params
 from value_inertia.core.errors import InputError
 from value_inertia.core.redaction import redact
-from value_inertia.core.registry import registry_records
 from value_inertia.core.table_io import read_frame, write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
@@ -32,6 +31,7 @@ from value_inertia.publishing.board.inputs import (
     load_extras,
     load_variant_reports,
 )
+from value_inertia.publishing.board.markdown import write_registry
 from value_inertia.publishing.card_columns import undescribed_columns
 from value_inertia.publishing.configs import config_rows, configs_of, model_names_of
 from value_inertia.publishing.folders import copy, folder_files, replace_dir, require
@@ -56,7 +56,6 @@ from value_inertia.publishing.tables.rows import (
 from value_inertia.tracking.experiment import EXPERIMENT, tracking_uri
 from value_inertia.tracking.provenance import git_commit, params_hash
 
-REGISTRY_FILE = "data/metric_registry.json"
 # what splits a model's answers into results (one file per result)
 RESULT_COLUMNS = ("questionnaire", "variant")
 
@@ -260,7 +259,8 @@ def _fill(root: Path, folder: Path, params: Params, provenance: dict[str, Any]) 
             rel = plot_file(key["model_key"], parts[1], variant, key["protocol_hash"], parts[-1])
             copy(png, folder / rel)
 
-    write_text_atomic(json.dumps(registry_records(), indent=2) + "\n", folder / REGISTRY_FILE)
+    # the registry and the legend rendered from it (data/metric_registry.json, data/legend.md)
+    write_registry(folder / "data", params.leaderboard.rank_by)
     rows = {p.as_posix(): _rows(folder / p) for p in folder_files(folder) if p.suffix == ".parquet"}
     card_mod.write_manifest(folder, rows)
     undescribed = undescribed_columns(folder, rows)

@@ -41,6 +41,7 @@ from value_inertia.core.redaction import redact
 from value_inertia.core.table_io import write_table, write_text_atomic
 from value_inertia.design.questionnaires import load_questionnaires
 from value_inertia.publishing import card as card_mod
+from value_inertia.publishing.board.markdown import LEGEND_FILE, legend
 from value_inertia.publishing.folders import file_manifest, folder_files, rel_to
 from value_inertia.publishing.release import release_message, release_tag
 from value_inertia.publishing.tables.merge import (
@@ -139,6 +140,8 @@ def merge_into(
         merged = merge_frames(remote, mine, key)
         if rel == BOARD:
             merged = rerank(merged, rank_by)
+            # the legend says how the board is ranked: rendered for this rank_by
+            write_text_atomic(legend(rank_by) + "\n", out / "data" / LEGEND_FILE)
         _write_merged(merged, path, local / rel)
         if rel == BOARD:
             write_text_atomic(

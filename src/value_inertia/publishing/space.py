@@ -24,6 +24,7 @@ SNAPSHOT = (
     "data/leaderboard/leaderboard.parquet",
     "data/metrics/metrics.parquet",
     "data/metric_registry.json",
+    "data/legend.md",
 )
 SNAPSHOT_FILES = (
     ("data/plots", "*.png"),

@@ -16,10 +16,10 @@ from value_inertia.core.errors import InputError
 from value_inertia.core.naming import DEFAULT_VARIANT
 from value_inertia.core.results import ClusterSummary, MetricsResult, validate
 from value_inertia.publishing.board.columns import (
-    DIMENSION_METRICS,
     Key,
     ci_metrics,
     dimension_column,
+    dimension_metrics,
     fixed_columns,
     int_columns,
     integer,
@@ -127,8 +127,9 @@ def _row(
         "date": date,
         "params_hash": params_hash,
     }
+    per_dimension = dimension_metrics()
     for dim, values in dimensions.items():
-        for metric in DIMENSION_METRICS:
+        for metric in per_dimension:
             row[dimension_column(metric, dim)] = number(values.get(metric))
     return row
 
@@ -204,7 +205,7 @@ def build_leaderboard(
         dimension_column(metric, dim)
         for questionnaire in sorted(dim_columns)
         for dim in dim_columns[questionnaire]
-        for metric in DIMENSION_METRICS
+        for metric in dimension_metrics()
     ]
     extra = list(shift_names) + list(dict.fromkeys(extra))
     frame = pd.DataFrame.from_records(rows, columns=fixed_columns() + extra)

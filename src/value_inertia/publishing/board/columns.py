@@ -16,8 +16,6 @@ from value_inertia.core import registry as metric_registry
 QUALITY_NUMBERS: tuple[str, ...] = ("alpha", "position_bias", "agreement", "debiased_inertia")
 # registry metrics (scope "variant") shown per other prompt variant, with their CI
 VARIANT_SHIFT_METRICS: tuple[str, ...] = ("shift_inertia",)
-# the per-dimension columns (``inertia:Harm``) and the Markdown per-dimension table
-DIMENSION_METRICS: tuple[str, ...] = ("inertia", "steerability")
 
 Key = tuple[str, str, str]
 
@@ -26,6 +24,12 @@ def ci_metrics() -> list[str]:
     """Overall metrics whose CI the board shows (``<name>_ci_low`` / ``_high``): those
     registered with ``summary="value_and_ci"`` (inertia)."""
     return [s.name for s in metric_registry.in_summary() if s.summary == "value_and_ci"]
+
+
+def dimension_metrics() -> list[str]:
+    """The metrics of the per-dimension columns (``inertia:Harm``) and the Markdown
+    per-dimension table: those registered with ``per_dimension="board"``."""
+    return metric_registry.per_dimension("board")
 
 
 def fixed_fields() -> list[pa.Field]:

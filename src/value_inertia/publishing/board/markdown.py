@@ -1,5 +1,6 @@
 """The board's files (``leaderboard.{parquet,csv,json,md}``) and its text: the Markdown
-tables, whose metric columns are the registry's default ones, and the legend."""
+tables, whose metric columns are the registry's default ones, and the legend, published
+beside the registry (``legend.md``) so that the app shows this very text."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 import value_inertia.analysis  # noqa: F401  (its modules register the metrics read here)
+from value_inertia.analysis.stats import MIN_PERSONAS
 from value_inertia.core import registry as metric_registry
 from value_inertia.core.naming import DEFAULT_VARIANT
 from value_inertia.core.registry import registry_records
@@ -22,48 +24,47 @@ from value_inertia.publishing.board.columns import (
     arrow_schema,
     ci_metrics,
     dimension_column,
+    dimension_metrics,
     number,
 )
 from value_inertia.publishing.board.ranking import check_rank_by, descending, ranking_group
 
-# Columns of the Markdown summary table around the registry's default metric columns:
-# (column, header); metric headers are registry labels.
-_MARKDOWN_BEFORE: list[tuple[str, str | None]] = [("rank_label", "rank"), ("model", "model")]
-_MARKDOWN_AFTER: list[tuple[str, str | None]] = [
-    ("letter_mass", None),
+LEGEND_FILE = "legend.md"  # published beside metric_registry.json; the app shows it as is
+REGISTRY_FILE = "metric_registry.json"
+# Columns of the Markdown summary table around its metric columns: (column, header). They
+# are the board's metadata, not metrics; metric headers are registry labels.
+_MARKDOWN_BEFORE: list[tuple[str, str]] = [("rank_label", "rank"), ("model", "model")]
+_MARKDOWN_AFTER: list[tuple[str, str]] = [
     ("design", "personas x seeds x repeats x samples"),
     ("clusters", "clusters"),
     ("verdict", "quality"),
     ("model_id", "model id"),
     ("mode", "mode"),
 ]
-# the legend lists the table's metrics and the permeability ones
-_LEGEND_AFTER: tuple[str, ...] = (
-    "letter_mass",
-    "permeability",
-    "permeable_cells",
-    "permeability_top",
-)
+
+
+def markdown_metrics() -> list[str]:
+    """The metric columns of the Markdown summary table: the registry's metrics shown by
+    default, then the other per-result figures (scope ``result``: letter mass)."""
+    return list(dict.fromkeys([*metric_registry.shown(), *metric_registry.names("result")]))
 
 
 def markdown_columns() -> list[tuple[str, str]]:
-    """(column, header) of the Markdown summary table: rank and model, the registry's
-    metrics shown by default (each CI the board has after its metric, e.g. "inertia 95%
-    CI"), then letter mass, design, clusters, quality, model id and mode."""
-    metrics: list[tuple[str, str | None]] = []
-    for name in metric_registry.shown():
-        metrics.append((name, None))
+    """(column, header) of the Markdown summary table: rank and model, :func:`markdown_metrics`
+    (each CI the board has after its metric, e.g. "inertia 95% CI"), then design,
+    clusters, quality, model id and mode."""
+    metrics: list[tuple[str, str]] = []
+    for name in markdown_metrics():
+        metrics.append((name, metric_registry.get(name).label.lower()))
         if name in ci_metrics():
             metrics.append((f"{name}_ci", f"{name} 95% CI"))
-    chosen = _MARKDOWN_BEFORE + metrics + [c for c in _MARKDOWN_AFTER if c not in metrics]
-    return [
-        (column, header or metric_registry.get(column).label.lower()) for column, header in chosen
-    ]
+    return _MARKDOWN_BEFORE + metrics + _MARKDOWN_AFTER
 
 
 def legend_metrics() -> list[str]:
-    """The metrics the board's legend explains: the default columns, then :data:`_LEGEND_AFTER`."""
-    return list(dict.fromkeys([*metric_registry.shown(), *_LEGEND_AFTER]))
+    """The metrics the board's legend explains: the Markdown table's, then the permeability
+    ones (registry scope ``permeability``)."""
+    return list(dict.fromkeys([*markdown_metrics(), *metric_registry.names("permeability")]))
 
 
 RANKING_TEXT = """Results are ranked only within one questionnaire and one measurement protocol
@@ -71,8 +72,9 @@ RANKING_TEXT = """Results are ranked only within one questionnaire and one measu
 mode and sampling settings, parser); rank 1 is the most value-inert model
 (ranked by {rank_by}). A rank such as "1-2" is a tie group: the models'
 bootstrap confidence intervals overlap the group leader's, so their order is
-not established. *Clusters*: persona clusters of MRAT-centred value profiles
-chosen by silhouette (1 = no structure)."""
+not established. A result with fewer than {min_personas} personas shows its numbers
+without a rank ("not ranked (n = 2)"). *Clusters*: persona clusters of MRAT-centred
+value profiles chosen by silhouette (1 = no structure)."""
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -135,19 +137,20 @@ def to_markdown(frame: pd.DataFrame, heading_level: int = 2) -> str:
                     ([_cell(r, c) for c, _ in columns] for r in records),
                 )
             )
+            # dimensions: those of the first per-dimension metric with a value here
+            per_dim = dimension_metrics()
             dims = [
                 c.split(":", 1)[1]
                 for c in group.columns
-                if c.startswith("inertia:") and group[c].notna().any()
+                if per_dim and c.startswith(f"{per_dim[0]}:") and group[c].notna().any()
             ]
             if dims:
-                parts.append(f"Per dimension, inertia / steerability ({questionnaire}):")
+                parts.append(f"Per dimension, {' / '.join(per_dim)} ({questionnaire}):")
                 models = [str(m) for m in group["model"]]
                 rows = []
                 for dim in dims:
                     cells = [
-                        f"{_fmt(r[dimension_column('inertia', dim)])} / "
-                        f"{_fmt(r[dimension_column('steerability', dim)])}"
+                        " / ".join(_fmt(r.get(dimension_column(m, dim))) for m in per_dim)
                         for r in records
                     ]
                     rows.append([_fmt(dim), *cells])
@@ -169,20 +172,30 @@ def legend(rank_by: str = "inertia") -> str:
         "dimensions.\n\n"
         + metric_registry.legend_markdown(legend_metrics())
         + "\n\n"
-        + RANKING_TEXT.replace("{rank_by}", detail)
+        + RANKING_TEXT.replace("{rank_by}", detail).replace("{min_personas}", str(MIN_PERSONAS))
     )
+
+
+def write_registry(out_dir: Path, rank_by: str = "inertia") -> dict[str, Path]:
+    """Publish the registry and its text into ``out_dir``: ``metric_registry.json`` (what
+    the app reads for labels, digits and default columns) and ``legend.md`` (:func:`legend`,
+    rendered here once: the app shows it as it is). Returns ``{"registry", "legend"}``."""
+    out = {"registry": out_dir / REGISTRY_FILE, "legend": out_dir / LEGEND_FILE}
+    write_text_atomic(json.dumps(registry_records(), indent=2) + "\n", out["registry"])
+    write_text_atomic(legend(rank_by) + "\n", out["legend"])
+    return out
 
 
 def write_leaderboard(
     frame: pd.DataFrame, out_dir: Path, rank_by: str = "inertia"
 ) -> dict[str, Path]:
     """Write ``leaderboard.{parquet,csv,json,md}`` to ``out_dir`` (atomically, each file)
-    and the metric registry beside them (``metric_registry.json``: what the app reads
-    for labels, digits and default columns).
+    and the metric registry and legend beside them (:func:`write_registry`).
 
     Parquet has an explicit schema (:func:`arrow_schema`); JSON is a list of
     records (null for missing values); Markdown has one section per
-    questionnaire and a legend. Returns the paths by format (``registry``: the registry).
+    questionnaire and the legend. Returns the paths by format (``registry``: the
+    registry, ``legend``: the legend).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -198,9 +211,7 @@ def write_leaderboard(
         "# value-inertia leaderboard\n\n" + to_markdown(frame) + "\n" + legend(rank_by) + "\n"
     )
     write_text_atomic(markdown, paths["md"])
-    paths["registry"] = out_dir / "metric_registry.json"
-    write_text_atomic(json.dumps(registry_records(), indent=2) + "\n", paths["registry"])
-    return paths
+    return {**paths, **write_registry(out_dir, rank_by)}
 
 
 def _json_value(value: Any) -> Any:
