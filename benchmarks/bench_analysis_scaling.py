@@ -98,6 +98,7 @@ def make_data(rows: int, repeats: int, seed: int, out: Path) -> dict:
             "prompt_id": [f"{i:016x}" for i in range(n_total)],
             "model": "synthetic",
             "mode": "logprobs",
+            "variant": "original",
             "condition": cond,
             "persona_id": np.concatenate([pid, np.full(len(b_item), None, dtype=object)]),
             "seed": pd.array(np.concatenate([pseed, np.zeros(len(b_item))]), dtype="Int64"),
@@ -107,6 +108,7 @@ def make_data(rows: int, repeats: int, seed: int, out: Path) -> dict:
             "catch": [catch[int(n)] for n in all_item],
             "repeat": np.concatenate([rep, b_rep]).astype(np.int64),
             "sample_index": np.zeros(n_total, dtype=np.int64),
+            "letter_ratings": [[1, 2, 3, 4, 5, 6]] * n_total,  # options in original order
             "rating": pd.array(rating, dtype="Int64"),
             **{c: p[:, k] for k, c in enumerate(P_COLUMNS)},
             "parser": "logprobs",
