@@ -15,67 +15,42 @@ Population model (two levels, like the pipeline's data):
   ``sample`` mode: each prompt gives S categorical answers drawn from ``r_ij``, the
   row is their one-hot counts.
 
-Populations: ``flat`` (broad, inertia about 0.05), ``concentrated`` (inertia
-about 0.3) and ``near-one-hot`` (inertia about 0.8). Targets: coverage >= 0.93 at
+Populations: ``flat`` (broad, inertia 0.018), ``concentrated`` (inertia 0.235)
+and ``near-one-hot`` (inertia 0.850). Targets: coverage >= 0.93 at
 n = 30 and >= 0.94 at n = 200 (nominal 0.95).
 
     PYTHONPATH=src python benchmarks/bench_ci_coverage.py [--reps 600] [--boot 1000]
         [--sizes 30 200] [--modes logprobs sample] [--populations flat ...] [--method ...]
 
-The analysis uses the studentized bootstrap
-(:func:`value_inertia.analysis.stats.studentized_interval`); the old percentile
-interval is printed for comparison (``--method``), and so can two bootstrap-t
-variants tried for sample mode at n = 30 (:func:`candidate_ci`: ``logit-t``,
-``bias-t``). A BCa interval (bias-corrected and accelerated) was tried first and
-dropped: 0.82-0.91 at n = 30 (150 results per cell, 500 resamples).
+The analysis uses the studentized bootstrap with a small-sample guard
+(:func:`value_inertia.analysis.stats.studentized_interval`: the bootstrap-t
+interval, never narrower than the t interval with n_eff - 1 degrees of freedom,
+n_eff the number of personas that carry the variance). ``--method plain-t`` is the
+bootstrap-t alone (the pipeline's interval until 2026-12-03), ``percentile`` the
+interval before that, ``logit-t`` a variant tried (:func:`logit_t_ci`). Each cell has
+its own seed and every method consumes the same random draws, so methods are paired.
 
-Result (400 results per cell, 1,000 resamples, 1,961 s on the shared 2-core machine):
+Result (2026-12-04, 400 results per cell, 1,000 resamples, Monte Carlo SE 0.011;
+``--method studentized`` and, for n = 30, ``--method plain-t``):
 
-    method     mode      population     true I   cov n=30   width  cov n=200   width
-    studentized logprobs flat            0.018      0.940   0.037      0.950   0.013
-    studentized logprobs concentrated    0.235      0.955   0.115      0.953   0.043
-    studentized logprobs near-one-hot    0.850      0.945   0.147      0.968   0.052
-    studentized sample   flat            0.018      0.917   0.057      0.945   0.020
-    studentized sample   concentrated    0.235      0.922   0.172      0.953   0.064
-    studentized sample   near-one-hot    0.850      0.927   0.224      0.953   0.077
-    percentile logprobs  flat            0.018      0.820   0.038      0.932   0.013
-    percentile logprobs  concentrated    0.235      0.905   0.105      0.948   0.043
-    percentile logprobs  near-one-hot    0.850      0.848   0.111      0.945   0.049
-    percentile sample    flat            0.018      0.715   0.066      0.912   0.020
-    percentile sample    concentrated    0.235      0.868   0.157      0.955   0.063
-    percentile sample    near-one-hot    0.850      0.850   0.160      0.922   0.073
+    mode      population     true I   cov n=30   width   cov n=200  width   plain-t n=30 (width)
+    logprobs  flat            0.018      0.960   0.041      0.955   0.014   0.940 (0.036)
+    logprobs  concentrated    0.235      0.973   0.125      0.953   0.044   0.955 (0.115)
+    logprobs  near-one-hot    0.850      0.965   0.190      0.975   0.056   0.945 (0.147)
+    sample    flat            0.018      0.960   0.064      0.960   0.021   0.917 (0.052)
+    sample    concentrated    0.235      0.950   0.186      0.963   0.066   0.922 (0.172)
+    sample    near-one-hot    0.850      0.952   0.291      0.960   0.084   0.930 (0.225)
 
-Sample mode at n = 30, the cells under target (2026-12-03, ``--reps 400 --boot 1000
---sizes 30 --modes sample``; every method sees the same simulated results and the
-same resamples, so the differences are paired; studentized flat re-measured 0.922):
-
-    method     mode      population     true I   cov n=30   width
-    studentized sample   flat            0.018      0.922   0.057
-    studentized sample   concentrated    0.235      0.922   0.172
-    studentized sample   near-one-hot    0.850      0.930   0.225
-    logit-t    sample    flat            0.018      0.875   0.044
-    logit-t    sample    concentrated    0.235      0.910   0.163
-    logit-t    sample    near-one-hot    0.850      0.875   0.181
-    bias-t     sample    flat            0.018      0.955   0.067
-    bias-t     sample    concentrated    0.235      0.940   0.176
-    bias-t     sample    near-one-hot    0.850      0.927   0.226
-
-The misses are one-sided: the interval sits above the truth (the plug-in inertia is
-biased upwards, an entropy from a finite sample is too low), and the bootstrap
-reproduces only part of that bias (300 results, mean of I_hat - I against the mean
-of I* - I_hat: flat 0.013 vs 0.012, concentrated 0.015 vs 0.012, both within about
-one Monte Carlo SE; near-one-hot 0.014 vs 0.008: most categories are seen once or
-never, and a resample cannot draw a category its data lacks). A
-variance-stabilising scale does not help, it narrows the interval: logit 0.88-0.91,
-and in a 300-result pilot arcsine-sqrt 0.90-0.92, log 0.87-0.93, -log(1 - I)
-0.89-0.93. Correcting the pivot for the second-order (Taylor) bias of the entropy,
-with the persona-cluster variance of p_hat (``bias-t``), reaches the target for
-flat and concentrated populations but not near one-hot, where the Taylor bias
-misses the unseen categories as the bootstrap does. Its other cells (``--method
-bias-t``): logprobs n = 30 0.953 / 0.960 / 0.945, n = 200 0.953 / 0.953 / 0.968;
-sample n = 200 0.958 / 0.955 / 0.953 (flat / concentrated / near-one-hot), so it meets
-both targets in 11 of 12 cells (benchmarks/RESULTS.md). Not adopted yet: it misses
-sample near-one-hot at n = 30 too, and its bias term is specific to inertia.
+No interval was "not measured" (such results are left out of the coverage and
+counted in the "no CI" column) in any cell but one (sample, near one-hot, n = 30:
+0.003). Tried before (benchmarks/RESULTS.md): BCa 0.82-0.91 at n = 30; a logit-scale
+bootstrap-t 0.875-0.910; a pivot corrected for the plug-in entropy's second-order
+bias (closed form, and a generic Hessian version for any statistic of sums) 0.950 /
+0.950 / 0.923 in sample mode at n = 30, still short near one-hot, where 27 of 30
+personas give the modal answer to every item and a resample cannot draw what the
+data lack; the generic bias term also cost ten times the interval's time at 31,000
+personas. The guard closes that cell because it does not rely on the resamples: three
+personas carrying the variance give about 2 degrees of freedom.
 """
 
 from __future__ import annotations
@@ -134,38 +109,18 @@ def percentile_ci(rows: np.ndarray, n_boot: int, rng: np.random.Generator) -> tu
     return percentile_interval(draws, 0.95)
 
 
-def taylor_bias(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Second-order bias of the plug-in inertia, one per row of ``weights`` (persona counts).
-
-    With S = w @ rows, N = sum S, p = S / N and the persona (cluster) variance
-    Var(p_k) = sum_i w_i (x_ik - p_k m_i)^2 / N^2 (m_i: persona i's total),
-    E[I(p_hat)] - I(p) = sum_{k: p_k > 0} Var(p_k) / p_k / (2 ln 2 log2 6).
-    """
-    sums = weights @ rows
-    total = sums.sum(axis=1, keepdims=True)
-    p = sums / total
-    dev = rows[None, :, :] - p[:, None, :] * rows.sum(axis=1)[None, :, None]
-    var = (weights[:, :, None] * dev**2).sum(axis=1) / total**2
-    with np.errstate(all="ignore"):
-        ratio = np.where(p > 0, var / p, 0.0)
-    return ratio.sum(axis=1) / (2 * np.log(2) * LOG2_6)
-
-
-def candidate_ci(
-    rows: np.ndarray, method: str, n_boot: int, rng: np.random.Generator, chunk: int = 128
+def logit_t_ci(
+    rows: np.ndarray, n_boot: int, rng: np.random.Generator, chunk: int = 128
 ) -> tuple[float, float]:
-    """Bootstrap-t variants tried for sample mode at n = 30 (same resamples as the pipeline's).
+    """A bootstrap-t variant tried for sample mode at n = 30 (same resamples as the pipeline's).
 
-    ``logit-t``: the pivot on the logit scale g(I) = log(I / (1 - I)),
+    The pivot on the logit scale g(I) = log(I / (1 - I)),
     t* = (g(I*) - g(I_hat)) / (g'(I*) se*), interval g^-1(g(I_hat) - t*_q g'(I_hat) se_hat).
-    ``bias-t``: the pivot of the bias-corrected inertia I - b (b: :func:`taylor_bias`),
-    t* = (I* - b* - I_hat) / se*, interval I_hat - b_hat - t*_q se_hat.
     """
     n = rows.shape[0]
     ones = np.ones((1, n))
     est = float(inertia_rows(ones @ rows)[0])
     se_hat = float(_influence_se(inertia_rows, rows, ones)[0])
-    b_hat = float(taylor_bias(rows, ones)[0])
     if not se_hat > 1e-12:  # no variance: the point, as the pipeline's interval
         return est, est
     ts = []
@@ -174,18 +129,13 @@ def candidate_ci(
         theta = inertia_rows(counts @ rows)
         se = _influence_se(inertia_rows, rows, counts)
         with np.errstate(all="ignore"):
-            if method == "logit-t":
-                t = (np.log(theta / (1 - theta)) - np.log(est / (1 - est))) * theta * (1 - theta)
-                t = t / se
-            else:
-                t = (theta - taylor_bias(rows, counts) - est) / se
+            t = (np.log(theta / (1 - theta)) - np.log(est / (1 - est))) * theta * (1 - theta)
+            t = t / se
         ts.append(t[(se > 0) & np.isfinite(t)])
     t_lo, t_hi = np.quantile(np.concatenate(ts), [0.025, 0.975])
-    if method == "logit-t":
-        g, scale = np.log(est / (1 - est)), se_hat / (est * (1 - est))
-        lo, hi = g - t_hi * scale, g - t_lo * scale
-        return float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi)))
-    return est - b_hat - t_hi * se_hat, est - b_hat - t_lo * se_hat
+    g, scale = np.log(est / (1 - est)), se_hat / (est * (1 - est))
+    lo, hi = g - t_hi * scale, g - t_lo * scale
+    return float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi)))
 
 
 def coverage(
@@ -197,10 +147,13 @@ def coverage(
     hits, widths, missing = 0, [], 0
     for _ in range(reps):
         rows = simulate_rows(base, n, mode, rng)
-        if method == "studentized":
-            lo, hi = studentized_interval(rows, inertia_rows, n_boot, 0.95, rng)
-        elif method in ("logit-t", "bias-t"):
-            lo, hi = candidate_ci(rows, method, n_boot, rng)
+        if method in ("studentized", "plain-t"):
+            lo, hi = studentized_interval(
+                rows, inertia_rows, n_boot, 0.95, rng, small_sample_guard=method == "studentized"
+            )
+            lo, hi = max(lo, 0.0), min(hi, 1.0)  # clipped to [0, 1], as the analysis does
+        elif method == "logit-t":
+            lo, hi = logit_t_ci(rows, n_boot, rng)
         else:
             lo, hi = percentile_ci(rows, n_boot, rng)
         if not np.isfinite(lo):
@@ -221,7 +174,8 @@ def main() -> None:
         "--method",
         nargs="+",
         default=["studentized", "percentile"],
-        help="studentized (the pipeline's), percentile, logit-t, bias-t (candidate_ci)",
+        help="studentized (the pipeline's: bootstrap-t with the small-sample guard), "
+        "plain-t (the bootstrap-t alone), percentile, logit-t",
     )
     parser.add_argument("--modes", nargs="+", default=["logprobs", "sample"])
     parser.add_argument("--populations", nargs="+", default=list(POPULATIONS))
@@ -230,7 +184,8 @@ def main() -> None:
     print(f"reps={args.reps} boot={args.boot} items={ITEMS} samples/prompt={SAMPLES} "
           f"kappa_persona={KAPPA_PERSONA} kappa_item={KAPPA_ITEM}; nominal 0.95")  # fmt: skip
     print(f"{'method':<12}{'mode':<10}{'population':<14}{'true I':>7}"
-          + "".join(f"{'cov n=' + str(n):>11}{'width':>8}" for n in args.sizes))  # fmt: skip
+          + "".join(f"{'cov n=' + str(n):>11}{'width':>8}{'no CI':>7}"
+                    for n in args.sizes))  # fmt: skip
     for method in args.method:
         for mode in args.modes:
             for i, (name, base) in enumerate(POPULATIONS.items()):
@@ -239,8 +194,10 @@ def main() -> None:
                 truth = 1.0 - sps.entropy(base, base=2) / LOG2_6
                 cells = []
                 for n in args.sizes:
-                    cov, width, _ = coverage(base, n, mode, method, args.reps, args.boot, 1000 + i)
-                    cells.append(f"{cov:>11.3f}{width:>8.3f}")
+                    cov, width, gap = coverage(
+                        base, n, mode, method, args.reps, args.boot, 1000 + i
+                    )
+                    cells.append(f"{cov:>11.3f}{width:>8.3f}{gap:>7.3f}")
                 print(f"{method:<12}{mode:<10}{name:<14}{truth:>7.3f}" + "".join(cells), flush=True)
     se = float(np.sqrt(0.95 * 0.05 / args.reps))
     print(f"Monte Carlo SE of a coverage near 0.95: {se:.3f}; {time.perf_counter() - start:.0f} s")
