@@ -39,18 +39,18 @@ Result (2026-12-04, 400 results per cell, 1,000 resamples, Monte Carlo SE 0.011;
     logprobs  near-one-hot    0.850      0.965   0.190      0.975   0.056   0.945 (0.147)
     sample    flat            0.018      0.960   0.064      0.960   0.021   0.917 (0.052)
     sample    concentrated    0.235      0.950   0.186      0.963   0.066   0.922 (0.172)
-    sample    near-one-hot    0.850      0.952   0.291      0.960   0.084   0.930 (0.225)
+    sample    near-one-hot    0.850      0.953   0.291      0.960   0.084   0.930 (0.225)
 
-No interval was "not measured" (such results are left out of the coverage and
-counted in the "no CI" column) in any cell but one (sample, near one-hot, n = 30:
-0.003). Tried before (benchmarks/RESULTS.md): BCa 0.82-0.91 at n = 30; a logit-scale
-bootstrap-t 0.875-0.910; a pivot corrected for the plug-in entropy's second-order
-bias (closed form, and a generic Hessian version for any statistic of sums) 0.950 /
-0.950 / 0.923 in sample mode at n = 30, still short near one-hot, where 27 of 30
-personas give the modal answer to every item and a resample cannot draw what the
-data lack; the generic bias term also cost ten times the interval's time at 31,000
-personas. The guard closes that cell because it does not rely on the resamples: three
-personas carrying the variance give about 2 degrees of freedom.
+No interval was "not measured" (such results would be left out of the coverage and
+counted in the "no CI" column). Tried before (benchmarks/RESULTS.md): BCa 0.82-0.91
+at n = 30; a logit-scale bootstrap-t 0.875-0.910; a pivot corrected for the plug-in
+entropy's second-order bias (closed form, and a generic Hessian version for any
+statistic of sums) 0.950 / 0.950 / 0.923 in sample mode at n = 30, still short near
+one-hot, where 27 of 30 personas give the modal answer to every item and a resample
+cannot draw what the data lack; the generic bias term also cost ten times the
+interval's time at 31,000 personas. The guard closes that cell because it does not
+rely on the resamples: three personas carrying the variance give about 2 degrees of
+freedom.
 """
 
 from __future__ import annotations
